@@ -1,0 +1,3 @@
+"""nnfunc: a from-scratch NumPy MLP library of pure functions."""
+
+__version__ = "0.1.0"

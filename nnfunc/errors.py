@@ -1,0 +1,42 @@
+"""The exception types nnfunc raises: one per kind of bad input.
+
+Each is a ``ValueError`` subclass (or ``RuntimeError`` for a run that goes
+wrong) so callers can catch broadly or precisely; every message names the
+problem and says how to fix it.
+"""
+
+
+class NnfuncError(Exception):
+    """Base class of every error nnfunc raises on purpose."""
+
+
+class InputError(NnfuncError, ValueError):
+    """Bad user data: x or y of the wrong shape, type, range, or with NaN/inf."""
+
+
+class ConfigError(NnfuncError, ValueError):
+    """A bad setting: unknown activation/scheme/optimizer name, bad sizes, lr < 0."""
+
+
+class ParamsError(NnfuncError, ValueError):
+    """A params dict with missing keys, inconsistent shapes or mixed dtypes."""
+
+
+class DataError(NnfuncError, ValueError):
+    """A dataset file that is corrupt, truncated, or fails its checksum."""
+
+
+class DataNotFoundError(DataError):
+    """No source (directory, cache, mirror) could provide a dataset."""
+
+
+class CheckpointError(NnfuncError, ValueError):
+    """A checkpoint that is corrupt, pickled, or from another architecture."""
+
+
+class DivergenceError(NnfuncError, RuntimeError):
+    """Training produced a non-finite loss."""
+
+
+class GradientMismatchError(NnfuncError, AssertionError):
+    """Analytic and numerical gradients disagree (raised by assert helpers)."""

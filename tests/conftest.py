@@ -1,0 +1,50 @@
+"""Hypothesis profiles and shared fixtures.
+
+Profiles: ``ci`` (derandomized, no deadline, no database; the README test
+command selects it), ``dev`` (the default: random, fewer examples) and
+``thorough`` (thousands of examples, for a long pre-release run).
+"""
+
+import os
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, settings
+
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    deadline=None,
+    database=None,
+    print_blob=True,
+    max_examples=100,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.register_profile("dev", max_examples=30, deadline=None)
+settings.register_profile(
+    "thorough",
+    max_examples=2000,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def mnist_dir():
+    """The directory holding the real MNIST IDX files, or None."""
+    candidates = [os.environ.get("NNFUNC_DATA_DIR"), REPO.parent / "shared" / "datasets" / "mnist"]
+    for c in candidates:
+        if c and (Path(c) / "train-images-idx3-ubyte.gz").exists():
+            return Path(c)
+    return None
+
+
+@pytest.fixture(scope="session")
+def mnist_path():
+    """Path of the real MNIST files; skips the test when they are absent."""
+    path = mnist_dir()
+    if path is None:
+        pytest.skip("real MNIST files not found: set NNFUNC_DATA_DIR")
+    return path
