@@ -1,0 +1,81 @@
+"""Softmax cross-entropy from logits, and the L2 penalty: values and gradients.
+
+The loss of a batch is
+
+    mean_i [ logsumexp(z_i) - z_i[y_i] ]  +  0.5 * l2 * sum_l ||W_l||^2
+
+(weights only, not biases). Its gradient with respect to the logits is
+``(softmax(z) - onehot(y)) / m`` and with respect to W_l it gets ``l2 * W_l``.
+Nothing here takes log of a probability: the row max is subtracted before
+exp, so no logit size can overflow.
+"""
+
+import numpy as np
+
+
+def softmax(logits):
+    """Row-wise softmax, stable for logits of any size.
+
+    Args:
+        logits: (m, k) float.
+
+    Returns:
+        (m, k) float, same dtype, rows summing to 1.
+    """
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    np.exp(shifted, out=shifted)
+    shifted /= shifted.sum(axis=1, keepdims=True)
+    return shifted
+
+
+def log_softmax(logits):
+    """Row-wise log-softmax, ``z - logsumexp(z)``, finite for logits of any size."""
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    shifted -= np.log(np.exp(shifted).sum(axis=1, keepdims=True))
+    return shifted
+
+
+def softmax_cross_entropy(logits, y):
+    """Mean cross-entropy of integer labels under softmax(logits), and the probabilities.
+
+    Args:
+        logits: (m, k) float.
+        y: (m,) int class ids in [0, k).
+
+    Returns:
+        (loss, probs): loss a Python float >= 0; probs (m, k) same dtype as logits.
+    """
+    m = logits.shape[0]
+    shifted = logits - logits.max(axis=1, keepdims=True)
+    picked = shifted[np.arange(m), y]
+    probs = np.exp(shifted, out=shifted)
+    sums = probs.sum(axis=1)
+    # log(sums) >= 0 and picked <= 0, so every term is >= 0 even in rounding
+    loss = float(np.mean(np.log(sums) - picked))
+    probs /= sums[:, None]
+    return loss, probs
+
+
+def softmax_cross_entropy_grad(probs, y):
+    """Gradient of the mean cross-entropy with respect to the logits.
+
+    Args:
+        probs: (m, k) float softmax output (not modified).
+        y: (m,) int class ids.
+
+    Returns:
+        dZ: (m, k) same dtype, ``(probs - onehot(y)) / m``.
+    """
+    m = probs.shape[0]
+    dZ = probs.copy()
+    dZ[np.arange(m), y] -= 1
+    dZ *= probs.dtype.type(1.0 / m)
+    return dZ
+
+
+def l2_penalty(params, num_layers, l2):
+    """``0.5 * l2 * sum_l ||W_l||^2`` as a Python float (0.0 when l2 == 0)."""
+    if l2 == 0:
+        return 0.0
+    total = sum(float(np.vdot(W, W)) for W in (params[f"W{l}"] for l in range(1, num_layers + 1)))
+    return 0.5 * l2 * total

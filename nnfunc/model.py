@@ -1,0 +1,223 @@
+"""The MLP itself: forward pass, loss, backpropagation, prediction, a plain step.
+
+A network maps x: (m, n0) through hidden layers A_l = f_l(A_{l-1} @ W_l + b_l)
+to logits Z_L = A_{L-1} @ W_L + b_L and probabilities softmax(Z_L). Every
+public function validates its arguments once and then calls an unchecked
+core (``_forward``, ``_backward``) that the training loop also uses.
+
+Invariant (checked by tests/test_model_properties.py): ``backward`` returns
+exactly the gradient of ``loss``, L2 term included, for every architecture.
+"""
+
+import numpy as np
+
+from nnfunc import activations as _activations
+from nnfunc.errors import ParamsError
+from nnfunc.inputs import check_l2, check_x, check_y
+from nnfunc.losses import l2_penalty, softmax, softmax_cross_entropy, softmax_cross_entropy_grad
+from nnfunc.params import Grads, Params, layer_sizes, param_keys, validate_params
+
+
+def _setup(params, activation):
+    """Validate params and the activation spec; return (L, activations, dtype)."""
+    L = validate_params(params)
+    acts = _activations.resolve(activation, L - 1)
+    return L, acts, params["W1"].dtype
+
+
+def _forward(params, x, acts):
+    """Unchecked forward pass. Returns cache {"A0": x, "A1".., "A{L-1}", "logits"}."""
+    cache = {"A0": x}
+    A = x
+    for l, act in enumerate(acts, start=1):
+        Z = A @ params[f"W{l}"]
+        Z += params[f"b{l}"]
+        A = act.forward(Z)  # Z is ours, so the activation overwrites it
+        cache[f"A{l}"] = A
+    L = len(acts) + 1
+    logits = A @ params[f"W{L}"]
+    logits += params[f"b{L}"]
+    cache["logits"] = logits
+    return cache
+
+
+def _backward(params, cache, probs, y, acts, l2, need_dx=False):
+    """Unchecked backpropagation. Returns (grads, dx or None)."""
+    L = len(acts) + 1
+    dtype = probs.dtype
+    dZ = softmax_cross_entropy_grad(probs, y)
+    grads = {}
+    dx = None
+    for l in range(L, 0, -1):
+        A_prev = cache[f"A{l - 1}"]
+        W = params[f"W{l}"]
+        dW = A_prev.T @ dZ
+        if l2:
+            dW += dtype.type(l2) * W
+        grads[f"W{l}"] = dW
+        grads[f"b{l}"] = dZ.sum(axis=0)
+        if l > 1:
+            dA = dZ @ W.T
+            dZ = acts[l - 2].backward(dA, A_prev)  # dA is ours: overwritten in place
+        elif need_dx:
+            dx = dZ @ W.T
+    return {k: grads[k] for k in param_keys(L)}, dx
+
+
+def forward(params, x, *, activation="relu"):
+    """Run the network on a batch.
+
+    Args:
+        params: Params of L layers, one floating dtype.
+        x: (m, n0) real; cast to the params' dtype.
+        activation: a name for every hidden layer or one name per hidden
+            layer: relu, leaky_relu, sigmoid, tanh, linear.
+
+    Returns:
+        (probs, cache): probs (m, nL) softmax output in the params' dtype,
+        rows summing to 1; cache a dict holding "A0" (x), the hidden
+        activations "A1".."A{L-1}" (m, n_l), "logits" (m, nL) and "probs".
+
+    Raises:
+        InputError, ParamsError, ConfigError: bad x, params or activation.
+    """
+    L, acts, dtype = _setup(params, activation)
+    x = check_x(x, params["W1"].shape[0], dtype)
+    cache = _forward(params, x, acts)
+    probs = softmax(cache["logits"])
+    cache["probs"] = probs
+    return probs, cache
+
+
+def loss(params, x, y, *, activation="relu", l2=0.0):
+    """Mean softmax cross-entropy plus ``0.5 * l2 * sum_l ||W_l||^2``.
+
+    Args:
+        params: Params.
+        x: (m, n0) real.
+        y: (m,) int class ids in [0, nL).
+        activation: see ``forward``.
+        l2: L2 strength >= 0 (weights only, not biases).
+
+    Returns:
+        float >= 0.
+    """
+    L, acts, dtype = _setup(params, activation)
+    x = check_x(x, params["W1"].shape[0], dtype)
+    y = check_y(y, x.shape[0], params[f"W{L}"].shape[1])
+    l2 = check_l2(l2)
+    cache = _forward(params, x, acts)
+    value, _ = softmax_cross_entropy(cache["logits"], y)
+    return value + l2_penalty(params, L, l2)
+
+
+def backward(params, cache, y, *, activation="relu", l2=0.0) -> Grads:
+    """Gradient of ``loss`` from a cache that ``forward`` returned.
+
+    Args:
+        params: the Params the cache came from.
+        cache: dict from ``forward(params, x, activation=activation)``.
+        y: (m,) int class ids.
+        activation: the same spec as the forward pass.
+        l2: L2 strength >= 0.
+
+    Returns:
+        Grads with the keys, shapes and dtype of params.
+    """
+    L, acts, dtype = _setup(params, activation)
+    expected = ["A0", *(f"A{l}" for l in range(1, L)), "logits", "probs"]
+    missing = [k for k in expected if k not in cache]
+    if missing:
+        raise ParamsError(
+            f"cache lacks {missing}; pass the cache returned by forward() with the same params and activation"
+        )
+    probs = cache["probs"]
+    y = check_y(y, probs.shape[0], probs.shape[1])
+    grads, _ = _backward(params, cache, probs, y, acts, check_l2(l2))
+    return grads
+
+
+def value_and_grad(params, x, y, *, activation="relu", l2=0.0):
+    """Loss and its gradient in one forward and one backward pass.
+
+    Returns:
+        (loss, grads): float, and Grads with the keys, shapes and dtype of params.
+    """
+    value, grads, _ = _value_grads_dx(params, x, y, activation, l2, need_dx=False)
+    return value, grads
+
+
+def input_grad(params, x, y, *, activation="relu", l2=0.0):
+    """Gradient of ``loss`` with respect to the input batch.
+
+    Returns:
+        dx: (m, n0) in the params' dtype.
+    """
+    _, _, dx = _value_grads_dx(params, x, y, activation, l2, need_dx=True)
+    return dx
+
+
+def _value_grads_dx(params, x, y, activation, l2, need_dx):
+    L, acts, dtype = _setup(params, activation)
+    x = check_x(x, params["W1"].shape[0], dtype)
+    y = check_y(y, x.shape[0], params[f"W{L}"].shape[1])
+    l2 = check_l2(l2)
+    cache = _forward(params, x, acts)
+    value, probs = softmax_cross_entropy(cache["logits"], y)
+    grads, dx = _backward(params, cache, probs, y, acts, l2, need_dx=need_dx)
+    return value + l2_penalty(params, L, l2), grads, dx
+
+
+def predict(params, x, *, activation="relu"):
+    """Most probable class of each row.
+
+    Returns:
+        (m,) int64 class ids.
+    """
+    L, acts, dtype = _setup(params, activation)
+    x = check_x(x, params["W1"].shape[0], dtype)
+    return _forward(params, x, acts)["logits"].argmax(axis=1).astype(np.int64)
+
+
+def kink_pattern(params, x, *, activation="relu"):
+    """Signs of the hidden pre-activations that sit at a kink (relu, leaky_relu).
+
+    A parameter perturbation that changes this pattern moved some unit across
+    its kink, where a finite difference does not measure the derivative.
+
+    Returns:
+        1-D bool array: ``Z > 0`` for every kinked hidden unit of every row,
+        layers concatenated; empty when no hidden activation has a kink.
+    """
+    L, acts, dtype = _setup(params, activation)
+    x = check_x(x, params["W1"].shape[0], dtype)
+    cache = _forward(params, x, acts)
+    # for relu and leaky relu, A > 0 exactly where Z > 0
+    parts = [cache[f"A{l}"].ravel() > 0 for l, act in enumerate(acts, start=1) if act.has_kink]
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
+
+
+def update(params, grads, *, lr) -> Params:
+    """One plain gradient-descent step: a new dict ``{k: params[k] - lr * grads[k]}``."""
+    L = validate_params(params)
+    keys = param_keys(L)
+    if set(grads) != set(keys):
+        raise ParamsError(f"grads keys {sorted(grads)} do not match params keys {keys}")
+    for k in keys:
+        if np.shape(grads[k]) != params[k].shape:
+            raise ParamsError(f"grads[{k!r}] has shape {np.shape(grads[k])}, params[{k!r}] has {params[k].shape}")
+    step = params["W1"].dtype.type(lr)
+    return {k: params[k] - step * grads[k] for k in keys}
+
+
+__all__ = [
+    "forward",
+    "loss",
+    "backward",
+    "value_and_grad",
+    "input_grad",
+    "predict",
+    "kink_pattern",
+    "update",
+    "layer_sizes",
+]
