@@ -15,7 +15,7 @@ from nnfunc.params import Params
 # name -> (variance numerator, which fan); variance = gain / fan
 _FAMILIES = {
     "he": (2.0, "in"),  # keeps ReLU activations' variance constant (He et al. 2015)
-    "xavier": (2.0, "avg"),  # 2 / (fan_in + fan_out), Glorot & Bengio 2010
+    "xavier": (1.0, "avg"),  # 1 / fan_avg = 2 / (fan_in + fan_out), Glorot & Bengio 2010
     "lecun": (1.0, "in"),  # LeCun 1998, for tanh/SELU-like units
 }
 _ALIASES = {"glorot": "xavier"}
