@@ -1,0 +1,296 @@
+"""Gradient-descent optimizers as pure ``(init, update)`` pairs.
+
+    opt = adam(1e-3)
+    state = opt.init(params)
+    updates, state = opt.update(grads, state, params)
+    params = apply_updates(params, updates)
+
+``update`` returns new dicts and never writes into its arguments; the same
+inputs give bit-identical outputs. Updates already carry the minus sign and
+the learning rate, and ``apply_updates`` (``p + u``) is the one place that
+adds them, so with ``lr = 0`` the params come back bit-identical.
+
+Each state is a small NamedTuple whose fields are ``count`` (0-d int64
+array: updates done so far) and dicts of arrays with the params' keys,
+shapes and dtypes, so checkpoints can store any state generically. Arrays
+keep the params' dtype: float32 in, float32 state and updates out.
+
+``lr`` is a number or a schedule ``step -> float`` (see ``nnfunc.schedules``),
+called with ``count`` before the update, so the first update uses ``lr(0)``.
+"""
+
+import inspect
+import math
+import numbers
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from nnfunc.errors import ConfigError, ParamsError
+from nnfunc.schedules import as_schedule
+
+
+class Optimizer(NamedTuple):
+    """An optimizer: ``init(params) -> state`` and ``update(grads, state, params) -> (updates, state)``."""
+
+    init: Callable
+    update: Callable
+    name: str
+
+
+class SgdState(NamedTuple):
+    count: np.ndarray  # () int64
+
+
+class MomentumState(NamedTuple):
+    count: np.ndarray  # () int64
+    mu: dict  # velocity, like params
+
+
+class AdamState(NamedTuple):
+    count: np.ndarray  # () int64
+    mu: dict  # moving mean of grads, like params
+    nu: dict  # moving mean of squared grads, like params
+
+
+class RmspropState(NamedTuple):
+    count: np.ndarray  # () int64
+    nu: dict  # moving mean of squared grads, like params
+
+
+def apply_updates(params, updates):
+    """Return new params ``p + u`` for every key.
+
+    Args:
+        params: dict of float arrays.
+        updates: dict with the same keys, shapes and dtypes, from ``update``.
+
+    Returns:
+        A new dict; ``params`` is not modified.
+    """
+    return {k: p + updates[k] for k, p in params.items()}
+
+
+def _check_params(params):
+    if not isinstance(params, dict) or not params:
+        raise ParamsError(f"params must be a non-empty dict of arrays, got {type(params).__name__}")
+    for k, p in params.items():
+        if not isinstance(p, np.ndarray) or not np.issubdtype(p.dtype, np.floating):
+            raise ParamsError(f"params[{k!r}] must be a float ndarray, got {getattr(p, 'dtype', type(p))}: "
+                              "convert it with np.asarray(p, dtype=np.float32)")
+
+
+def _zeros_like(params):
+    _check_params(params)
+    return {k: np.zeros_like(p) for k, p in params.items()}
+
+
+def _count(value=0):
+    return np.array(value, dtype=np.int64)
+
+
+def _check_decay(value, what):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
+        raise ConfigError(f"{what} must be in [0, 1), got {value!r}: pass e.g. {what}=0.9")
+    return float(value)
+
+
+def _check_positive(value, what):
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < math.inf:
+        raise ConfigError(f"{what} must be a finite number > 0, got {value!r}: pass e.g. {what}=1e-8")
+    return float(value)
+
+
+def sgd(lr):
+    """Plain gradient descent: ``u = -lr * g``.
+
+    Raises:
+        ConfigError: ``lr`` negative, non-finite, or a bad schedule.
+    """
+    schedule = as_schedule(lr)
+
+    def init(params):
+        _check_params(params)
+        return SgdState(count=_count())
+
+    def update(grads, state, params=None):
+        lr_t = schedule(int(state.count))
+        updates = {k: np.multiply(g, -g.dtype.type(lr_t)) for k, g in grads.items()}
+        return updates, SgdState(count=_count(state.count + 1))
+
+    return Optimizer(init, update, "sgd")
+
+
+def momentum(lr, beta=0.9, nesterov=False):
+    """Heavy-ball momentum: ``mu = beta * mu + g``, ``u = -lr * mu``.
+
+    With ``nesterov=True`` the step looks ahead: ``u = -lr * (g + beta * mu)``
+    using the new ``mu``. ``beta = 0`` gives exactly ``sgd(lr)``. The rate
+    multiplies the velocity, not the gradient, so a schedule changes the
+    step size at once rather than through the velocity's memory.
+
+    Raises:
+        ConfigError: bad ``lr`` or ``beta`` outside [0, 1).
+    """
+    schedule = as_schedule(lr)
+    beta = _check_decay(beta, "beta")
+
+    def init(params):
+        return MomentumState(count=_count(), mu=_zeros_like(params))
+
+    def update(grads, state, params=None):
+        lr_t = schedule(int(state.count))
+        updates, mu = {}, {}
+        for k, g in grads.items():
+            b, neg_lr = g.dtype.type(beta), -g.dtype.type(lr_t)
+            m = np.multiply(state.mu[k], b)
+            m += g
+            if nesterov:
+                u = np.multiply(m, b)
+                u += g
+                u *= neg_lr
+            else:
+                u = np.multiply(m, neg_lr)
+            updates[k], mu[k] = u, m
+        return updates, MomentumState(count=_count(state.count + 1), mu=mu)
+
+    return Optimizer(init, update, "nesterov" if nesterov else "momentum")
+
+
+def _adam(lr, b1, b2, eps, weight_decay, decay_biases, name):
+    schedule = as_schedule(lr)
+    b1, b2 = _check_decay(b1, "b1"), _check_decay(b2, "b2")
+    eps = _check_positive(eps, "eps")
+    if isinstance(weight_decay, bool) or not isinstance(weight_decay, numbers.Real) \
+            or not 0 <= weight_decay < math.inf:
+        raise ConfigError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
+
+    def init(params):
+        return AdamState(count=_count(), mu=_zeros_like(params), nu=_zeros_like(params))
+
+    def update(grads, state, params=None):
+        if weight_decay and params is None:
+            raise ConfigError(f"{name} needs the params for weight decay: call update(grads, state, params)")
+        step = int(state.count)
+        lr_t = schedule(step)
+        # Bias corrections in Python floats, folded into two scalars:
+        # mu_hat / (sqrt(nu_hat) + eps) == mu / (sqrt(nu) + eps * root) * root / c1.
+        c1, root = 1.0 - b1 ** (step + 1), math.sqrt(1.0 - b2 ** (step + 1))
+        updates, mu, nu = {}, {}, {}
+        for k, g in grads.items():
+            f = g.dtype.type
+            u = np.multiply(g, f(1.0 - b1))  # u is scratch until the direction is computed
+            m = np.multiply(state.mu[k], f(b1))
+            m += u
+            np.multiply(g, g, out=u)
+            u *= f(1.0 - b2)
+            v = np.multiply(state.nu[k], f(b2))
+            v += u
+            np.sqrt(v, out=u)
+            u += f(eps * root)
+            np.divide(m, u, out=u)
+            if weight_decay and (decay_biases or not k.startswith("b")):
+                u *= f(root / c1)
+                u += params[k] * f(weight_decay)
+                u *= -f(lr_t)
+            else:
+                u *= f(-lr_t * root / c1)
+            updates[k], mu[k], nu[k] = u, m, v
+        return updates, AdamState(count=_count(state.count + 1), mu=mu, nu=nu)
+
+    return Optimizer(init, update, name)
+
+
+def adam(lr=1e-3, b1=0.9, b2=0.999, eps=1e-8):
+    """Adam (Kingma & Ba, 2015) with bias-corrected moments.
+
+    ``u = -lr * mu_hat / (sqrt(nu_hat) + eps)``, the PyTorch placement of
+    ``eps``. The first step moves every coordinate with a non-zero gradient
+    by about ``lr``.
+
+    Raises:
+        ConfigError: bad ``lr``, ``b1`` or ``b2`` outside [0, 1), ``eps`` <= 0.
+    """
+    return _adam(lr, b1, b2, eps, 0.0, False, "adam")
+
+
+def adamw(lr=1e-3, b1=0.9, b2=0.999, eps=1e-8, weight_decay=1e-2, decay_biases=False):
+    """Adam with decoupled weight decay (Loshchilov & Hutter, 2019).
+
+    ``u = -lr * (adam_direction + weight_decay * p)``: the decay acts on the
+    params directly instead of through the gradient, and is scaled by the
+    (scheduled) rate, so ``lr = 0`` changes nothing. It applies to every
+    param given except biases (keys starting with "b") unless
+    ``decay_biases=True``. ``update`` needs ``params`` when ``weight_decay > 0``.
+
+    Raises:
+        ConfigError: as ``adam``, or ``weight_decay`` negative or non-finite.
+    """
+    return _adam(lr, b1, b2, eps, weight_decay, bool(decay_biases), "adamw")
+
+
+def rmsprop(lr=1e-3, decay=0.9, eps=1e-8):
+    """RMSprop: ``nu = decay * nu + (1 - decay) * g**2``, ``u = -lr * g / (sqrt(nu) + eps)``.
+
+    No bias correction (as in PyTorch): with ``nu`` starting at 0 the first
+    steps are larger than ``lr``, by ``1 / sqrt(1 - decay)`` on the first.
+
+    Raises:
+        ConfigError: bad ``lr``, ``decay`` outside [0, 1), ``eps`` <= 0.
+    """
+    schedule = as_schedule(lr)
+    decay = _check_decay(decay, "decay")
+    eps = _check_positive(eps, "eps")
+
+    def init(params):
+        return RmspropState(count=_count(), nu=_zeros_like(params))
+
+    def update(grads, state, params=None):
+        lr_t = schedule(int(state.count))
+        updates, nu = {}, {}
+        for k, g in grads.items():
+            f = g.dtype.type
+            u = np.multiply(g, g)  # scratch until the last two lines
+            u *= f(1.0 - decay)
+            v = np.multiply(state.nu[k], f(decay))
+            v += u
+            np.sqrt(v, out=u)
+            u += f(eps)
+            np.divide(g, u, out=u)
+            u *= -f(lr_t)
+            updates[k], nu[k] = u, v
+        return updates, RmspropState(count=_count(state.count + 1), nu=nu)
+
+    return Optimizer(init, update, "rmsprop")
+
+
+def _nesterov(lr, beta=0.9):
+    return momentum(lr, beta=beta, nesterov=True)
+
+
+_FACTORIES = {"sgd": sgd, "momentum": momentum, "nesterov": _nesterov,
+              "adam": adam, "adamw": adamw, "rmsprop": rmsprop}
+NAMES = tuple(_FACTORIES)
+
+
+def get(name, lr, **kwargs):
+    """Build an optimizer by name: "sgd", "momentum", "nesterov", "adam", "adamw" or "rmsprop".
+
+    Args:
+        name: one of ``NAMES``.
+        lr: a number >= 0 or a schedule.
+        **kwargs: that optimizer's other settings (e.g. ``beta``, ``eps``).
+
+    Raises:
+        ConfigError: unknown name, a setting that optimizer does not take,
+            or a bad value.
+    """
+    if name not in _FACTORIES:
+        raise ConfigError(f"unknown optimizer {name!r}: use one of {', '.join(NAMES)}")
+    factory = _FACTORIES[name]
+    valid = list(inspect.signature(factory).parameters)[1:]
+    unknown = sorted(set(kwargs) - set(valid))
+    if unknown:
+        raise ConfigError(f"optimizer {name!r} has no setting {', '.join(unknown)}: "
+                          f"its settings are {', '.join(valid) or 'none'}")
+    return factory(lr, **kwargs)

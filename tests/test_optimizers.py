@@ -1,0 +1,335 @@
+"""Laws of the optimizers: purity, dtype keeping, zero-rate identity, reference formulas, convergence."""
+
+import math
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nnfunc import optimizers as opt_mod
+from nnfunc import schedules
+from nnfunc.errors import ConfigError, ParamsError
+
+DTYPES = [np.float32, np.float64]
+
+
+def all_optimizers(lr):
+    """One optimizer of each kind, with non-default settings where that tests more."""
+    return [
+        opt_mod.sgd(lr),
+        opt_mod.momentum(lr, beta=0.8),
+        opt_mod.momentum(lr, beta=0.8, nesterov=True),
+        opt_mod.adam(lr),
+        opt_mod.adamw(lr, weight_decay=0.1),
+        opt_mod.adamw(lr, weight_decay=0.1, decay_biases=True),
+        opt_mod.rmsprop(lr),
+    ]
+
+
+def make_tree(rng, shapes, dtype, scale=1.0):
+    """A params-like dict {"W1", "b1", ...} of normal arrays of the given shapes."""
+    tree = {}
+    for i, (n_in, n_out) in enumerate(shapes, start=1):
+        tree[f"W{i}"] = (scale * rng.standard_normal((n_in, n_out))).astype(dtype)
+        tree[f"b{i}"] = (scale * rng.standard_normal(n_out)).astype(dtype)
+    return tree
+
+
+@st.composite
+def problems(draw):
+    """(params, list of grads for 3 steps, dtype) with small random shapes."""
+    dtype = draw(st.sampled_from(DTYPES))
+    shapes = draw(st.lists(st.tuples(st.integers(1, 4), st.integers(1, 4)), min_size=1, max_size=3))
+    rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
+    params = make_tree(rng, shapes, dtype)
+    grads = [make_tree(rng, shapes, dtype) for _ in range(3)]
+    return params, grads, dtype
+
+
+def copy_tree(tree):
+    return {k: v.copy() for k, v in tree.items()}
+
+
+def assert_bit_identical(a, b):
+    assert list(a) == list(b)
+    for k in a:
+        assert a[k].dtype == b[k].dtype and a[k].shape == b[k].shape, k
+        assert a[k].tobytes() == b[k].tobytes(), k
+
+
+def assert_state_identical(s1, s2):
+    assert type(s1) is type(s2)
+    for f1, f2 in zip(s1, s2):
+        if isinstance(f1, dict):
+            assert_bit_identical(f1, f2)
+        else:
+            assert f1.tobytes() == f2.tobytes()
+
+
+def run(opt, params, grads_list):
+    state = opt.init(params)
+    for grads in grads_list:
+        updates, state = opt.update(grads, state, params)
+        params = opt_mod.apply_updates(params, updates)
+    return params, state
+
+
+@given(problems())
+def test_zero_lr_leaves_params_bit_identical(problem):
+    params, grads, _ = problem
+    for opt in all_optimizers(0.0):
+        new_params, _ = run(opt, params, grads)
+        assert_bit_identical(new_params, params)
+
+
+@given(problems(), st.floats(1e-4, 1.0))
+def test_sgd_step_is_params_minus_lr_times_grads(problem, lr):
+    params, grads, dtype = problem
+    opt = opt_mod.sgd(lr)
+    updates, _ = opt.update(grads[0], opt.init(params), params)
+    expected = {k: params[k] - dtype(lr) * grads[0][k] for k in params}
+    assert_bit_identical(opt_mod.apply_updates(params, updates), expected)
+
+
+@given(problems())
+def test_pure_and_deterministic(problem):
+    params, grads, _ = problem
+    for opt in all_optimizers(0.05):
+        params_copy, grads_copy = copy_tree(params), copy_tree(grads[0])
+        state = opt.init(params)
+        _, state = opt.update(grads[1], state, params)  # non-zero moments
+        state_copy = type(state)(*[copy_tree(f) if isinstance(f, dict) else f.copy() for f in state])
+        out1 = opt.update(grads[0], state, params)
+        out2 = opt.update(grads[0], state, params)
+        new_params = opt_mod.apply_updates(params, out1[0])
+        assert_bit_identical(params, params_copy)
+        assert_bit_identical(grads[0], grads_copy)
+        assert_state_identical(state, state_copy)
+        assert_bit_identical(out1[0], out2[0])
+        assert_state_identical(out1[1], out2[1])
+        assert new_params is not params
+        for k in params:  # no output aliases an input
+            assert not np.shares_memory(out1[0][k], grads[0][k])
+            assert not np.shares_memory(new_params[k], params[k])
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_keys_shapes_dtypes_and_state_layout(dtype):
+    rng = np.random.default_rng(0)
+    params = make_tree(rng, [(3, 2), (2, 4)], dtype)
+    grads = make_tree(rng, [(3, 2), (2, 4)], dtype)
+    for opt in all_optimizers(0.1):
+        state = opt.init(params)
+        for n in range(3):
+            assert isinstance(state.count, np.ndarray) and state.count.shape == ()
+            assert state.count.dtype == np.int64 and int(state.count) == n
+            # Checkpoints rely on this: every field is count or a params-like dict.
+            for field, value in zip(state._fields, state):
+                if field != "count":
+                    assert isinstance(value, dict) and list(value) == list(params), field
+                    for k in params:
+                        assert value[k].shape == params[k].shape and value[k].dtype == dtype
+            updates, state = opt.update(grads, state, params)
+            assert list(updates) == list(params)
+            for k in params:
+                assert updates[k].shape == params[k].shape and updates[k].dtype == dtype, (opt.name, k)
+
+
+def test_update_uses_schedule_at_count():
+    rng = np.random.default_rng(1)
+    params = make_tree(rng, [(2, 3)], np.float64)
+    grads = make_tree(rng, [(2, 3)], np.float64)
+    opt = opt_mod.sgd(lambda step: 0.5 ** step)
+    state = opt.init(params)
+    for step in range(4):
+        updates, state = opt.update(grads, state, params)
+        for k in grads:
+            assert np.array_equal(updates[k], -(0.5 ** step) * grads[k])
+
+
+@given(problems())
+def test_momentum_with_zero_beta_is_sgd(problem):
+    params, grads, _ = problem
+    assert_bit_identical(run(opt_mod.momentum(0.1, beta=0.0), params, grads)[0],
+                         run(opt_mod.sgd(0.1), params, grads)[0])
+
+
+def test_momentum_and_nesterov_match_reference_and_differ():
+    rng = np.random.default_rng(2)
+    params = make_tree(rng, [(3, 2)], np.float64)
+    grads = [make_tree(rng, [(3, 2)], np.float64) for _ in range(3)]
+    lr, beta = 0.1, 0.9
+    for nesterov in (False, True):
+        p, mu = copy_tree(params), {k: 0.0 for k in params}
+        for g in grads:
+            for k in p:
+                mu[k] = beta * mu[k] + g[k]
+                p[k] = p[k] - lr * (g[k] + beta * mu[k] if nesterov else mu[k])
+        got, _ = run(opt_mod.momentum(lr, beta=beta, nesterov=nesterov), params, grads)
+        for k in p:
+            np.testing.assert_allclose(got[k], p[k], rtol=1e-12, atol=1e-12)
+    plain, _ = run(opt_mod.momentum(lr, beta=beta), params, grads)
+    ahead, _ = run(opt_mod.momentum(lr, beta=beta, nesterov=True), params, grads)
+    assert not np.allclose(plain["W1"], ahead["W1"])
+
+
+def reference_adam(params, grads_list, lr, b1, b2, eps, weight_decay=0.0, decay_biases=False):
+    """Adam/AdamW written straight from the papers, in float64."""
+    p = copy_tree(params)
+    mu = {k: np.zeros_like(v) for k, v in p.items()}
+    nu = {k: np.zeros_like(v) for k, v in p.items()}
+    for t, g in enumerate(grads_list, start=1):
+        for k in p:
+            mu[k] = b1 * mu[k] + (1 - b1) * g[k]
+            nu[k] = b2 * nu[k] + (1 - b2) * g[k] ** 2
+            direction = (mu[k] / (1 - b1**t)) / (np.sqrt(nu[k] / (1 - b2**t)) + eps)
+            decay = weight_decay if (decay_biases or not k.startswith("b")) else 0.0
+            p[k] = p[k] - lr * (direction + decay * p[k])
+    return p
+
+
+@pytest.mark.parametrize("weight_decay, decay_biases", [(0.0, False), (0.1, False), (0.1, True)])
+def test_adam_and_adamw_match_reference(weight_decay, decay_biases):
+    rng = np.random.default_rng(3)
+    params = make_tree(rng, [(3, 2), (2, 2)], np.float64)
+    grads = [make_tree(rng, [(3, 2), (2, 2)], np.float64) for _ in range(5)]
+    settings = dict(lr=0.01, b1=0.8, b2=0.99, eps=1e-3)  # a large eps checks where eps goes
+    if weight_decay:
+        opt = opt_mod.adamw(**settings, weight_decay=weight_decay, decay_biases=decay_biases)
+    else:
+        opt = opt_mod.adam(**settings)
+    got, _ = run(opt, params, grads)
+    want = reference_adam(params, grads, **settings, weight_decay=weight_decay, decay_biases=decay_biases)
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-12, atol=1e-14)
+
+
+def test_adamw_decays_only_weights_by_default():
+    params = {"W1": np.full((2, 2), 3.0), "b1": np.full(2, 3.0)}
+    zero_grads = {k: np.zeros_like(v) for k, v in params.items()}
+    for decay_biases, bias_moves in [(False, False), (True, True)]:
+        opt = opt_mod.adamw(0.1, weight_decay=0.5, decay_biases=decay_biases)
+        updates, _ = opt.update(zero_grads, opt.init(params), params)
+        np.testing.assert_allclose(updates["W1"], -0.1 * 0.5 * 3.0)
+        assert np.any(updates["b1"] != 0) == bias_moves
+
+
+def test_adamw_without_params_raises():
+    params = {"W1": np.ones((2, 2))}
+    opt = opt_mod.adamw(0.1)
+    with pytest.raises(ConfigError, match="params"):
+        opt.update(params, opt.init(params))
+
+
+def test_rmsprop_matches_reference():
+    rng = np.random.default_rng(4)
+    params = make_tree(rng, [(2, 3)], np.float64)
+    grads = [make_tree(rng, [(2, 3)], np.float64) for _ in range(4)]
+    lr, decay, eps = 0.01, 0.8, 1e-3
+    p, nu = copy_tree(params), {k: 0.0 for k in params}
+    for g in grads:
+        for k in p:
+            nu[k] = decay * nu[k] + (1 - decay) * g[k] ** 2
+            p[k] = p[k] - lr * g[k] / (np.sqrt(nu[k]) + eps)
+    got, _ = run(opt_mod.rmsprop(lr, decay=decay, eps=eps), params, grads)
+    for k in p:
+        np.testing.assert_allclose(got[k], p[k], rtol=1e-12, atol=1e-14)
+
+
+@given(problems(), st.floats(1e-4, 0.1))
+def test_adam_first_step_moves_each_coordinate_by_about_lr(problem, lr):
+    params, grads, dtype = problem
+    g = {k: v.copy() for k, v in grads[0].items()}
+    g["W1"].flat[0] = 0  # a zero gradient must not move its coordinate
+    opt = opt_mod.adam(lr)
+    updates, _ = opt.update(g, opt.init(params), params)
+    for k in g:
+        nonzero = np.abs(g[k]) > 1e-3
+        np.testing.assert_allclose(np.abs(updates[k][nonzero]), lr, rtol=1e-4)
+        assert np.all(np.sign(updates[k]) == -np.sign(g[k]))
+    assert updates["W1"].flat[0] == 0
+
+
+CONVERGENCE = [
+    ("sgd", {}, 0.2),
+    ("momentum", {}, 0.05),
+    ("nesterov", {}, 0.05),
+    ("adam", {}, 0.1),
+    ("adamw", {"weight_decay": 1e-3}, 0.1),
+    ("rmsprop", {}, 0.05),
+]
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name, kwargs, lr", CONVERGENCE)
+@given(seed=st.integers(0, 2**32 - 1))
+def test_converges_on_quadratic(name, kwargs, lr, dtype, seed):
+    # f(p) = 0.5 * sum(a * (p - c)**2), minimum at c; a cosine decay to 0
+    # lets the adaptive methods settle instead of circling at distance ~lr.
+    rng = np.random.default_rng(seed)
+    shapes = [(3, 2), (2, 1)]
+    a = {k: (np.abs(v) % 1.5 + 0.5).astype(dtype)  # curvatures in [0.5, 2)
+         for k, v in make_tree(rng, shapes, np.float64).items()}
+    c = make_tree(rng, shapes, dtype)
+    params = make_tree(rng, shapes, dtype)
+    steps = 400
+    opt = opt_mod.get(name, schedules.cosine(lr, steps), **kwargs)
+    state = opt.init(params)
+    for _ in range(steps):
+        grads = {k: a[k] * (params[k] - c[k]) for k in params}
+        updates, state = opt.update(grads, state, params)
+        params = opt_mod.apply_updates(params, updates)
+    for k in params:
+        assert params[k].dtype == dtype
+        np.testing.assert_allclose(params[k], c[k], atol=1e-2)
+
+
+def test_get_builds_each_named_optimizer():
+    for name in opt_mod.NAMES:
+        assert opt_mod.get(name, 0.1).name == name
+    assert opt_mod.get("momentum", 0.1, nesterov=True).name == "nesterov"
+
+
+def test_get_unknown_name_lists_valid_names():
+    with pytest.raises(ConfigError) as info:
+        opt_mod.get("adagrad", 0.1)
+    for name in ("sgd", "momentum", "nesterov", "adam", "adamw", "rmsprop"):
+        assert name in str(info.value)
+
+
+def test_get_unknown_setting_lists_valid_settings():
+    with pytest.raises(ConfigError, match="beta") as info:
+        opt_mod.get("adam", 0.1, beta=0.9)
+    assert "b1" in str(info.value) and "eps" in str(info.value)
+
+
+BAD = [
+    (opt_mod.sgd, {"lr": -0.1}, "lr"),
+    (opt_mod.sgd, {"lr": math.nan}, "lr"),
+    (opt_mod.sgd, {"lr": math.inf}, "lr"),
+    (opt_mod.sgd, {"lr": "0.1"}, "lr"),
+    (opt_mod.sgd, {"lr": lambda step: -1.0}, "schedule"),
+    (opt_mod.momentum, {"lr": 0.1, "beta": 1.0}, "beta"),
+    (opt_mod.momentum, {"lr": 0.1, "beta": -0.1}, "beta"),
+    (opt_mod.adam, {"b1": 1.0}, "b1"),
+    (opt_mod.adam, {"b2": 1.5}, "b2"),
+    (opt_mod.adam, {"eps": 0.0}, "eps"),
+    (opt_mod.adam, {"eps": -1e-8}, "eps"),
+    (opt_mod.adamw, {"weight_decay": -0.1}, "weight_decay"),
+    (opt_mod.rmsprop, {"decay": 1.0}, "decay"),
+    (opt_mod.rmsprop, {"eps": math.nan}, "eps"),
+]
+
+
+@pytest.mark.parametrize("factory, kwargs, word", BAD)
+def test_bad_settings_raise_config_error(factory, kwargs, word):
+    with pytest.raises(ConfigError, match=word):
+        factory(**kwargs)
+
+
+@pytest.mark.parametrize("bad", [{}, [np.ones(2)], {"W1": np.ones(2, dtype=np.int64)}, {"W1": [1.0]}])
+def test_init_rejects_bad_params(bad):
+    for opt in all_optimizers(0.1):
+        with pytest.raises(ParamsError):
+            opt.init(bad)

@@ -1,0 +1,127 @@
+"""Schedules: values at known steps, monotonic decay, warmup shape, validation."""
+
+import math
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nnfunc import schedules
+from nnfunc.errors import ConfigError
+
+rates = st.floats(1e-6, 10.0)
+
+
+def test_values_at_known_steps():
+    assert schedules.constant(0.3)(0) == 0.3 == schedules.constant(0.3)(10**6)
+    step = schedules.step_decay(1.0, step_size=10, gamma=0.5)
+    assert [step(s) for s in (0, 9, 10, 19, 20, 35)] == [1.0, 1.0, 0.5, 0.5, 0.25, 0.125]
+    expo = schedules.exponential(2.0, decay_rate=0.5, decay_steps=4)
+    assert expo(0) == 2.0 and expo(4) == 1.0 and expo(8) == 0.5
+    assert expo(2) == pytest.approx(2.0 * 0.5**0.5)
+    cos = schedules.cosine(1.0, decay_steps=100, final_lr=0.1)
+    assert cos(0) == 1.0
+    assert cos(50) == pytest.approx(0.55)
+    assert cos(100) == 0.1 == cos(1000)
+
+
+def test_schedules_return_python_floats():
+    for schedule in (schedules.constant(1), schedules.step_decay(1, 2), schedules.exponential(1, 0.5, 3),
+                     schedules.cosine(1, 5), schedules.warmup(1, 3),
+                     schedules.get("cosine", 1, total_steps=9)):
+        for s in (0, 1, 7):
+            assert type(schedule(s)) is float
+
+
+@given(rates, st.integers(1, 50), st.floats(0.01, 1.0), st.floats(0.0, 1.0))
+def test_decays_are_non_increasing_and_bounded(lr, steps, factor, final_fraction):
+    for schedule in (schedules.step_decay(lr, steps, factor), schedules.exponential(lr, factor, steps),
+                     schedules.cosine(lr, steps, final_lr=lr * final_fraction)):
+        values = [schedule(s) for s in range(3 * steps + 2)]
+        assert values[0] == pytest.approx(lr)
+        assert all(b <= a for a, b in zip(values, values[1:]))
+        assert all(0 <= v <= lr for v in values)
+
+
+@given(rates, st.integers(1, 30))
+def test_warmup_starts_low_rises_and_reaches_base(lr, warmup_steps):
+    base = schedules.cosine(lr, 20, final_lr=0.0)
+    schedule = schedules.warmup(base, warmup_steps)
+    ramp = [schedule(s) for s in range(warmup_steps + 1)]
+    assert 0 < ramp[0] < lr
+    assert ramp[0] == pytest.approx(lr / (warmup_steps + 1))
+    assert all(b > a for a, b in zip(ramp, ramp[1:]))
+    assert ramp[-1] == lr
+    for s in range(warmup_steps, warmup_steps + 25):  # then the base, shifted
+        assert schedule(s) == base(s - warmup_steps)
+
+
+def test_warmup_of_a_number_and_zero_warmup():
+    assert [schedules.warmup(0.4, 3)(s) for s in range(5)] == pytest.approx([0.1, 0.2, 0.3, 0.4, 0.4])
+    base = schedules.constant(0.7)
+    assert schedules.warmup(base, 0) is base
+
+
+def test_get_builds_named_schedules_over_the_run():
+    assert schedules.get("constant", 0.2, total_steps=10)(9) == 0.2
+    cos = schedules.get("cosine", 1.0, total_steps=110, warmup_steps=10)
+    assert 0 < cos(0) < 1.0 and cos(10) == 1.0 and cos(110) == 0.0 and cos(60) == pytest.approx(0.5)
+    expo = schedules.get("exponential", 1.0, total_steps=50, decay_rate=0.01)
+    assert expo(50) == pytest.approx(0.01)
+    step = schedules.get("step", 1.0, total_steps=30, step_size=5, gamma=0.5)
+    assert step(4) == 1.0 and step(5) == 0.5
+    assert schedules.get("step", 1.0, total_steps=30)(10) == pytest.approx(0.1)  # default: a third of the run
+
+
+def test_get_unknown_name_lists_valid_names():
+    with pytest.raises(ConfigError) as info:
+        schedules.get("linear", 0.1, total_steps=10)
+    for name in ("constant", "step", "exponential", "cosine"):
+        assert name in str(info.value)
+
+
+def test_get_unknown_setting_lists_valid_settings():
+    with pytest.raises(ConfigError, match="final_lr"):
+        schedules.get("cosine", 0.1, total_steps=10, gamma=0.5)
+
+
+BAD = [
+    (schedules.constant, (-0.1,), "lr"),
+    (schedules.constant, (math.nan,), "lr"),
+    (schedules.constant, (math.inf,), "lr"),
+    (schedules.constant, (True,), "lr"),
+    (schedules.step_decay, (0.1, 0), "step_size"),
+    (schedules.step_decay, (0.1, 2.5), "step_size"),
+    (schedules.step_decay, (0.1, 5, 0.0), "gamma"),
+    (schedules.step_decay, (0.1, 5, 1.5), "gamma"),
+    (schedules.exponential, (0.1, 1.2, 5), "decay_rate"),
+    (schedules.exponential, (0.1, 0.5, 0), "decay_steps"),
+    (schedules.exponential, (0.1, 0.5, -3), "decay_steps"),
+    (schedules.cosine, (0.1, 0), "decay_steps"),
+    (schedules.cosine, (0.1, 10, 0.2), "final_lr"),
+    (schedules.cosine, (0.1, 10, -0.1), "final_lr"),
+    (schedules.warmup, (0.1, -1), "warmup_steps"),
+    (schedules.warmup, (lambda s: math.nan, 3), "schedule"),
+]
+
+
+@pytest.mark.parametrize("factory, args, word", BAD)
+def test_bad_settings_raise_config_error(factory, args, word):
+    with pytest.raises(ConfigError, match=word):
+        factory(*args)
+
+
+@pytest.mark.parametrize("kwargs, word", [
+    ({"total_steps": 0}, "total_steps"),
+    ({"total_steps": 10, "warmup_steps": 10}, "total_steps"),
+    ({"total_steps": 10, "warmup_steps": -1}, "warmup_steps"),
+])
+def test_get_bad_steps_raise_config_error(kwargs, word):
+    with pytest.raises(ConfigError, match=word):
+        schedules.get("cosine", 0.1, **kwargs)
+
+
+def test_negative_step_raises():
+    for schedule in (schedules.constant(0.1), schedules.cosine(0.1, 5), schedules.warmup(0.1, 3)):
+        with pytest.raises(ConfigError, match="step"):
+            schedule(-1)
