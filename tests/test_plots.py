@@ -1,0 +1,169 @@
+"""Tests for nnfunc.plots: each function writes a real, non-blank PNG, headless, without pyplot."""
+
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from nnfunc import plots
+from nnfunc.errors import InputError
+
+from conftest import REPO
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def _history(n_epochs=5, with_val=True):
+    return [
+        {
+            "epoch": e,
+            "train_loss": 2.0 * 0.5**e,
+            "train_accuracy": 1 - 0.4 * 0.6**e,
+            "val_loss": 2.2 * 0.55**e if with_val else None,
+            "val_accuracy": 1 - 0.45 * 0.62**e if with_val else None,
+            "lr": 0.1,
+            "seconds": 1.0,
+        }
+        for e in range(1, n_epochs + 1)
+    ]
+
+
+def _digits(k, rng):
+    """(k, 784) float images: a bright random blob inside each 28x28 frame."""
+    images = np.zeros((k, 28, 28))
+    for img in images:
+        r, c = rng.integers(6, 22, size=2)
+        img[r - 4 : r + 4, c - 2 : c + 2] = rng.uniform(0.5, 1.0)
+    return images.reshape(k, 784)
+
+
+def _check_png(path, min_shape=(100, 100)):
+    """Assert path is a PNG under 200 KB whose pixels are not all one colour."""
+    data = path.read_bytes()
+    assert data[:8] == PNG_MAGIC
+    assert 2_000 < len(data) < 200_000
+    with Image.open(path) as image:
+        pixels = np.asarray(image.convert("RGB"), dtype=np.float64)
+    assert pixels.shape[0] >= min_shape[0] and pixels.shape[1] >= min_shape[1]
+    assert pixels.var() > 0
+    # More than a few colours: something beyond text was drawn.
+    assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 10
+    return pixels
+
+
+def _no_temp_files(directory):
+    assert not [p for p in directory.iterdir() if p.name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("with_val", [True, False])
+def test_plot_loss(tmp_path, with_val):
+    path = plots.plot_loss(_history(with_val=with_val), tmp_path / "loss.png")
+    assert path == tmp_path / "loss.png"
+    _check_png(path)
+    _no_temp_files(tmp_path)
+
+
+def test_plot_loss_single_epoch(tmp_path):
+    _check_png(plots.plot_loss(_history(1), tmp_path / "loss.png"))
+
+
+@pytest.mark.parametrize("test", [None, 0.97, {"loss": 0.1, "accuracy": 0.97}])
+def test_plot_accuracy(tmp_path, test):
+    _check_png(plots.plot_accuracy(_history(), tmp_path / "acc.png", test=test))
+
+
+def test_test_accuracy_line_changes_the_picture(tmp_path):
+    without = _check_png(plots.plot_accuracy(_history(), tmp_path / "a.png"))
+    with_test = _check_png(plots.plot_accuracy(_history(), tmp_path / "b.png", test=0.9))
+    assert without.shape == with_test.shape
+    assert not np.array_equal(without, with_test)
+
+
+def test_plot_weights(tmp_path):
+    W1 = np.random.default_rng(0).normal(0, 0.05, size=(784, 100)).astype(np.float32)
+    W1[:, 3] = 0.0  # a dead unit must not divide by zero
+    _check_png(plots.plot_weights(W1, tmp_path / "w.png", max_units=64), min_shape=(400, 400))
+
+
+def test_plot_weights_rejects_wrong_input_size(tmp_path):
+    with pytest.raises(InputError, match="784"):
+        plots.plot_weights(np.zeros((100, 10)), tmp_path / "w.png")
+    assert not (tmp_path / "w.png").exists()
+
+
+def test_plot_activations(tmp_path):
+    rng = np.random.default_rng(1)
+    images = _digits(8, rng)
+    hidden = [np.maximum(rng.normal(size=(8, 64)), 0), np.tanh(rng.normal(size=(8, 16)))]
+    path = plots.plot_activations(images, hidden, tmp_path / "act.png", labels=np.arange(8))
+    _check_png(path, min_shape=(400, 400))
+
+
+def test_plot_activations_rejects_mismatched_rows(tmp_path):
+    rng = np.random.default_rng(2)
+    with pytest.raises(InputError, match="one row per image"):
+        plots.plot_activations(_digits(4, rng), [np.zeros((3, 10))], tmp_path / "act.png")
+
+
+def test_plot_confusion(tmp_path):
+    rng = np.random.default_rng(3)
+    confusion = np.diag(rng.integers(900, 1100, size=10)) + rng.integers(0, 5, size=(10, 10))
+    _check_png(plots.plot_confusion(confusion, tmp_path / "cm.png", class_names=[str(i) for i in range(10)]))
+    with pytest.raises(InputError, match="class_names"):
+        plots.plot_confusion(confusion, tmp_path / "cm2.png", class_names=["a"])
+
+
+@pytest.mark.parametrize("with_probs", [True, False])
+def test_plot_misclassified(tmp_path, with_probs):
+    rng = np.random.default_rng(4)
+    m = 50
+    y_true = rng.integers(0, 10, m)
+    y_pred = np.where(rng.random(m) < 0.5, y_true, (y_true + 1) % 10)
+    probs = rng.dirichlet(np.ones(10), size=m) if with_probs else None
+    path = plots.plot_misclassified(
+        _digits(m, rng), y_true, y_pred, tmp_path / "mis.png", class_names=[str(i) for i in range(10)], probs=probs
+    )
+    _check_png(path)
+
+
+def test_plot_misclassified_with_no_mistakes_still_writes(tmp_path):
+    rng = np.random.default_rng(5)
+    y = rng.integers(0, 10, 6)
+    path = plots.plot_misclassified(_digits(6, rng), y, y, tmp_path / "mis.png", class_names=list("0123456789"))
+    assert path.read_bytes()[:8] == PNG_MAGIC
+
+
+def test_no_pyplot_and_no_global_figures():
+    """In a fresh interpreter, drawing every plot leaves pyplot unimported."""
+    script = textwrap.dedent(
+        """
+        import sys, tempfile, pathlib
+        import numpy as np
+        from nnfunc import plots
+        d = pathlib.Path(tempfile.mkdtemp())
+        h = [{"epoch": 1, "train_loss": 1.0, "train_accuracy": 0.5, "val_loss": 1.1, "val_accuracy": 0.4}]
+        plots.plot_loss(h, d / "a.png")
+        plots.plot_accuracy(h, d / "b.png", test=0.5)
+        plots.plot_weights(np.ones((784, 2)), d / "c.png")
+        plots.plot_activations(np.ones((2, 784)), [np.ones((2, 3))], d / "d.png")
+        plots.plot_confusion(np.eye(2, dtype=int), d / "e.png", class_names=["a", "b"])
+        plots.plot_misclassified(np.ones((2, 784)), np.array([0, 1]), np.array([1, 1]), d / "f.png",
+                                 class_names=["a", "b"])
+        assert len(list(d.glob("*.png"))) == 6
+        import matplotlib._pylab_helpers as helpers
+        print("pyplot" if "matplotlib.pyplot" in sys.modules else "clean", len(helpers.Gcf.get_all_fig_managers()))
+        """
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        env={"PYTHONPATH": str(REPO), "MPLBACKEND": "", "PATH": "/usr/bin:/bin"},
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == ["clean", "0"]
