@@ -12,7 +12,8 @@ exactly the gradient of ``loss``, L2 term included, for every architecture.
 import numpy as np
 
 from nnfunc import activations as _activations
-from nnfunc.errors import ParamsError
+from nnfunc.errors import ConfigError, ParamsError
+from nnfunc.initializers import as_generator
 from nnfunc.inputs import check_l2, check_x, check_y
 from nnfunc.losses import l2_penalty, softmax, softmax_cross_entropy, softmax_cross_entropy_grad
 from nnfunc.params import Grads, Params, layer_sizes, param_keys, validate_params
@@ -25,14 +26,26 @@ def _setup(params, activation):
     return L, acts, params["W1"].dtype
 
 
-def _forward(params, x, acts):
-    """Unchecked forward pass. Returns cache {"A0": x, "A1".., "A{L-1}", "logits"}."""
+def _forward(params, x, acts, dropout=0.0, rng=None):
+    """Unchecked forward pass. Returns cache {"A0": x, "A1".., "A{L-1}", "logits"}.
+
+    With ``dropout`` > 0 each hidden unit is zeroed with that probability and
+    the survivors scaled by 1 / (1 - dropout) (inverted dropout: nothing
+    changes at test time). The cache then also holds the masks "D{l}" and the
+    activations before dropout "F{l}", which the derivative needs.
+    """
     cache = {"A0": x}
     A = x
+    keep = 1.0 - dropout
     for l, act in enumerate(acts, start=1):
         Z = A @ params[f"W{l}"]
         Z += params[f"b{l}"]
         A = act.forward(Z)  # Z is ours, so the activation overwrites it
+        if dropout:
+            D = rng.random(A.shape, dtype=A.dtype) < keep
+            D = D * A.dtype.type(1.0 / keep)
+            cache[f"F{l}"], cache[f"D{l}"] = A, D
+            A = A * D
         cache[f"A{l}"] = A
     L = len(acts) + 1
     logits = A @ params[f"W{L}"]
@@ -58,13 +71,27 @@ def _backward(params, cache, probs, y, acts, l2, need_dx=False):
         grads[f"b{l}"] = dZ.sum(axis=0)
         if l > 1:
             dA = dZ @ W.T
-            dZ = acts[l - 2].backward(dA, A_prev)  # dA is ours: overwritten in place
+            if f"D{l - 1}" in cache:
+                dA *= cache[f"D{l - 1}"]
+            # dA is ours: the derivative overwrites it in place
+            dZ = acts[l - 2].backward(dA, cache.get(f"F{l - 1}", A_prev))
         elif need_dx:
             dx = dZ @ W.T
     return {k: grads[k] for k in param_keys(L)}, dx
 
 
-def forward(params, x, *, activation="relu"):
+def _check_dropout(dropout, rng):
+    """Validate a dropout rate; return (rate, Generator or None)."""
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        raise ConfigError(f"dropout must be a probability in [0, 1), got {dropout!r}; 0 turns it off")
+    if not dropout:
+        return 0.0, None
+    if rng is None:
+        raise ConfigError("dropout > 0 needs rng=: pass a numpy Generator or an int seed for the masks")
+    return float(dropout), as_generator(rng)
+
+
+def forward(params, x, *, activation="relu", dropout=0.0, rng=None):
     """Run the network on a batch.
 
     Args:
@@ -72,6 +99,8 @@ def forward(params, x, *, activation="relu"):
         x: (m, n0) real; cast to the params' dtype.
         activation: a name for every hidden layer or one name per hidden
             layer: relu, leaky_relu, sigmoid, tanh, linear.
+        dropout: probability in [0, 1) of zeroing each hidden unit (training only).
+        rng: Generator or int seed for the dropout masks (needed when dropout > 0).
 
     Returns:
         (probs, cache): probs (m, nL) softmax output in the params' dtype,
@@ -83,13 +112,13 @@ def forward(params, x, *, activation="relu"):
     """
     L, acts, dtype = _setup(params, activation)
     x = check_x(x, params["W1"].shape[0], dtype)
-    cache = _forward(params, x, acts)
+    cache = _forward(params, x, acts, *_check_dropout(dropout, rng))
     probs = softmax(cache["logits"])
     cache["probs"] = probs
     return probs, cache
 
 
-def loss(params, x, y, *, activation="relu", l2=0.0):
+def loss(params, x, y, *, activation="relu", l2=0.0, dropout=0.0, rng=None):
     """Mean softmax cross-entropy plus ``0.5 * l2 * sum_l ||W_l||^2``.
 
     Args:
@@ -98,6 +127,8 @@ def loss(params, x, y, *, activation="relu", l2=0.0):
         y: (m,) int class ids in [0, nL).
         activation: see ``forward``.
         l2: L2 strength >= 0 (weights only, not biases).
+        dropout, rng: see ``forward``; the same seed gives the same masks,
+            so a dropout loss is a deterministic function of the params.
 
     Returns:
         float >= 0.
@@ -106,7 +137,7 @@ def loss(params, x, y, *, activation="relu", l2=0.0):
     x = check_x(x, params["W1"].shape[0], dtype)
     y = check_y(y, x.shape[0], params[f"W{L}"].shape[1])
     l2 = check_l2(l2)
-    cache = _forward(params, x, acts)
+    cache = _forward(params, x, acts, *_check_dropout(dropout, rng))
     value, _ = softmax_cross_entropy(cache["logits"], y)
     return value + l2_penalty(params, L, l2)
 
@@ -137,13 +168,13 @@ def backward(params, cache, y, *, activation="relu", l2=0.0) -> Grads:
     return grads
 
 
-def value_and_grad(params, x, y, *, activation="relu", l2=0.0):
-    """Loss and its gradient in one forward and one backward pass.
+def value_and_grad(params, x, y, *, activation="relu", l2=0.0, dropout=0.0, rng=None):
+    """Loss and its gradient in one forward and one backward pass (arguments as ``loss``).
 
     Returns:
         (loss, grads): float, and Grads with the keys, shapes and dtype of params.
     """
-    value, grads, _ = _value_grads_dx(params, x, y, activation, l2, need_dx=False)
+    value, grads, _ = _value_grads_dx(params, x, y, activation, l2, dropout, rng, need_dx=False)
     return value, grads
 
 
@@ -153,16 +184,16 @@ def input_grad(params, x, y, *, activation="relu", l2=0.0):
     Returns:
         dx: (m, n0) in the params' dtype.
     """
-    _, _, dx = _value_grads_dx(params, x, y, activation, l2, need_dx=True)
+    _, _, dx = _value_grads_dx(params, x, y, activation, l2, 0.0, None, need_dx=True)
     return dx
 
 
-def _value_grads_dx(params, x, y, activation, l2, need_dx):
+def _value_grads_dx(params, x, y, activation, l2, dropout, rng, need_dx):
     L, acts, dtype = _setup(params, activation)
     x = check_x(x, params["W1"].shape[0], dtype)
     y = check_y(y, x.shape[0], params[f"W{L}"].shape[1])
     l2 = check_l2(l2)
-    cache = _forward(params, x, acts)
+    cache = _forward(params, x, acts, *_check_dropout(dropout, rng))
     value, probs = softmax_cross_entropy(cache["logits"], y)
     grads, dx = _backward(params, cache, probs, y, acts, l2, need_dx=need_dx)
     return value + l2_penalty(params, L, l2), grads, dx

@@ -1,0 +1,170 @@
+"""Checkpoints: a FitState plus its run config in one ``.npz``, no pickle.
+
+Layout (every entry a plain array, loadable with ``allow_pickle=False``):
+``format_version``, ``nnfunc_version``, ``meta`` (a JSON string: config,
+dataset, epoch, step, RNG state, early-stopping counters, history, the
+optimizer state's field names), ``params/W1`` ..., ``best/W1`` ... (when a
+validation set tracked the best params) and ``opt/<field>`` or
+``opt/<field>/<key>`` for the optimizer state.
+"""
+
+import json
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from nnfunc import __version__
+from nnfunc.errors import CheckpointError, ParamsError
+from nnfunc.fileio import save_npz
+from nnfunc.fit import FitState
+from nnfunc.params import layer_sizes, param_keys, validate_params
+
+FORMAT_VERSION = 1
+
+
+def save(path, state, config, dataset):
+    """Write ``state`` (FitState), ``config`` (JSON-able dict) and the dataset name atomically."""
+    arrays = {
+        "format_version": np.array(FORMAT_VERSION),
+        "nnfunc_version": np.array(__version__),
+    }
+    arrays.update({f"params/{k}": v for k, v in state.params.items()})
+    if state.best_params is not None:
+        arrays.update({f"best/{k}": v for k, v in state.best_params.items()})
+    fields = {}
+    for field, value in zip(state.opt_state._fields, state.opt_state):
+        if isinstance(value, dict):
+            arrays.update({f"opt/{field}/{k}": v for k, v in value.items()})
+            fields[field] = "dict"
+        else:
+            arrays[f"opt/{field}"] = np.asarray(value)
+            fields[field] = "array"
+    meta = {
+        "config": config,
+        "dataset": dataset,
+        "sizes": list(layer_sizes(state.params)),
+        "dtype": str(state.params["W1"].dtype),
+        "epoch": state.epoch,
+        "step": state.step,
+        "rng_state": state.rng_state,
+        "best_val_loss": state.best_val_loss if np.isfinite(state.best_val_loss) else None,
+        "bad_epochs": state.bad_epochs,
+        "opt_fields": fields,
+        "history": list(state.history),
+    }
+    arrays["meta"] = np.array(json.dumps(meta))
+    save_npz(path, arrays)
+
+
+def read(path):
+    """Read a checkpoint's arrays and meta; return (arrays dict, meta dict).
+
+    Raises:
+        CheckpointError: missing, truncated, corrupt or pickled file, or an
+            unknown format version.
+    """
+    path = Path(path)
+    fix = "train a new run, or point to the model.npz of a finished run"
+    if not path.is_file():
+        raise CheckpointError(f"no checkpoint at {path}; {fix}")
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except ValueError as exc:
+        if "pickle" in str(exc):
+            raise CheckpointError(f"{path} holds pickled Python objects, which nnfunc never loads; {fix}") from None
+        raise CheckpointError(f"{path} is not a readable checkpoint ({exc}); {fix}") from None
+    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
+        raise CheckpointError(f"{path} is corrupt or truncated ({type(exc).__name__}: {exc}); {fix}") from None
+    if "format_version" not in arrays or "meta" not in arrays:
+        raise CheckpointError(f"{path} is an .npz but not an nnfunc checkpoint (no format_version/meta); {fix}")
+    version = int(arrays["format_version"])
+    if version != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format {version}, this nnfunc reads format {FORMAT_VERSION}; "
+            f"use the nnfunc version that wrote it ({arrays['nnfunc_version']})"
+        )
+    try:
+        meta = json.loads(str(arrays["meta"]))
+    except json.JSONDecodeError as exc:
+        raise CheckpointError(f"{path} has a corrupt meta record ({exc}); {fix}") from None
+    return arrays, meta
+
+
+def _params(arrays, prefix, path):
+    keys = [k[len(prefix) :] for k in arrays if k.startswith(prefix)]
+    params = {k: arrays[prefix + k] for k in param_keys(len(keys) // 2) if prefix + k in arrays}
+    try:
+        validate_params(params)
+    except ParamsError as exc:
+        raise CheckpointError(f"{path}: stored params are inconsistent ({exc})") from None
+    return params
+
+
+def load_params(path, *, sizes=None):
+    """The params to evaluate from a checkpoint (best-validation ones when stored).
+
+    Args:
+        path: model.npz.
+        sizes: expected widths (n0, ..., nL), or None to accept any.
+
+    Raises:
+        CheckpointError: bad file, or an architecture other than ``sizes``.
+    """
+    arrays, meta = read(path)
+    prefix = "best/" if any(k.startswith("best/") for k in arrays) else "params/"
+    params = _params(arrays, prefix, path)
+    check_architecture(params, sizes, path)
+    return params, meta
+
+
+def check_architecture(params, sizes, path):
+    """Raise CheckpointError when params' widths differ from ``sizes`` (None: any)."""
+    found = layer_sizes(params)
+    if sizes is not None and tuple(sizes) != found:
+        raise CheckpointError(
+            f"{path} holds a {'-'.join(map(str, found))} network, but {'-'.join(map(str, sizes))} "
+            "was asked for; use the same --hidden and dataset as that run, or start a new run with another --out"
+        )
+
+
+def load_state(path, opt, *, sizes=None):
+    """Rebuild the FitState of a checkpoint for ``opt`` (the run's optimizer).
+
+    Returns:
+        (FitState, meta).
+
+    Raises:
+        CheckpointError: bad file, other architecture, or optimizer state that
+            does not fit ``opt``.
+    """
+    arrays, meta = read(path)
+    params = _params(arrays, "params/", path)
+    check_architecture(params, sizes, path)
+    best = _params(arrays, "best/", path) if any(k.startswith("best/") for k in arrays) else None
+    template = opt.init(params)
+    if list(meta["opt_fields"]) != list(template._fields):
+        raise CheckpointError(
+            f"{path} stores optimizer state {list(meta['opt_fields'])}, but {opt.name} needs "
+            f"{list(template._fields)}; resume with the run's own optimizer"
+        )
+    fields = {}
+    for field, old in zip(template._fields, template):
+        if isinstance(old, dict):
+            fields[field] = {k: arrays[f"opt/{field}/{k}"] for k in old}
+        else:
+            fields[field] = arrays[f"opt/{field}"]
+    best_val = meta["best_val_loss"]
+    state = FitState(
+        params,
+        type(template)(**fields),
+        meta["epoch"],
+        meta["step"],
+        meta["rng_state"],
+        best,
+        np.inf if best_val is None else best_val,
+        meta["bad_epochs"],
+        tuple(meta["history"]),
+    )
+    return state, meta

@@ -1,0 +1,73 @@
+"""Whole-dataset evaluation: loss, accuracy and predictions, in chunks.
+
+Chunks bound the memory of a forward pass over 60,000 rows; images may be
+stored as uint8 and are scaled to [0, 1] chunk by chunk.
+"""
+
+from typing import NamedTuple
+
+import numpy as np
+
+from nnfunc import activations as _activations
+from nnfunc.losses import l2_penalty, softmax, softmax_cross_entropy
+from nnfunc.model import _forward
+from nnfunc.params import validate_params
+
+CHUNK = 4096
+
+
+class Evaluation(NamedTuple):
+    """loss: mean cross-entropy + L2 penalty; accuracy in [0, 1]; predictions (m,) int64; probs (m, k)."""
+
+    loss: float
+    accuracy: float
+    predictions: np.ndarray
+    probs: np.ndarray
+
+
+def as_float(x, dtype):
+    """x in ``dtype``: uint8 images scaled to [0, 1], floats cast (no copy when already right)."""
+    if x.dtype == np.uint8:
+        return np.multiply(x, dtype.type(1 / 255), dtype=dtype)
+    return x.astype(dtype, copy=False)
+
+
+def evaluate(params, x, y, *, activation="relu", l2=0.0, chunk=CHUNK):
+    """Evaluate a network on a whole dataset.
+
+    Args:
+        params: Params.
+        x: (m, n0) uint8 (pixels 0..255) or float; m may be 0.
+        y: (m,) int class ids.
+        activation: as in ``nnfunc.forward``.
+        l2: L2 strength whose penalty is added to the loss (the training objective).
+        chunk: rows per forward pass.
+
+    Returns:
+        Evaluation; for m = 0, loss and accuracy are nan.
+    """
+    L = validate_params(params)
+    acts = _activations.resolve(activation, L - 1)
+    dtype = params["W1"].dtype
+    m, k = x.shape[0], params[f"W{L}"].shape[1]
+    probs = np.empty((m, k), dtype=dtype)
+    total = 0.0
+    for start in range(0, m, chunk):
+        xb = as_float(x[start : start + chunk], dtype)
+        logits = _forward(params, xb, acts)["logits"]
+        value, probs[start : start + chunk] = softmax_cross_entropy(logits, y[start : start + chunk])
+        total += value * xb.shape[0]
+    if m == 0:
+        return Evaluation(float("nan"), float("nan"), np.zeros(0, np.int64), probs)
+    predictions = probs.argmax(axis=1).astype(np.int64)
+    accuracy = float(np.mean(predictions == y))
+    return Evaluation(total / m + l2_penalty(params, L, l2), accuracy, predictions, probs)
+
+
+def predict_proba(params, x, *, activation="relu", chunk=CHUNK):
+    """Class probabilities (m, nL) for uint8 or float images, chunk by chunk."""
+    L = validate_params(params)
+    acts = _activations.resolve(activation, L - 1)
+    dtype = params["W1"].dtype
+    parts = [softmax(_forward(params, as_float(x[s : s + chunk], dtype), acts)["logits"]) for s in range(0, len(x), chunk)]
+    return np.concatenate(parts) if parts else np.zeros((0, params[f"W{L}"].shape[1]), dtype)

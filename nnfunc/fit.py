@@ -1,0 +1,174 @@
+"""The training core: mini-batch epochs from a state to a new state.
+
+``fit`` is a function of its arguments only: the same state, optimizer,
+data and config give bit-identical results, and a run split into two calls
+(2 epochs, then resumed to 4) equals one call of 4 epochs, because every
+random draw comes from the Generator whose state travels inside FitState.
+It returns new params; it never writes into the arrays it was given.
+"""
+
+import math
+import time
+from typing import Callable, NamedTuple, Optional
+
+import numpy as np
+
+from nnfunc import activations as _activations
+from nnfunc.errors import ConfigError, DivergenceError
+from nnfunc.evaluation import evaluate
+from nnfunc.losses import l2_penalty, softmax_cross_entropy
+from nnfunc.model import _backward, _forward
+from nnfunc.optimizers import apply_updates
+from nnfunc.params import validate_params
+
+
+class TrainData(NamedTuple):
+    """x_*: (m, n0) uint8 pixels or float; y_*: (m,) int. The validation set may be empty."""
+
+    x_train: np.ndarray
+    y_train: np.ndarray
+    x_val: np.ndarray
+    y_val: np.ndarray
+
+
+class FitConfig(NamedTuple):
+    """Settings of a run. patience 0 turns early stopping off."""
+
+    epochs: int
+    batch_size: int = 128
+    activation: object = "relu"
+    l2: float = 0.0
+    dropout: float = 0.0
+    patience: int = 0
+
+
+class FitState(NamedTuple):
+    """Everything a run needs to continue exactly where it stopped.
+
+    epoch and step count completed epochs and updates; rng_state is the
+    Generator's bit_generator.state; best_* track the lowest validation loss
+    (best_params is None until a validation loss exists); history holds one
+    dict per epoch.
+    """
+
+    params: dict
+    opt_state: tuple
+    epoch: int
+    step: int
+    rng_state: dict
+    best_params: Optional[dict]
+    best_val_loss: float
+    bad_epochs: int
+    history: tuple
+
+
+def start(params, opt, seed):
+    """The FitState of a run that has not trained yet."""
+    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])
+    return FitState(params, opt.init(params), 0, 0, rng.bit_generator.state, None, math.inf, 0, ())
+
+
+def stopped_early(state, config):
+    """True when the validation loss has not improved for ``patience`` epochs."""
+    return config.patience > 0 and state.bad_epochs >= config.patience
+
+
+def final_params(state):
+    """The params to evaluate and ship: the best-validation ones when tracked."""
+    return state.best_params if state.best_params is not None else state.params
+
+
+def _check_config(config):
+    if config.epochs < 0 or config.batch_size < 1:
+        raise ConfigError(f"epochs must be >= 0 and batch_size >= 1, got {config.epochs} and {config.batch_size}")
+    if not 0 <= config.dropout < 1:
+        raise ConfigError(f"dropout must be in [0, 1), got {config.dropout}")
+    if config.patience < 0:
+        raise ConfigError(f"patience must be >= 0 (0 turns early stopping off), got {config.patience}")
+
+
+def fit(state, opt, data, config, *, schedule=None, on_epoch: Callable = None, progress=False):
+    """Train from ``state`` until ``config.epochs`` epochs are done in total.
+
+    Args:
+        state: FitState from ``start`` or a checkpoint.
+        opt: an Optimizer (init, update) pair.
+        data: TrainData.
+        config: FitConfig.
+        schedule: the optimizer's learning-rate schedule, only to report lr.
+        on_epoch: called as ``on_epoch(state)`` after each epoch (to save a
+            checkpoint); an exception there stops the run.
+        progress: draw a tqdm bar over each epoch's batches.
+
+    Returns:
+        The FitState after the last epoch, or earlier when early stopping
+        fired (``stopped_early``).
+
+    Raises:
+        DivergenceError: a mini-batch loss became nan or inf.
+    """
+    _check_config(config)
+    L = validate_params(state.params)
+    acts = _activations.resolve(config.activation, L - 1)
+    dtype = state.params["W1"].dtype
+    rng = np.random.Generator(np.random.PCG64())
+    rng.bit_generator.state = state.rng_state
+    x, y = data.x_train, data.y_train
+    m, bs = x.shape[0], min(config.batch_size, x.shape[0])
+    # the loop owns these buffers: each batch is gathered into them in place
+    xbuf = np.empty((bs, x.shape[1]), dtype=dtype)
+    rawbuf = np.empty((bs, x.shape[1]), dtype=x.dtype)
+    scale = dtype.type(1 / 255)
+    while state.epoch < config.epochs and not stopped_early(state, config):
+        t0 = time.perf_counter()
+        params, opt_state, step = state.params, state.opt_state, state.step
+        perm = rng.permutation(m)
+        starts = range(0, m, bs)
+        if progress:
+            from tqdm import tqdm
+
+            starts = tqdm(starts, desc=f"epoch {state.epoch + 1}/{config.epochs}", unit="batch", leave=False)
+        ce_sum = correct = 0.0
+        for s in starts:
+            idx = perm[s : s + bs]
+            k = idx.shape[0]
+            if x.dtype == np.uint8:
+                np.take(x, idx, axis=0, out=rawbuf[:k])
+                xb = np.multiply(rawbuf[:k], scale, out=xbuf[:k])
+            else:
+                xb = np.take(x, idx, axis=0, out=xbuf[:k])
+            yb = y[idx]
+            cache = _forward(params, xb, acts, config.dropout, rng)
+            ce, probs = softmax_cross_entropy(cache["logits"], yb)
+            if not math.isfinite(ce):
+                raise DivergenceError(
+                    f"the loss became {ce} at epoch {state.epoch + 1}, step {step + 1}: training diverged; "
+                    "lower the learning rate (--lr), add a warmup or decaying --schedule, or raise --l2"
+                )
+            grads, _ = _backward(params, cache, probs, yb, acts, config.l2)
+            updates, opt_state = opt.update(grads, opt_state, params)
+            params = apply_updates(params, updates)
+            step += 1
+            ce_sum += ce * k
+            correct += np.count_nonzero(cache["logits"].argmax(axis=1) == yb)
+        train_loss = ce_sum / m + l2_penalty(params, L, config.l2)
+        val = evaluate(params, data.x_val, data.y_val, activation=config.activation, l2=config.l2)
+        record = {
+            "epoch": state.epoch + 1,
+            "train_loss": train_loss,
+            "train_accuracy": correct / m,
+            "val_loss": None if math.isnan(val.loss) else val.loss,
+            "val_accuracy": None if math.isnan(val.accuracy) else val.accuracy,
+            "lr": float(schedule(step - 1)) if schedule and step else None,
+            "seconds": time.perf_counter() - t0,
+        }
+        best_params, best_val, bad = state.best_params, state.best_val_loss, state.bad_epochs
+        if record["val_loss"] is not None:
+            if val.loss < best_val:
+                best_params, best_val, bad = params, val.loss, 0
+            else:
+                bad += 1
+        state = FitState(params, opt_state, state.epoch + 1, step, rng.bit_generator.state, best_params, best_val, bad, state.history + (record,))
+        if on_epoch is not None:
+            on_epoch(state)
+    return state
