@@ -1,0 +1,94 @@
+"""Check a network's backpropagation, parameters and input, in one call.
+
+``check_network`` wraps the generic ``nnfunc.gradcheck`` around the model:
+it checks every params tensor and the input batch ``x`` (under the key
+``"x"``) against central differences of ``loss``, in float64, and skips
+coordinates whose step moves a ReLU-like unit across its kink (detected with
+``kink_pattern``).
+"""
+
+import numpy as np
+
+from nnfunc.errors import GradientMismatchError, InputError
+from nnfunc.gradcheck import DEFAULT_MAX_FULL, DEFAULT_SAMPLES_PER_TENSOR, gradcheck
+from nnfunc.model import input_grad, kink_pattern, loss, value_and_grad
+from nnfunc.params import param_keys, validate_params
+
+INPUT_KEY = "x"
+
+
+def check_network(params, x, y, *, activation="relu", l2=0.0, mode="auto", eps=None,
+                  rtol=None, atol=None, rng=0, samples_per_tensor=DEFAULT_SAMPLES_PER_TENSOR,
+                  max_full=DEFAULT_MAX_FULL):
+    """Check ``value_and_grad`` and ``input_grad`` against numerical derivatives.
+
+    The checked function is ``loss(params, x, y, activation=..., l2=...)`` of
+    the combined dict ``{**params, "x": x}``; its claimed gradient is
+    ``{**value_and_grad(...)[1], "x": input_grad(...)}``, both computed on
+    float64 copies (the caller's arrays are never written).
+
+    Args:
+        params: Params (float32 or float64; checked in float64).
+        x: (m, n0) real, the input batch.
+        y: (m,) int class ids.
+        activation: one name for every hidden layer, or one per hidden layer.
+        l2: L2 strength >= 0.
+        mode, eps, rtol, atol, rng, samples_per_tensor, max_full: as for
+            ``nnfunc.gradcheck.gradcheck`` (``max_full`` counts params and x).
+
+    Returns:
+        GradcheckReport with one row per params tensor (in layer order) and
+        a last row ``"x"``.
+
+    Raises:
+        ParamsError, InputError, ConfigError: bad params, data or settings.
+    """
+    L = validate_params(params)
+    keys = param_keys(L)
+    work = {k: np.array(params[k], dtype=np.float64) for k in keys}
+    x = np.array(x, dtype=np.float64) if _is_real(x) else x
+    _, grads = value_and_grad(work, x, y, activation=activation, l2=l2)
+    combined_grads = {**grads, INPUT_KEY: input_grad(work, x, y, activation=activation, l2=l2)}
+    combined = {**work, INPUT_KEY: x}
+
+    def combined_loss(point):
+        return loss({k: point[k] for k in keys}, point[INPUT_KEY], y,
+                    activation=activation, l2=l2)
+
+    def combined_kinks(point):
+        return kink_pattern({k: point[k] for k in keys}, point[INPUT_KEY], activation=activation)
+
+    # with no kinked activation the pattern is always empty: skip computing it
+    has_kinks = combined_kinks(combined).size > 0
+    return gradcheck(combined_loss, combined, combined_grads, mode=mode, eps=eps, rtol=rtol,
+                     atol=atol, rng=rng, samples_per_tensor=samples_per_tensor,
+                     max_full=max_full, kink_fn=combined_kinks if has_kinks else None)
+
+
+def assert_network_gradients(params, x, y, **options):
+    """Run ``check_network`` and raise when it fails.
+
+    Args:
+        params, x, y, **options: as for ``check_network``.
+
+    Returns:
+        The GradcheckReport, when ``ok``.
+
+    Raises:
+        GradientMismatchError: the check failed; the message is the report.
+        (And everything ``check_network`` raises.)
+    """
+    report = check_network(params, x, y, **options)
+    if not report.ok:
+        raise GradientMismatchError("the network's analytic and numerical gradients "
+                                    "disagree:\n" + report.format())
+    return report
+
+
+def _is_real(x):
+    """Whether x converts to a real array (else the model's check_x explains)."""
+    try:
+        array = np.asarray(x)
+    except (TypeError, ValueError):
+        raise InputError(f"x must be an array of numbers, got {type(x).__name__}") from None
+    return np.issubdtype(array.dtype, np.number) and not np.iscomplexobj(array)

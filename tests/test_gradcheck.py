@@ -1,0 +1,367 @@
+"""The gradient checker on toy functions, and the checker checked.
+
+Toys with known gradients: a quadratic, elementwise exp/log, softmax
+regression (exp/log through log-sum-exp) and sum |p| (a kink at 0). "Test the
+tester": planted bugs (a factor, a missing term, a transposed matrix, a wrong
+bias gradient) must fail in every mode, in the right tensor.
+"""
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from nnfunc.errors import ConfigError, GradientMismatchError, InputError, ParamsError
+from nnfunc.gradcheck import (
+    DEFAULT_EPS,
+    GradcheckReport,
+    assert_gradients,
+    gradcheck,
+    relative_error,
+)
+
+MODES = ("full", "sample", "direction")
+
+
+# --- toys -------------------------------------------------------------------
+
+
+def quadratic(seed, shapes):
+    """f = sum_k sum(c_k * p_k**2 + w_k * p_k); returns (loss_fn, params, grad_fn)."""
+    rng = np.random.default_rng(seed)
+    params = {f"t{i}": np.asarray(rng.standard_normal(s)) for i, s in enumerate(shapes)}
+    c = {k: rng.uniform(0.1, 2.0, v.shape) for k, v in params.items()}
+    w = {k: rng.standard_normal(v.shape) for k, v in params.items()}
+
+    def loss_fn(p):
+        return float(sum(np.sum(c[k] * p[k] ** 2 + w[k] * p[k]) for k in p))
+
+    def grad_fn(p):
+        return {k: np.asarray(2 * c[k] * p[k] + w[k]) for k in p}
+
+    return loss_fn, params, grad_fn
+
+
+def exp_log(seed, shapes):
+    """f = sum(exp(a / 2)) + sum(log(1 + b**2)) over two tensors a, b."""
+    rng = np.random.default_rng(seed)
+    params = {"a": rng.standard_normal(shapes[0]), "b": rng.standard_normal(shapes[1])}
+
+    def loss_fn(p):
+        return float(np.sum(np.exp(p["a"] / 2)) + np.sum(np.log1p(p["b"] ** 2)))
+
+    def grad_fn(p):
+        return {"a": np.exp(p["a"] / 2) / 2, "b": 2 * p["b"] / (1 + p["b"] ** 2)}
+
+    return loss_fn, params, grad_fn
+
+
+def softmax_regression(n=60, m=16, l2=0.1, seed=0):
+    """Mean cross-entropy of softmax(x @ W + b) plus 0.5 * l2 * ||W||^2, W square (n, n)."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((m, n))
+    y = rng.integers(0, n, m)
+    params = {"W": rng.standard_normal((n, n)) * 0.3, "b": rng.standard_normal(n) * 0.3}
+
+    def loss_fn(p):
+        Z = x @ p["W"] + p["b"]
+        Z = Z - Z.max(axis=1, keepdims=True)
+        log_probs = Z - np.log(np.exp(Z).sum(axis=1, keepdims=True))
+        return float(-log_probs[np.arange(m), y].mean() + 0.5 * l2 * np.sum(p["W"] ** 2))
+
+    def grad_fn(p, *, with_l2=True):
+        Z = x @ p["W"] + p["b"]
+        probs = np.exp(Z - Z.max(axis=1, keepdims=True))
+        probs /= probs.sum(axis=1, keepdims=True)
+        probs[np.arange(m), y] -= 1
+        dZ = probs / m
+        return {"W": x.T @ dZ + (l2 * p["W"] if with_l2 else 0), "b": dZ.sum(axis=0)}
+
+    return loss_fn, params, grad_fn
+
+
+def abs_sum(values):
+    """f = sum |p| with kink_fn = the sign pattern p > 0."""
+    params = {"p": np.asarray(values, dtype=np.float64)}
+
+    def loss_fn(p):
+        return float(np.sum(np.abs(p["p"])))
+
+    def kink_fn(p):
+        return p["p"] > 0
+
+    return loss_fn, params, {"p": np.sign(params["p"])}, kink_fn
+
+
+shapes_strategy = st.lists(st.lists(st.integers(1, 4), max_size=3).map(tuple), min_size=1,
+                           max_size=3)
+seeds = st.integers(0, 2**32 - 1)
+
+
+# --- correct gradients pass -------------------------------------------------
+
+
+@given(shapes=shapes_strategy, seed=seeds, mode=st.sampled_from(MODES + ("auto",)))
+def test_quadratic_passes_for_random_shapes(shapes, seed, mode):
+    loss_fn, params, grad_fn = quadratic(seed, shapes)
+    report = gradcheck(loss_fn, params, grad_fn(params), mode=mode, rng=seed)
+    assert report.ok, report.format()
+    assert report.max_rel_error < 1e-8
+
+
+@given(shape_a=st.lists(st.integers(1, 4), max_size=2).map(tuple),
+       shape_b=st.lists(st.integers(1, 4), max_size=2).map(tuple), seed=seeds)
+def test_exp_log_passes_in_every_mode(shape_a, shape_b, seed):
+    loss_fn, params, grad_fn = exp_log(seed, (shape_a, shape_b))
+    for mode in MODES:
+        report = gradcheck(loss_fn, params, grad_fn(params), mode=mode, rng=seed)
+        assert report.ok, report.format()
+
+
+@pytest.mark.parametrize("mode", MODES + ("auto",))
+def test_softmax_regression_passes(mode):
+    loss_fn, params, grad_fn = softmax_regression()
+    report = assert_gradients(loss_fn, params, grad_fn(params), mode=mode)
+    assert report.ok and report.max_rel_error < 1e-7
+    assert report.format().splitlines()[-1].startswith("OK: max relative error")
+
+
+# --- test the tester: planted bugs ------------------------------------------
+
+BUGS = {
+    "factor 1.01": ("W", lambda g, grad_fn, p: {**g, "W": g["W"] * 1.01}),
+    "factor 2": ("W", lambda g, grad_fn, p: {**g, "W": g["W"] * 2}),
+    "missing l2 term": ("W", lambda g, grad_fn, p: grad_fn(p, with_l2=False)),
+    "transposed": ("W", lambda g, grad_fn, p: {**g, "W": g["W"].T}),
+    "bias not averaged": ("b", lambda g, grad_fn, p: {**g, "b": g["b"] * 16}),
+    "bias off by 1e-4": ("b", lambda g, grad_fn, p: {**g, "b": g["b"] + 1e-4}),
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("bug", sorted(BUGS))
+def test_planted_bug_is_caught_in_its_tensor(bug, mode):
+    loss_fn, params, grad_fn = softmax_regression()
+    name, plant = BUGS[bug]
+    report = gradcheck(loss_fn, params, plant(grad_fn(params), grad_fn, params), mode=mode)
+    assert not report.ok
+    rows = {row.name: row for row in report.rows}
+    assert not rows[name].ok, report.format()
+    assert all(row.ok for row in report.rows if row.name not in (name, "direction"))
+    assert report.format().splitlines()[-1].startswith("FAILED:")
+    if mode == "sample":
+        assert rows["W"].checked == 32 < params["W"].size  # really a sample
+    if mode == "direction":
+        assert report.mode == "direction"
+        assert report.rows[0].name == "direction" and not report.rows[0].ok
+        assert [row.name for row in report.rows[1:]] == ["W", "b"]
+        assert "direction check failed" in report.note and report.note in report.format()
+
+
+@given(shapes=shapes_strategy, seed=seeds, mode=st.sampled_from(MODES), data=st.data())
+def test_planted_error_at_random_coordinate_is_located(shapes, seed, mode, data):
+    loss_fn, params, grad_fn = quadratic(seed, shapes)
+    grads = grad_fn(params)
+    name = data.draw(st.sampled_from(sorted(params)))
+    index = tuple(data.draw(st.integers(0, n - 1)) for n in params[name].shape)
+    grads[name][index] += 0.5
+    report = gradcheck(loss_fn, params, grads, mode=mode, rng=seed)
+    assert not report.ok
+    row = next(row for row in report.rows if row.name == name)
+    # small tensors (<= 32 entries) are checked in full even in sample mode
+    assert not row.ok and row.worst_index == index
+    assert row.max_abs_error == pytest.approx(0.5, rel=1e-6)
+
+
+def test_sample_mode_covers_every_tensor_including_biases():
+    rng = np.random.default_rng(3)
+    shapes = {"W1": (50, 40), "b1": (40,), "W2": (40, 3), "b2": (3,), "s": ()}
+    params = {k: rng.standard_normal(s) for k, s in shapes.items()}
+    grads = {k: 2 * v for k, v in params.items()}
+    report = gradcheck(lambda p: float(sum(np.sum(v**2) for v in p.values())), params, grads,
+                       mode="sample", samples_per_tensor=10)
+    assert report.ok and report.mode == "sample"
+    assert [row.name for row in report.rows] == list(shapes)
+    assert [row.checked for row in report.rows] == [10, 10, 10, 3, 1]
+
+
+def test_same_rng_gives_same_report_and_auto_picks_by_size():
+    loss_fn, params, grad_fn = softmax_regression(n=20)
+    grads = grad_fn(params)
+    first = gradcheck(loss_fn, params, grads, mode="sample", rng=5)
+    assert first == gradcheck(loss_fn, params, grads, mode="sample", rng=5)
+    assert gradcheck(loss_fn, params, grads).mode == "full"
+    assert gradcheck(loss_fn, params, grads, max_full=100).mode == "sample"
+
+
+# --- kinks --------------------------------------------------------------------
+
+
+def test_coordinate_within_eps_of_kink_is_counted_not_failed():
+    loss_fn, params, grads, kink_fn = abs_sum([1.5, -0.7, 0.3 * DEFAULT_EPS, -2.0])
+    report = gradcheck(loss_fn, params, grads, mode="full", kink_fn=kink_fn)
+    assert report.ok, report.format()
+    assert (report.rows[0].kinks, report.rows[0].checked) == (1, 3)
+    assert "(1 kink-crossed, skipped)" in report.format()
+    # without kink_fn the same coordinate fails: the skip is not hiding nothing
+    blind = gradcheck(loss_fn, params, grads, mode="full")
+    assert not blind.ok and blind.rows[0].worst_index == (2,)
+
+
+@given(seed=seeds, size=st.integers(1, 12), mode=st.sampled_from(MODES))
+def test_abs_with_entries_at_kinks_passes_with_kink_fn(seed, size, mode):
+    rng = np.random.default_rng(seed)
+    values = rng.standard_normal(size)
+    near = rng.random(size) < 0.5
+    values[near] = rng.uniform(-1, 1, near.sum()) * DEFAULT_EPS  # within eps of the kink
+    loss_fn, params, grads, kink_fn = abs_sum(values)
+    report = gradcheck(loss_fn, params, grads, mode=mode, rng=seed, kink_fn=kink_fn)
+    assert report.ok, report.format()
+    if mode != "direction":
+        assert report.rows[0].kinks == near.sum()
+
+
+def test_direction_crossing_a_kink_falls_back_to_coordinates():
+    loss_fn, params, grads, kink_fn = abs_sum([0.0, 1.0, -1.0])
+    report = gradcheck(loss_fn, params, grads, mode="direction", kink_fn=kink_fn)
+    assert report.ok and report.rows[0].kinks == 1
+    assert "crossed a kink" in report.note
+    assert report.rows[1].name == "p" and report.rows[1].kinks == 1
+
+
+# --- the caller's arrays ------------------------------------------------------
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("mode", MODES)
+def test_callers_arrays_are_never_written(dtype, mode):
+    loss_fn, params, grad_fn = softmax_regression(n=8)
+    params = {k: v.astype(dtype) for k, v in params.items()}
+    grads = {k: v.astype(dtype) for k, v in grad_fn(params).items()}
+    arrays = [*params.values(), *grads.values()]
+    before = [array.tobytes() for array in arrays]
+    for array in arrays:
+        array.flags.writeable = False  # any write, even a temporary one, raises
+
+    def spy(p):
+        assert all(v.dtype == np.float64 for v in p.values())
+        assert not any(np.shares_memory(p[k], params[k]) for k in p)
+        return loss_fn(p)
+
+    report = gradcheck(spy, params, grads, mode=mode, kink_fn=lambda p: p["W"] > 0)
+    assert report.ok, report.format()
+    assert [array.tobytes() for array in arrays] == before
+
+
+def test_float32_params_are_checked_in_float64():
+    loss_fn, params, grad_fn = softmax_regression(n=8)
+    params32 = {k: v.astype(np.float32) for k, v in params.items()}
+    report = gradcheck(loss_fn, params32, grad_fn({k: v.astype(np.float64)
+                                                   for k, v in params32.items()}))
+    assert report.ok and report.max_rel_error < 1e-8
+
+
+# --- validation ---------------------------------------------------------------
+
+
+def _toy():
+    params = {"W": np.ones((2, 3)), "b": np.zeros(3)}
+    return (lambda p: float(np.sum(p["W"] ** 2) + np.sum(p["b"]))), params
+
+
+@pytest.mark.parametrize("grads, words", [
+    ({"W": np.ones((2, 3))}, ["missing ['b']"]),
+    ({"W": np.ones((2, 3)), "b": np.ones(3), "c": np.ones(1)}, ["extra ['c']"]),
+    ({"W": np.ones((3, 2)), "b": np.ones(3)}, ["grads['W']", "(3, 2)", "(2, 3)"]),
+    ({"W": np.ones((2, 3)), "b": np.ones(3, dtype=complex)}, ["grads['b']", "complex"]),
+    ([np.ones((2, 3))], ["grads must be a non-empty dict"]),
+])
+def test_bad_grads_raise_params_error_naming_the_key(grads, words):
+    loss_fn, params = _toy()
+    with pytest.raises(ParamsError) as info:
+        gradcheck(loss_fn, params, grads)
+    assert all(word in str(info.value) for word in words), str(info.value)
+
+
+def test_bad_params_and_settings_raise_typed_errors():
+    loss_fn, params = _toy()
+    grads = {"W": 2 * params["W"], "b": np.ones(3)}
+    with pytest.raises(ParamsError, match="params\\['W'\\] holds NaN"):
+        gradcheck(loss_fn, {**params, "W": np.full((2, 3), np.nan)}, grads)
+    with pytest.raises(ParamsError, match="non-empty dict"):
+        gradcheck(loss_fn, {}, {})
+    for options, word in [({"mode": "exact"}, "mode"), ({"eps": 0.0}, "eps"),
+                          ({"rtol": -1e-6}, "rtol"), ({"atol": float("nan")}, "atol"),
+                          ({"samples_per_tensor": 0}, "samples_per_tensor"),
+                          ({"max_full": 1.5}, "max_full")]:
+        with pytest.raises(ConfigError, match=word):
+            gradcheck(loss_fn, params, grads, **options)
+    for bad_loss in (lambda p: float("nan"), lambda p: np.ones(2), lambda p: "zero"):
+        with pytest.raises(InputError, match="finite"):
+            gradcheck(bad_loss, params, grads)
+
+
+def test_nan_in_analytic_gradient_fails_instead_of_passing():
+    loss_fn, params = _toy()
+    grads = {"W": 2 * params["W"], "b": np.array([1.0, np.nan, 1.0])}
+    report = gradcheck(loss_fn, params, grads)
+    assert not report.ok and not report.rows[1].ok and report.rows[0].ok
+
+
+# --- assert_gradients and the report -----------------------------------------
+
+
+def test_assert_gradients_raises_with_the_table():
+    loss_fn, params, grad_fn = softmax_regression(n=10)
+    grads = grad_fn(params)
+    assert assert_gradients(loss_fn, params, grads).ok
+    with pytest.raises(GradientMismatchError) as info:
+        assert_gradients(loss_fn, params, {**grads, "b": grads["b"] * 2})
+    message = str(info.value)
+    assert isinstance(info.value, AssertionError)
+    assert "max rel err" in message and "FAILED" in message and "in b " in message
+
+
+def test_relative_error_has_an_absolute_floor():
+    a = np.array([1.0, 1.0, 1e-12, 0.0, 1.0, np.nan])
+    n = np.array([1.0, 1.0 + 1e-5, 0.0, 5e-9, np.inf, 1.0])
+    error = relative_error(a, n, rtol=1e-6, atol=1e-8)
+    assert list(error <= 1e-6) == [True, False, True, True, False, False]
+    assert error[1] == pytest.approx(1e-5 / (2 + 1e-5))
+
+
+def test_report_is_frozen_and_its_table_is_aligned():
+    loss_fn, params, grad_fn = softmax_regression(n=12)
+    report = gradcheck(loss_fn, params, grad_fn(params), mode="direction")
+    assert isinstance(report, GradcheckReport)
+    with pytest.raises(AttributeError):
+        report.ok = False
+    failed = gradcheck(loss_fn, params, {**grad_fn(params), "b": np.zeros(12)}, mode="direction")
+    for rep in (report, failed):
+        lines = rep.format().splitlines()
+        assert str(rep) == rep.format()
+        dashes = lines[1]
+        gaps = [i for i, ch in enumerate(dashes) if ch == " "]
+        table = [line for line in lines[:2 + len(rep.rows)]]
+        assert len(table) == 2 + len(rep.rows)
+        for line in table:  # no cell spills into the gap between columns
+            assert all(i >= len(line) or line[i] == " " for i in gaps), line
+        assert table[0].split()[0] == "tensor"
+        assert [line.split()[0] for line in table[2:]] == [row.name for row in rep.rows]
+    assert failed.format().splitlines()[-1].startswith("FAILED: max relative error")
+    assert "in direction, b" in failed.format()
+
+
+def test_checker_modules_import_no_model_code():
+    import ast
+    from pathlib import Path
+
+    package = Path(__file__).resolve().parent.parent / "nnfunc" / "gradcheck"
+    for module in ("__init__.py", "core.py", "probes.py", "report.py"):
+        tree = ast.parse((package / module).read_text())
+        imported = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import)
+                    for alias in node.names]
+        imported += [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)]
+        nnfunc_modules = {name for name in imported if name.split(".")[0] == "nnfunc"}
+        assert all(name == "nnfunc.errors" or name.startswith("nnfunc.gradcheck.")
+                   for name in nnfunc_modules), (module, nnfunc_modules)

@@ -1,0 +1,194 @@
+"""check_network and the gradcheck CLI on real networks.
+
+Random small networks of every activation pass; planted bugs in a wrapped
+backward (a scaled W1, a dropped L2 term, a wrong dx) fail in the right row;
+ReLU units sitting at their kink are skipped, not failed; the CLI checks a
+784-25-25-10 network end to end in a subprocess.
+"""
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+import nnfunc as nf
+from nnfunc import netcheck
+from nnfunc.errors import GradientMismatchError, InputError, ParamsError
+from nnfunc.gradcheck import DEFAULT_EPS
+from nnfunc.netcheck import assert_network_gradients, check_network
+
+REPO = Path(__file__).resolve().parent.parent
+ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "linear")
+MODES = ("full", "sample", "direction")
+
+
+def problem(sizes, seed, *, m=4, dtype=np.float64):
+    rng = np.random.default_rng(seed)
+    params = nf.init(sizes, rng, dtype=dtype)
+    # nonzero biases so a wrong bias gradient cannot hide behind b = 0
+    params = {k: v + dtype(0.1) * rng.standard_normal(v.shape).astype(dtype) if k[0] == "b" else v
+              for k, v in params.items()}
+    x = rng.random((m, sizes[0])).astype(dtype)
+    y = rng.integers(0, sizes[-1], m)
+    return params, x, y
+
+
+architectures = st.lists(st.integers(1, 5), min_size=2, max_size=4)
+
+
+@given(sizes=architectures, seed=st.integers(0, 2**32 - 1), data=st.data(),
+       l2=st.sampled_from([0.0, 0.1]), m=st.integers(1, 4),
+       dtype=st.sampled_from([np.float32, np.float64]))
+def test_random_small_networks_pass(sizes, seed, data, l2, m, dtype):
+    hidden = len(sizes) - 2
+    activation = data.draw(st.one_of(
+        st.sampled_from(ACTIVATIONS),
+        st.lists(st.sampled_from(ACTIVATIONS), min_size=hidden, max_size=hidden).map(tuple)))
+    params, x, y = problem(sizes, seed, m=m, dtype=dtype)
+    report = check_network(params, x, y, activation=activation, l2=l2, mode="full")
+    assert report.ok, report.format()
+    assert [row.name for row in report.rows] == [*nf.param_keys(len(sizes) - 1), "x"]
+    assert sum(row.checked + row.kinks for row in report.rows) == x.size + sum(
+        v.size for v in params.values())
+
+
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_each_activation_passes_in_every_mode(activation):
+    params, x, y = problem((6, 5, 4, 3), seed=1)
+    for mode in MODES:
+        report = assert_network_gradients(params, x, y, activation=activation, l2=0.05, mode=mode)
+        assert report.ok and report.max_rel_error < 1e-7
+
+
+def _wrap_value_and_grad(monkeypatch, change):
+    original = netcheck.value_and_grad
+
+    def buggy(params, x, y, *, activation="relu", l2=0.0):
+        return change(original, params, x, y, activation, l2)
+
+    monkeypatch.setattr(netcheck, "value_and_grad", buggy)
+
+
+BUGS = {
+    "W1 scaled by 1.01": ("W1", lambda f, p, x, y, a, l2: (
+        lambda v, g: (v, {**g, "W1": g["W1"] * 1.01}))(*f(p, x, y, activation=a, l2=l2))),
+    "l2 term dropped": ("W1", lambda f, p, x, y, a, l2: f(p, x, y, activation=a, l2=0.0)),
+    "b2 doubled": ("b2", lambda f, p, x, y, a, l2: (
+        lambda v, g: (v, {**g, "b2": 2 * g["b2"]}))(*f(p, x, y, activation=a, l2=l2))),
+}
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("bug", sorted(BUGS))
+def test_planted_backward_bug_is_caught(monkeypatch, bug, mode):
+    name, change = BUGS[bug]
+    _wrap_value_and_grad(monkeypatch, change)
+    params, x, y = problem((30, 8, 6, 3), seed=2)
+    report = check_network(params, x, y, activation="tanh", l2=0.1, mode=mode)
+    assert not report.ok
+    rows = {row.name: row for row in report.rows}
+    assert not rows[name].ok, report.format()
+    assert rows["x"].ok
+    if mode == "direction":
+        assert report.rows[0].name == "direction" and not report.rows[0].ok
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_wrong_input_gradient_is_caught(monkeypatch, mode):
+    original = netcheck.input_grad
+    monkeypatch.setattr(netcheck, "input_grad", lambda *a, **k: original(*a, **k)[::-1])
+    params, x, y = problem((30, 8, 6, 3), seed=3)
+    with pytest.raises(GradientMismatchError, match="FAILED") as info:
+        assert_network_gradients(params, x, y, activation="sigmoid", mode=mode)
+    assert re.search(r"^x .* NO$", str(info.value), re.MULTILINE), str(info.value)
+
+
+def test_relu_unit_at_its_kink_is_skipped_not_failed():
+    params, x, y = problem((6, 5, 3), seed=4)
+    # put unit 2 of row 0 just above its kink: Z1[0, 2] = 0.3 * eps
+    params["b1"][2] -= x[0] @ params["W1"][:, 2] + params["b1"][2] - 0.3 * DEFAULT_EPS
+    z = x[0] @ params["W1"][:, 2] + params["b1"][2]
+    assert 0 < z < DEFAULT_EPS
+    report = check_network(params, x, y, activation="relu", mode="full")
+    assert report.ok, report.format()
+    rows = {row.name: row for row in report.rows}
+    assert rows["b1"].kinks >= 1 and rows["b1"].checked == 5 - rows["b1"].kinks
+    assert "kink-crossed, skipped" in report.format()
+    # smooth activations have no kink pattern: nothing is ever skipped
+    assert sum(r.kinks for r in check_network(params, x, y, activation="tanh").rows) == 0
+
+
+def test_callers_arrays_are_never_written():
+    params, x, y = problem((5, 4, 3), seed=5, dtype=np.float32)
+    before = [v.tobytes() for v in (*params.values(), x, y)]
+    for array in (*params.values(), x, y):
+        array.flags.writeable = False
+    report = check_network(params, x, y, activation="relu", l2=0.1, mode="full")
+    assert report.ok
+    assert [v.tobytes() for v in (*params.values(), x, y)] == before
+
+
+def test_bad_inputs_raise_typed_errors():
+    params, x, y = problem((5, 4, 3), seed=6)
+    with pytest.raises(ParamsError):
+        check_network({k: v for k, v in params.items() if k != "b2"}, x, y)
+    with pytest.raises(InputError):
+        check_network(params, x[:, :4], y)
+    with pytest.raises(InputError):
+        check_network(params, x, y + 3)
+
+
+# --- the CLI, end to end --------------------------------------------------------
+
+
+def run_cli(*args):
+    # one BLAS thread: for batch-8 matmuls threads only add contention on a shared machine
+    env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    return subprocess.run([sys.executable, "-m", "nnfunc.gradcheck", *args], cwd=REPO, env=env,
+                          capture_output=True, text=True, timeout=300)
+
+
+def _verdict_error(stdout):
+    match = re.search(r"^OK: max relative error (\S+) over (\d+) entries", stdout, re.MULTILINE)
+    assert match, stdout
+    return float(match.group(1)), int(match.group(2))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("activation", ["tanh", "sigmoid"])
+def test_cli_full_check_of_784_25_25_10(activation):
+    result = run_cli("--sizes", "784,25,25,10", "--activation", activation)
+    assert result.returncode == 0, result.stdout + result.stderr
+    error, entries = _verdict_error(result.stdout)
+    assert error <= 1e-7
+    assert entries == 784 * 25 + 25 + 25 * 25 + 25 + 25 * 10 + 10 + 8 * 784
+    table = {line.split()[0]: line.split() for line in result.stdout.splitlines() if line.strip()}
+    for name, shape in [("W1", "784x25"), ("b1", "25"), ("W2", "25x25"), ("b2", "25"),
+                        ("W3", "25x10"), ("b3", "10"), ("x", "8x784")]:
+        assert table[name][1] == shape and table[name][-1] == "yes"
+        assert float(table[name][5]) <= 1e-7  # the row's max rel err
+
+
+@pytest.mark.slow
+def test_cli_relu_with_l2_reports_kinks():
+    result = run_cli("--sizes", "784,25,25,10", "--activation", "relu", "--l2", "0.1")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "kinks" in result.stdout.splitlines()[1]
+    assert re.search(r"\(\d+ kink-crossed, skipped\)$", result.stdout.strip())
+    assert _verdict_error(result.stdout)[0] <= 1e-7
+
+
+def test_cli_direction_mode_and_bad_arguments():
+    result = run_cli("--sizes", "20,6,3", "--activation", "relu,", "--mode", "direction")
+    assert result.returncode == 2 and "activation" in result.stderr
+    result = run_cli("--sizes", "20,6,3", "--activation", "tanh", "--mode", "direction")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "direction" in result.stdout and "OK: max relative error" in result.stdout
+    result = run_cli("--sizes", "20,x")
+    assert result.returncode == 2 and "--sizes" in result.stderr
