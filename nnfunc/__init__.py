@@ -32,3 +32,8 @@ from nnfunc.model import (
     value_and_grad,
 )
 from nnfunc.params import Grads, Params, layer_sizes, num_layers, param_keys, validate_params
+from nnfunc.optimizers import Optimizer, adam, adamw, apply_updates, momentum, rmsprop, sgd
+from nnfunc import schedules
+from nnfunc.data import Dataset, load_dataset, split_validation
+from nnfunc.gradcheck import GradcheckReport, assert_gradients, gradcheck
+from nnfunc.netcheck import assert_network_gradients, check_network

@@ -21,6 +21,8 @@ from nnfunc.fit import FitState
 from nnfunc.params import layer_sizes, param_keys, validate_params
 
 FORMAT_VERSION = 1
+_META_KEYS = ("config", "dataset", "sizes", "dtype", "epoch", "step", "rng_state", "best_val_loss",
+              "bad_epochs", "opt_fields", "history")
 
 
 def save(path, state, config, dataset):
@@ -69,6 +71,14 @@ def read(path):
     if not path.is_file():
         raise CheckpointError(f"no checkpoint at {path}; {fix}")
     try:
+        with open(path, "rb") as f:
+            magic = f.read(4)
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {path} ({exc}); {fix}") from None
+    # np.load reads anything that is not a zip as .npy or pickle: refuse it first
+    if magic != b"PK\x03\x04":
+        raise CheckpointError(f"{path} is not an .npz file (it does not start like a zip archive); {fix}")
+    try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
     except ValueError as exc:
@@ -79,7 +89,10 @@ def read(path):
         raise CheckpointError(f"{path} is corrupt or truncated ({type(exc).__name__}: {exc}); {fix}") from None
     if "format_version" not in arrays or "meta" not in arrays:
         raise CheckpointError(f"{path} is an .npz but not an nnfunc checkpoint (no format_version/meta); {fix}")
-    version = int(arrays["format_version"])
+    try:
+        version = int(arrays["format_version"])
+    except (TypeError, ValueError):
+        raise CheckpointError(f"{path} has a corrupt format_version {arrays['format_version']!r}; {fix}") from None
     if version != FORMAT_VERSION:
         raise CheckpointError(
             f"{path} has checkpoint format {version}, this nnfunc reads format {FORMAT_VERSION}; "
@@ -89,6 +102,9 @@ def read(path):
         meta = json.loads(str(arrays["meta"]))
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{path} has a corrupt meta record ({exc}); {fix}") from None
+    missing = sorted(set(_META_KEYS) - set(meta)) if isinstance(meta, dict) else list(_META_KEYS)
+    if missing:
+        raise CheckpointError(f"{path} has a meta record without {', '.join(missing)}; {fix}")
     return arrays, meta
 
 
@@ -150,11 +166,15 @@ def load_state(path, opt, *, sizes=None):
             f"{list(template._fields)}; resume with the run's own optimizer"
         )
     fields = {}
-    for field, old in zip(template._fields, template):
-        if isinstance(old, dict):
-            fields[field] = {k: arrays[f"opt/{field}/{k}"] for k in old}
-        else:
-            fields[field] = arrays[f"opt/{field}"]
+    try:
+        for field, old in zip(template._fields, template):
+            if isinstance(old, dict):
+                fields[field] = {k: arrays[f"opt/{field}/{k}"] for k in old}
+            else:
+                fields[field] = arrays[f"opt/{field}"]
+    except KeyError as exc:
+        raise CheckpointError(f"{path} lacks the optimizer array {exc}; the file is damaged: "
+                              "train a new run, or resume from another copy") from None
     best_val = meta["best_val_loss"]
     state = FitState(
         params,

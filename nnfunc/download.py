@@ -22,7 +22,6 @@ from typing import NamedTuple
 
 import mnist
 import numpy as np
-from tqdm import tqdm
 
 from nnfunc.errors import ConfigError, DataError
 from nnfunc.fileio import atomic_open
@@ -250,6 +249,8 @@ def _stream(url, out, *, progress, timeout):
         length = response.headers.get("Content-Length")
         total = int(length) if length and length.isdigit() else None
         chunks = []
+        from tqdm import tqdm  # only when a bar is drawn: import nnfunc stays light
+
         with tqdm(total=total, desc=url.rsplit("/", 1)[-1], unit="B", unit_scale=True, unit_divisor=1024,
                   disable=not show, file=sys.stderr, leave=False) as bar:
             while chunk := response.read(CHUNK_BYTES):

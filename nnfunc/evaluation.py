@@ -28,7 +28,8 @@ class Evaluation(NamedTuple):
 def as_float(x, dtype):
     """x in ``dtype``: uint8 images scaled to [0, 1], floats cast (no copy when already right)."""
     if x.dtype == np.uint8:
-        return np.multiply(x, dtype.type(1 / 255), dtype=dtype)
+        # x / 255 exactly as load_dataset scales float data (x * (1/255) rounds twice)
+        return np.divide(x, dtype.type(255), dtype=dtype)
     return x.astype(dtype, copy=False)
 
 

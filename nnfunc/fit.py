@@ -16,6 +16,7 @@ import numpy as np
 from nnfunc import activations as _activations
 from nnfunc.errors import ConfigError, DivergenceError
 from nnfunc.evaluation import evaluate
+from nnfunc.inputs import check_l2
 from nnfunc.losses import l2_penalty, softmax_cross_entropy
 from nnfunc.model import _backward, _forward
 from nnfunc.optimizers import apply_updates
@@ -78,13 +79,38 @@ def final_params(state):
     return state.best_params if state.best_params is not None else state.params
 
 
-def _check_config(config):
+def check_config(config, num_hidden):
+    """Validate a FitConfig for a network of ``num_hidden`` hidden layers; return its activations.
+
+    Raises:
+        ConfigError: a bad count, rate or activation name.
+    """
     if config.epochs < 0 or config.batch_size < 1:
         raise ConfigError(f"epochs must be >= 0 and batch_size >= 1, got {config.epochs} and {config.batch_size}")
     if not 0 <= config.dropout < 1:
         raise ConfigError(f"dropout must be in [0, 1), got {config.dropout}")
     if config.patience < 0:
         raise ConfigError(f"patience must be >= 0 (0 turns early stopping off), got {config.patience}")
+    check_l2(config.l2)
+    return _activations.resolve(config.activation, num_hidden)
+
+
+def train_step(params, opt_state, xb, yb, opt, acts, l2=0.0, dropout=0.0, rng=None):
+    """One unchecked mini-batch update: forward, fused softmax-CE gradient, backward, optimizer.
+
+    Args:
+        xb: (k, n0) float in the params' dtype; yb: (k,) int.
+        acts: resolved activations (``nnfunc.activations.resolve``).
+
+    Returns:
+        (params, opt_state, ce, logits): the new params and state, the batch's
+        mean cross-entropy (without L2) and its logits (k, nL).
+    """
+    cache = _forward(params, xb, acts, dropout, rng)
+    ce, probs = softmax_cross_entropy(cache["logits"], yb)
+    grads, _ = _backward(params, cache, probs, yb, acts, l2)
+    updates, opt_state = opt.update(grads, opt_state, params)
+    return apply_updates(params, updates), opt_state, ce, cache["logits"]
 
 
 def fit(state, opt, data, config, *, schedule=None, on_epoch: Callable = None, progress=False):
@@ -107,9 +133,8 @@ def fit(state, opt, data, config, *, schedule=None, on_epoch: Callable = None, p
     Raises:
         DivergenceError: a mini-batch loss became nan or inf.
     """
-    _check_config(config)
     L = validate_params(state.params)
-    acts = _activations.resolve(config.activation, L - 1)
+    acts = check_config(config, L - 1)
     dtype = state.params["W1"].dtype
     rng = np.random.Generator(np.random.PCG64())
     rng.bit_generator.state = state.rng_state
@@ -118,7 +143,8 @@ def fit(state, opt, data, config, *, schedule=None, on_epoch: Callable = None, p
     # the loop owns these buffers: each batch is gathered into them in place
     xbuf = np.empty((bs, x.shape[1]), dtype=dtype)
     rawbuf = np.empty((bs, x.shape[1]), dtype=x.dtype)
-    scale = dtype.type(1 / 255)
+    # divide (not multiply by 1/255): exactly the floats load_dataset(dtype=float) gives
+    scale = dtype.type(255)
     while state.epoch < config.epochs and not stopped_early(state, config):
         t0 = time.perf_counter()
         params, opt_state, step = state.params, state.opt_state, state.step
@@ -134,23 +160,19 @@ def fit(state, opt, data, config, *, schedule=None, on_epoch: Callable = None, p
             k = idx.shape[0]
             if x.dtype == np.uint8:
                 np.take(x, idx, axis=0, out=rawbuf[:k])
-                xb = np.multiply(rawbuf[:k], scale, out=xbuf[:k])
+                xb = np.divide(rawbuf[:k], scale, out=xbuf[:k])
             else:
                 xb = np.take(x, idx, axis=0, out=xbuf[:k])
             yb = y[idx]
-            cache = _forward(params, xb, acts, config.dropout, rng)
-            ce, probs = softmax_cross_entropy(cache["logits"], yb)
+            params, opt_state, ce, logits = train_step(params, opt_state, xb, yb, opt, acts, config.l2, config.dropout, rng)
             if not math.isfinite(ce):
                 raise DivergenceError(
                     f"the loss became {ce} at epoch {state.epoch + 1}, step {step + 1}: training diverged; "
                     "lower the learning rate (--lr), add a warmup or decaying --schedule, or raise --l2"
                 )
-            grads, _ = _backward(params, cache, probs, yb, acts, config.l2)
-            updates, opt_state = opt.update(grads, opt_state, params)
-            params = apply_updates(params, updates)
             step += 1
             ce_sum += ce * k
-            correct += np.count_nonzero(cache["logits"].argmax(axis=1) == yb)
+            correct += np.count_nonzero(logits.argmax(axis=1) == yb)
         train_loss = ce_sum / m + l2_penalty(params, L, config.l2)
         val = evaluate(params, data.x_val, data.y_val, activation=config.activation, l2=config.l2)
         record = {

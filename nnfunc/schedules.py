@@ -133,7 +133,8 @@ def cosine(lr, decay_steps, final_lr=0.0):
         _check_step(step)
         if step >= decay_steps:
             return final_lr
-        return final_lr + 0.5 * (lr - final_lr) * (1.0 + math.cos(math.pi * step / decay_steps))
+        # written as a drop from lr so step 0 gives lr exactly and no rounding exceeds it
+        return max(final_lr, lr - 0.5 * (lr - final_lr) * (1.0 - math.cos(math.pi * step / decay_steps)))
 
     return schedule
 

@@ -70,12 +70,17 @@ def make_config(args):
     """The run's config dict: defaults, then flags; for --resume the run's own config."""
     flags = {k: getattr(args, k) for k in DEFAULTS if getattr(args, k) is not None}
     if args.resume:
-        config = json.loads((Path(args.resume) / "config.json").read_text())
+        if "epochs" not in flags:
+            raise nf.ConfigError("--resume needs --epochs N: the total number of epochs to train up to")
+        path = Path(args.resume) / "config.json"
+        try:
+            config = json.loads(path.read_text())
+        except (OSError, ValueError) as exc:
+            raise nf.ConfigError(f"--resume {args.resume}: cannot read {path} ({exc}); "
+                                 "pass the directory of a run written by python -m nnfunc.train") from None
         ignored = sorted(set(flags) - {"epochs"})
         if ignored:
             print(f"note: --resume uses the run's own config; ignoring {', '.join('--' + k.replace('_', '-') for k in ignored)}", file=sys.stderr)
-        if "epochs" not in flags:
-            raise nf.ConfigError("--resume needs --epochs N: the total number of epochs to train up to")
         config["epochs"] = flags["epochs"]
         return config
     config = {**DEFAULTS, **flags}
@@ -173,11 +178,13 @@ def train(args):
     config = make_config(args)
     out = Path(args.resume or args.out or new_run_dir())
     activation = parse_activation(config["activation"])
+    fit_config = fit.FitConfig(config["epochs"], config["batch_size"], activation, config["l2"], config["dropout"], config["patience"])
+    # bad settings fail here, before the run directory gets any file
+    fit.check_config(fit_config, len(parse_widths(config["hidden"])))
     ds, train_data = load_data(config, args)
     m = train_data.x_train.shape[0]
     steps_per_epoch = math.ceil(m / min(config["batch_size"], m))
     sizes, params, opt, schedule = build(config, train_data.x_train.shape[1], len(ds.class_names), steps_per_epoch)
-    fit_config = fit.FitConfig(config["epochs"], config["batch_size"], activation, config["l2"], config["dropout"], config["patience"])
     if args.resume:
         state, meta = checkpoint.load_state(out / "model.npz", opt, sizes=sizes)
         if config["epochs"] > config["decay_epochs"] and config["schedule"] != "constant":

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 import nnfunc as nf
-netcheck = pytest.importorskip("nnfunc.netcheck")
+from nnfunc import netcheck
 from tests.helpers import assert_bit_identical, copy_tree
 from tests.strategies import architectures, problems
 

@@ -1,0 +1,248 @@
+"""The training core ``nnfunc.fit``: determinism, resumability, purity, learning, early stopping.
+
+Every test trains a small network on a synthetic problem (20 uint8
+features, labels from a random linear teacher), so the file runs in a few
+seconds.
+"""
+
+import math
+
+import numpy as np
+import pytest
+
+import nnfunc as nf
+from nnfunc import fit, optimizers, schedules
+from nnfunc.evaluation import evaluate
+from tests.helpers import assert_bit_identical, copy_tree
+
+N_FEATURES, N_CLASSES, HIDDEN = 20, 4, 16
+RECORD_KEYS = {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"}
+
+
+def teacher_data(m=600, val_size=100, seed=0):
+    """TrainData of m uint8 examples labelled by argmax of a random linear map of x / 255."""
+    rng = np.random.default_rng(seed)
+    x = rng.integers(0, 256, size=(m, N_FEATURES), dtype=np.uint8)
+    W = rng.normal(size=(N_FEATURES, N_CLASSES))
+    y = ((x / 255.0 - 0.5) @ W).argmax(axis=1).astype(np.int64)
+    cut = m - val_size
+    return fit.TrainData(x[:cut], y[:cut], x[cut:], y[cut:])
+
+
+def make_run(optimizer="adam", lr=None, *, schedule="cosine", total_steps=80, dtype=np.float32, seed=0):
+    """(state, opt, schedule) for a 20-16-4 network whose schedule has a fixed horizon."""
+    lr = {"sgd": 0.5, "momentum": 0.1, "nesterov": 0.1}.get(optimizer, 1e-2) if lr is None else lr
+    sched = schedules.get(schedule, lr, total_steps=total_steps)
+    opt = optimizers.get(optimizer, sched)
+    params = nf.init((N_FEATURES, HIDDEN, N_CLASSES), seed, dtype=dtype)
+    return fit.start(params, opt, seed), opt, sched
+
+
+def strip_seconds(history):
+    return [{k: v for k, v in record.items() if k != "seconds"} for record in history]
+
+
+def assert_same_state(a, b):
+    """Two FitStates equal bit for bit, history compared without its timings."""
+    assert_bit_identical(a.params, b.params)
+    assert type(a.opt_state) is type(b.opt_state)
+    for x, y in zip(a.opt_state, b.opt_state):
+        assert_bit_identical(x, y)
+    assert (a.epoch, a.step, a.bad_epochs) == (b.epoch, b.step, b.bad_epochs)
+    assert a.rng_state == b.rng_state
+    assert (a.best_params is None) == (b.best_params is None)
+    if a.best_params is not None:
+        assert_bit_identical(a.best_params, b.best_params)
+    assert a.best_val_loss == b.best_val_loss
+    assert strip_seconds(a.history) == strip_seconds(b.history)
+
+
+CONFIG = fit.FitConfig(epochs=4, batch_size=64, activation="relu", l2=1e-3, dropout=0.2, patience=3)
+
+
+def test_fit_is_deterministic():
+    data = teacher_data()
+    runs = []
+    for _ in range(2):
+        state, opt, sched = make_run()
+        runs.append(fit.fit(state, opt, data, CONFIG, schedule=sched))
+    assert runs[0].epoch == 4
+    assert_same_state(*runs)
+
+
+def test_different_seed_gives_different_run():
+    # guards the determinism test against a fit that ignores its randomness
+    data = teacher_data()
+    a = fit.fit(*make_run(seed=0)[:2], data, CONFIG)
+    b = fit.fit(*make_run(seed=1)[:2], data, CONFIG)
+    assert not np.array_equal(a.params["W1"], b.params["W1"])
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "sgd", "momentum"])
+def test_two_epochs_then_four_equals_four(optimizer):
+    data = teacher_data()
+    state, opt, sched = make_run(optimizer)
+    direct = fit.fit(state, opt, data, CONFIG, schedule=sched)
+    half = fit.fit(state, opt, data, CONFIG._replace(epochs=2), schedule=sched)
+    assert half.epoch == 2 and len(half.history) == 2
+    resumed = fit.fit(half, opt, data, CONFIG, schedule=sched)
+    assert direct.epoch == resumed.epoch == 4
+    # the schedule is not constant, so a wrong step count on resume would show
+    assert direct.history[0]["lr"] != direct.history[-1]["lr"]
+    assert_same_state(direct, resumed)
+
+
+def test_fit_past_its_epochs_is_a_no_op():
+    data = teacher_data()
+    state, opt, sched = make_run()
+    done = fit.fit(state, opt, data, CONFIG._replace(epochs=2), schedule=sched)
+    again = fit.fit(done, opt, data, CONFIG._replace(epochs=1), schedule=sched)
+    assert again is done
+
+
+def test_on_epoch_sees_every_epoch_in_order():
+    data = teacher_data()
+    state, opt, sched = make_run()
+    seen = []
+    final = fit.fit(state, opt, data, CONFIG, schedule=sched, on_epoch=lambda s: seen.append(s))
+    assert [s.epoch for s in seen] == [1, 2, 3, 4]
+    assert [len(s.history) for s in seen] == [1, 2, 3, 4]
+    assert_same_state(seen[-1], final)
+
+
+def test_fit_never_mutates_its_inputs():
+    data = teacher_data()
+    float_data = data._replace(x_train=data.x_train / np.float32(255), x_val=data.x_val / np.float32(255))
+    for d in (data, float_data):
+        state, opt, sched = make_run("adam")
+        trained = fit.fit(state, opt, d, CONFIG._replace(epochs=1), schedule=sched)
+        # copies in plain lists: copy_tree cannot rebuild NamedTuples
+        params, opt_state, best = copy_tree([trained.params, list(trained.opt_state), trained.best_params])
+        rng_state, history = copy_tree([trained.rng_state, list(trained.history)])
+        before_data = copy_tree(list(d))
+        fit.fit(trained, opt, d, CONFIG._replace(epochs=3), schedule=sched)
+        assert_bit_identical(trained.params, params)
+        for x, y in zip(trained.opt_state, opt_state):
+            assert_bit_identical(x, y)
+        assert_bit_identical(trained.best_params, best)
+        assert trained.rng_state == rng_state
+        assert list(trained.history) == history
+        for x, y in zip(d, before_data):
+            assert_bit_identical(x, y)
+
+
+@pytest.mark.parametrize("optimizer, lr", [("adam", 3e-2), ("sgd", 0.5)])
+def test_training_learns_the_teacher(optimizer, lr):
+    data = teacher_data()
+    config = fit.FitConfig(epochs=20, batch_size=32, activation="relu")
+    state, opt, sched = make_run(optimizer, lr, total_steps=config.epochs * 16)
+    history = fit.fit(state, opt, data, config, schedule=sched).history
+    first, last = history[0], history[-1]
+    assert last["train_loss"] < 0.5 * first["train_loss"]
+    assert last["val_loss"] < first["val_loss"]
+    assert last["train_accuracy"] > first["train_accuracy"]
+    assert last["val_accuracy"] >= 0.8  # chance is about 1/4
+
+
+def test_early_stopping_keeps_the_best_params():
+    data = teacher_data()
+    # validation labels shifted by one class: learning the teacher makes them
+    # ever less likely, so the validation loss soon stops improving
+    data = data._replace(y_val=(data.y_val + 1) % N_CLASSES)
+    state, opt, sched = make_run("adam", schedule="constant")
+    config = fit.FitConfig(epochs=50, batch_size=32, activation="relu", l2=1e-3, patience=3)
+    final = fit.fit(state, opt, data, config, schedule=sched)
+    val_losses = [r["val_loss"] for r in final.history]
+    best_epoch = int(np.argmin(val_losses)) + 1
+    assert fit.stopped_early(final, config)
+    assert final.epoch < config.epochs
+    assert final.epoch == best_epoch + config.patience
+    assert final.bad_epochs == config.patience
+    assert final.best_val_loss == min(val_losses)
+    best = fit.final_params(final)
+    assert best is final.best_params and best is not final.params
+    assert evaluate(best, data.x_val, data.y_val, activation="relu", l2=config.l2).loss == min(val_losses)
+    assert evaluate(final.params, data.x_val, data.y_val, activation="relu", l2=config.l2).loss > min(val_losses)
+    # a stopped run stays stopped when asked for more epochs
+    assert fit.fit(final, opt, data, config._replace(epochs=60)) is final
+
+
+def test_no_validation_set_means_no_val_metrics_and_no_early_stop():
+    data = teacher_data(val_size=0)
+    assert data.x_val.shape == (0, N_FEATURES)
+    state, opt, sched = make_run()
+    final = fit.fit(state, opt, data, CONFIG._replace(patience=1), schedule=sched)
+    assert final.epoch == CONFIG.epochs
+    for record in final.history:
+        assert set(record) == RECORD_KEYS
+        assert record["val_loss"] is None and record["val_accuracy"] is None
+    assert final.best_params is None and final.best_val_loss == math.inf
+    assert fit.final_params(final) is final.params
+
+
+def test_history_records():
+    data = teacher_data()
+    state, opt, sched = make_run()
+    final = fit.fit(state, opt, data, CONFIG, schedule=sched)
+    steps_per_epoch = math.ceil(data.x_train.shape[0] / CONFIG.batch_size)
+    assert final.step == CONFIG.epochs * steps_per_epoch
+    for i, record in enumerate(final.history, start=1):
+        assert set(record) == RECORD_KEYS
+        assert record["epoch"] == i
+        assert record["lr"] == sched(i * steps_per_epoch - 1)
+        for key in ("train_accuracy", "val_accuracy"):
+            assert 0 <= record[key] <= 1
+        for key in ("train_loss", "val_loss", "seconds"):
+            assert isinstance(record[key], float) and math.isfinite(record[key]) and record[key] >= 0
+    # without a schedule there is no rate to report
+    no_schedule = fit.fit(state, opt, data, CONFIG._replace(epochs=1))
+    assert no_schedule.history[0]["lr"] is None
+
+
+def test_divergence_raises_with_a_fix():
+    data = teacher_data()
+    state, opt, sched = make_run("sgd", lr=1e6, schedule="constant")
+    called = []
+    with np.errstate(all="ignore"), pytest.raises(nf.DivergenceError, match=r"lower the learning rate \(--lr\)") as info:
+        fit.fit(state, opt, data, CONFIG, schedule=sched, on_epoch=called.append)
+    assert "diverged" in str(info.value)
+    assert called == []  # it failed inside the first epoch, before any checkpoint
+
+
+def test_uint8_and_float_data_train_identically():
+    data = teacher_data()
+    # exactly what load_dataset(dtype=np.float32) computes from the uint8 pixels
+    as_float = data._replace(x_train=np.divide(data.x_train, np.float32(255), dtype=np.float32),
+                             x_val=np.divide(data.x_val, np.float32(255), dtype=np.float32))
+    runs = []
+    for d in (data, as_float):
+        state, opt, sched = make_run()
+        runs.append(fit.fit(state, opt, d, CONFIG, schedule=sched))
+    assert_same_state(*runs)
+
+
+def test_float64_network():
+    data = teacher_data()
+    state, opt, sched = make_run(dtype=np.float64)
+    final = fit.fit(state, opt, data, CONFIG._replace(epochs=2), schedule=sched)
+    assert all(p.dtype == np.float64 for p in final.params.values())
+    assert all(v.dtype == np.float64 for v in final.opt_state.mu.values())
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (dict(batch_size=0), "batch_size"),
+        (dict(epochs=-1), "epochs"),
+        (dict(dropout=1.0), "dropout"),
+        (dict(patience=-1), "patience"),
+        (dict(l2=-0.1), "l2"),
+        (dict(activation="relu6"), "relu, leaky_relu"),
+        (dict(activation=["relu", "tanh"]), "hidden layer"),
+    ],
+)
+def test_bad_config_is_refused(change, message):
+    data = teacher_data()
+    state, opt, _ = make_run()
+    with pytest.raises(nf.ConfigError, match=message):
+        fit.fit(state, opt, data, CONFIG._replace(**change))

@@ -1,0 +1,49 @@
+"""PyTorch autograd as an independent float64 oracle (skipped without torch)."""
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+
+import nnfunc as nf
+from tests.strategies import problems
+
+torch = pytest.importorskip("torch")
+
+TORCH_ACTIVATIONS = {
+    "relu": torch.relu,
+    "leaky_relu": lambda z: torch.nn.functional.leaky_relu(z, 0.01),
+    "sigmoid": torch.sigmoid,
+    "tanh": torch.tanh,
+    "linear": lambda z: z,
+}
+
+
+def torch_loss(params, x, y, activation, l2):
+    """(loss, probs, grads, dx) of the same network by torch autograd."""
+    L = len(params) // 2
+    tp = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
+    tx = torch.tensor(x, requires_grad=True)
+    A = tx
+    for l in range(1, L):
+        A = TORCH_ACTIVATIONS[activation[l - 1]](A @ tp[f"W{l}"] + tp[f"b{l}"])
+    logits = A @ tp[f"W{L}"] + tp[f"b{L}"]
+    loss = torch.nn.functional.cross_entropy(logits, torch.tensor(y))
+    loss = loss + 0.5 * l2 * sum((tp[f"W{l}"] ** 2).sum() for l in range(1, L + 1))
+    loss.backward()
+    probs = torch.softmax(logits, dim=1).detach().numpy()
+    return loss.item(), probs, {k: t.grad.numpy() for k, t in tp.items()}, tx.grad.numpy()
+
+
+@settings(max_examples=50)
+@given(problems())
+def test_forward_loss_and_gradients_equal_torch_autograd(prob):
+    kw = dict(activation=prob.activation)
+    want_loss, want_probs, want_grads, want_dx = torch_loss(prob.params, prob.x, prob.y, prob.activation, prob.l2)
+    probs, _ = nf.forward(prob.params, prob.x, **kw)
+    value, grads = nf.value_and_grad(prob.params, prob.x, prob.y, l2=prob.l2, **kw)
+    dx = nf.input_grad(prob.params, prob.x, prob.y, l2=prob.l2, **kw)
+    np.testing.assert_allclose(value, want_loss, rtol=1e-10, atol=1e-12)
+    np.testing.assert_allclose(probs, want_probs, rtol=1e-10, atol=1e-14)
+    for k in prob.params:
+        np.testing.assert_allclose(grads[k], want_grads[k], rtol=1e-9, atol=1e-12, err_msg=k)
+    np.testing.assert_allclose(dx, want_dx, rtol=1e-9, atol=1e-12)
