@@ -1,0 +1,37 @@
+"""Training step (value_and_grad + optimizer update) for the seed and a wide network.
+
+    pytest benchmarks/test_step.py --benchmark-columns=median,ops
+"""
+
+import pytest
+
+import nnfunc as nf
+from nnfunc import activations, fit
+
+from benchmarks.conftest import SMALL, WIDE, batch
+
+BATCHES = (32, 128, 256, 1024)
+
+
+@pytest.mark.parametrize("m", BATCHES)
+@pytest.mark.parametrize("sizes, opt_name", [(SMALL, "sgd"), (WIDE, "adam")], ids=["784-25-25-10-sgd", "784-512-512-10-adam"])
+def test_train_step(benchmark, sizes, opt_name, m):
+    x, y = batch(sizes, m)
+    opt = nf.sgd(0.01) if opt_name == "sgd" else nf.adam(1e-3)
+    acts = activations.resolve("relu", len(sizes) - 2)
+    params = nf.init(sizes, 0)
+    box = [params, opt.init(params)]
+
+    def step():
+        box[0], box[1], _, _ = fit.train_step(box[0], box[1], x, y, opt, acts)
+
+    benchmark.extra_info["samples_per_step"] = m
+    benchmark(step)
+
+
+@pytest.mark.parametrize("sizes", [SMALL, WIDE], ids=["784-25-25-10", "784-512-512-10"])
+def test_public_value_and_grad(benchmark, sizes):
+    """The checked public entry point, to show what boundary validation costs."""
+    x, y = batch(sizes, 128)
+    params = nf.init(sizes, 0)
+    benchmark(nf.value_and_grad, params, x, y)
