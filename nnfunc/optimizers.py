@@ -31,11 +31,17 @@ from nnfunc.schedules import as_schedule
 
 
 class Optimizer(NamedTuple):
-    """An optimizer: ``init(params) -> state`` and ``update(grads, state, params) -> (updates, state)``."""
+    """An optimizer: ``init(params) -> state`` and ``update(grads, state, params) -> (updates, state)``.
+
+    ``step(grads, state, params, scratch) -> (params, state)`` is the same
+    update done in place, for a training loop that owns its arrays (see
+    ``_build``); everything else should use ``update``.
+    """
 
     init: Callable
     update: Callable
     name: str
+    step: Callable = None
 
 
 class SgdState(NamedTuple):
@@ -101,24 +107,63 @@ def _check_positive(value, what):
     return float(value)
 
 
+def _build(name, schedule, state_type, slots, kernel):
+    """Make an Optimizer from a per-tensor ``kernel``, the one place its math lives.
+
+    ``kernel(k, g, p, old, new, u, lr_t, count)`` reads the gradient ``g``,
+    param ``p`` and the old slot arrays ``old`` (a tuple, one per name in
+    ``slots``), and writes the new slot arrays into ``new`` and the update
+    into ``u``. It may be called with ``new`` being ``old`` (elementwise, so
+    safe): ``update`` passes fresh arrays and stays pure; ``step`` passes the
+    state's own arrays and updates params in place. Both run the same
+    floating-point operations, so they agree bit for bit.
+    """
+
+    def init(params):
+        _check_params(params)
+        return state_type(_count(), *(_zeros_like(params) for _ in slots))
+
+    def update(grads, state, params=None):
+        lr_t = schedule(int(state.count))
+        updates, new = {}, tuple({} for _ in slots)
+        for k, g in grads.items():
+            old = tuple(getattr(state, s)[k] for s in slots)
+            out = tuple(np.empty_like(a) for a in old)
+            u = np.empty_like(g)
+            kernel(k, g, None if params is None else params[k], old, out, u, lr_t, int(state.count))
+            updates[k] = u
+            for d, a in zip(new, out):
+                d[k] = a
+        return updates, state_type(_count(state.count + 1), *new)
+
+    def step(grads, state, params, scratch):
+        """In place, for a loop that owns all four dicts: params += update; state slots overwritten.
+
+        ``scratch`` holds one spare array per key (``empty_like`` params).
+        Returns (params, state): the same param arrays, a state with the same
+        slot arrays and a new count.
+        """
+        lr_t = schedule(int(state.count))
+        for k, g in grads.items():
+            own = tuple(getattr(state, s)[k] for s in slots)
+            kernel(k, g, params[k], own, own, scratch[k], lr_t, int(state.count))
+            params[k] += scratch[k]
+        return params, state._replace(count=_count(state.count + 1))
+
+    return Optimizer(init, update, name, step)
+
+
 def sgd(lr):
     """Plain gradient descent: ``u = -lr * g``.
 
     Raises:
         ConfigError: ``lr`` negative, non-finite, or a bad schedule.
     """
-    schedule = as_schedule(lr)
 
-    def init(params):
-        _check_params(params)
-        return SgdState(count=_count())
+    def kernel(k, g, p, old, new, u, lr_t, count):
+        np.multiply(g, -g.dtype.type(lr_t), out=u)
 
-    def update(grads, state, params=None):
-        lr_t = schedule(int(state.count))
-        updates = {k: np.multiply(g, -g.dtype.type(lr_t)) for k, g in grads.items()}
-        return updates, SgdState(count=_count(state.count + 1))
-
-    return Optimizer(init, update, "sgd")
+    return _build("sgd", as_schedule(lr), SgdState, (), kernel)
 
 
 def momentum(lr, beta=0.9, nesterov=False):
@@ -135,26 +180,19 @@ def momentum(lr, beta=0.9, nesterov=False):
     schedule = as_schedule(lr)
     beta = _check_decay(beta, "beta")
 
-    def init(params):
-        return MomentumState(count=_count(), mu=_zeros_like(params))
+    def kernel(k, g, p, old, new, u, lr_t, count):
+        (mu,), (m,) = old, new
+        b, neg_lr = g.dtype.type(beta), -g.dtype.type(lr_t)
+        np.multiply(mu, b, out=m)
+        m += g
+        if nesterov:
+            np.multiply(m, b, out=u)
+            u += g
+            u *= neg_lr
+        else:
+            np.multiply(m, neg_lr, out=u)
 
-    def update(grads, state, params=None):
-        lr_t = schedule(int(state.count))
-        updates, mu = {}, {}
-        for k, g in grads.items():
-            b, neg_lr = g.dtype.type(beta), -g.dtype.type(lr_t)
-            m = np.multiply(state.mu[k], b)
-            m += g
-            if nesterov:
-                u = np.multiply(m, b)
-                u += g
-                u *= neg_lr
-            else:
-                u = np.multiply(m, neg_lr)
-            updates[k], mu[k] = u, m
-        return updates, MomentumState(count=_count(state.count + 1), mu=mu)
-
-    return Optimizer(init, update, "nesterov" if nesterov else "momentum")
+    return _build("nesterov" if nesterov else "momentum", schedule, MomentumState, ("mu",), kernel)
 
 
 def _adam(lr, b1, b2, eps, weight_decay, decay_biases, name):
@@ -165,40 +203,33 @@ def _adam(lr, b1, b2, eps, weight_decay, decay_biases, name):
             or not 0 <= weight_decay < math.inf:
         raise ConfigError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
 
-    def init(params):
-        return AdamState(count=_count(), mu=_zeros_like(params), nu=_zeros_like(params))
-
-    def update(grads, state, params=None):
-        if weight_decay and params is None:
+    def kernel(k, g, p, old, new, u, lr_t, count):
+        (mu, nu), (m, v) = old, new
+        decays = weight_decay and (decay_biases or not k.startswith("b"))
+        if decays and p is None:
             raise ConfigError(f"{name} needs the params for weight decay: call update(grads, state, params)")
-        step = int(state.count)
-        lr_t = schedule(step)
         # Bias corrections in Python floats, folded into two scalars:
         # mu_hat / (sqrt(nu_hat) + eps) == mu / (sqrt(nu) + eps * root) * root / c1.
-        c1, root = 1.0 - b1 ** (step + 1), math.sqrt(1.0 - b2 ** (step + 1))
-        updates, mu, nu = {}, {}, {}
-        for k, g in grads.items():
-            f = g.dtype.type
-            u = np.multiply(g, f(1.0 - b1))  # u is scratch until the direction is computed
-            m = np.multiply(state.mu[k], f(b1))
-            m += u
-            np.multiply(g, g, out=u)
-            u *= f(1.0 - b2)
-            v = np.multiply(state.nu[k], f(b2))
-            v += u
-            np.sqrt(v, out=u)
-            u += f(eps * root)
-            np.divide(m, u, out=u)
-            if weight_decay and (decay_biases or not k.startswith("b")):
-                u *= f(root / c1)
-                u += params[k] * f(weight_decay)
-                u *= -f(lr_t)
-            else:
-                u *= f(-lr_t * root / c1)
-            updates[k], mu[k], nu[k] = u, m, v
-        return updates, AdamState(count=_count(state.count + 1), mu=mu, nu=nu)
+        c1, root = 1.0 - b1 ** (count + 1), math.sqrt(1.0 - b2 ** (count + 1))
+        f = g.dtype.type
+        np.multiply(g, f(1.0 - b1), out=u)  # u is scratch until the direction is computed
+        np.multiply(mu, f(b1), out=m)
+        m += u
+        np.multiply(g, g, out=u)
+        u *= f(1.0 - b2)
+        np.multiply(nu, f(b2), out=v)
+        v += u
+        np.sqrt(v, out=u)
+        u += f(eps * root)
+        np.divide(m, u, out=u)
+        if decays:
+            u *= f(root / c1)
+            u += p * f(weight_decay)
+            u *= -f(lr_t)
+        else:
+            u *= f(-lr_t * root / c1)
 
-    return Optimizer(init, update, name)
+    return _build(name, schedule, AdamState, ("mu", "nu"), kernel)
 
 
 def adam(lr=1e-3, b1=0.9, b2=0.999, eps=1e-8):
@@ -242,26 +273,19 @@ def rmsprop(lr=1e-3, decay=0.9, eps=1e-8):
     decay = _check_decay(decay, "decay")
     eps = _check_positive(eps, "eps")
 
-    def init(params):
-        return RmspropState(count=_count(), nu=_zeros_like(params))
+    def kernel(k, g, p, old, new, u, lr_t, count):
+        (nu,), (v,) = old, new
+        f = g.dtype.type
+        np.multiply(g, g, out=u)  # scratch until the last two lines
+        u *= f(1.0 - decay)
+        np.multiply(nu, f(decay), out=v)
+        v += u
+        np.sqrt(v, out=u)
+        u += f(eps)
+        np.divide(g, u, out=u)
+        u *= -f(lr_t)
 
-    def update(grads, state, params=None):
-        lr_t = schedule(int(state.count))
-        updates, nu = {}, {}
-        for k, g in grads.items():
-            f = g.dtype.type
-            u = np.multiply(g, g)  # scratch until the last two lines
-            u *= f(1.0 - decay)
-            v = np.multiply(state.nu[k], f(decay))
-            v += u
-            np.sqrt(v, out=u)
-            u += f(eps)
-            np.divide(g, u, out=u)
-            u *= -f(lr_t)
-            updates[k], nu[k] = u, v
-        return updates, RmspropState(count=_count(state.count + 1), nu=nu)
-
-    return Optimizer(init, update, "rmsprop")
+    return _build("rmsprop", schedule, RmspropState, ("nu",), kernel)
 
 
 def _nesterov(lr, beta=0.9):

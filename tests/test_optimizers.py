@@ -333,3 +333,20 @@ def test_init_rejects_bad_params(bad):
     for opt in all_optimizers(0.1):
         with pytest.raises(ParamsError):
             opt.init(bad)
+
+
+@given(problems(), st.sampled_from([0.0, 1e-3, 0.3]))
+def test_in_place_step_equals_update_then_apply_bit_for_bit(problem, lr):
+    params, grads_list, _ = problem
+    for opt in all_optimizers(schedules.cosine(lr, 2)) + all_optimizers(lr):
+        want_params, want_state = run(opt, params, grads_list)
+        own_params = copy_tree(params)
+        state = opt.init(own_params)
+        scratch = {k: np.empty_like(v) for k, v in params.items()}
+        for grads in grads_list:
+            grads_before = copy_tree(grads)
+            out, state = opt.step(grads, state, own_params, scratch)
+            assert out is own_params  # in place: the loop keeps its arrays
+            assert_bit_identical(grads, grads_before)  # grads are only read
+        assert_bit_identical(own_params, want_params)
+        assert_state_identical(state, want_state)
