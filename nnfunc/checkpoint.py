@@ -110,7 +110,12 @@ def read(path):
 
 def _params(arrays, prefix, path):
     keys = [k[len(prefix) :] for k in arrays if k.startswith(prefix)]
-    params = {k: arrays[prefix + k] for k in param_keys(len(keys) // 2) if prefix + k in arrays}
+    # every stored key must belong: a lost "b2" must not quietly make a shallower network
+    expected = param_keys(sum(k.startswith("W") for k in keys))
+    if sorted(keys) != sorted(expected):
+        raise CheckpointError(f"{path}: stored params are inconsistent (keys {sorted(keys)}, expected {expected}); "
+                              "the file is damaged: train a new run, or use another copy")
+    params = {k: arrays[prefix + k] for k in expected}
     try:
         validate_params(params)
     except ParamsError as exc:

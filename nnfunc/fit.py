@@ -95,12 +95,16 @@ def check_config(config, num_hidden):
     return _activations.resolve(config.activation, num_hidden)
 
 
-def train_step(params, opt_state, xb, yb, opt, acts, l2=0.0, dropout=0.0, rng=None):
+def train_step(params, opt_state, xb, yb, opt, acts, l2=0.0, dropout=0.0, rng=None, scratch=None):
     """One unchecked mini-batch update: forward, fused softmax-CE gradient, backward, optimizer.
 
     Args:
         xb: (k, n0) float in the params' dtype; yb: (k,) int.
         acts: resolved activations (``nnfunc.activations.resolve``).
+        scratch: None for a pure step (new params and state); or a dict of
+            ``empty_like(params)`` arrays, and then params and opt_state are
+            updated in place (``Optimizer.step``): only for a caller that
+            owns them, like ``fit``.
 
     Returns:
         (params, opt_state, ce, logits): the new params and state, the batch's
@@ -109,8 +113,19 @@ def train_step(params, opt_state, xb, yb, opt, acts, l2=0.0, dropout=0.0, rng=No
     cache = _forward(params, xb, acts, dropout, rng)
     ce, probs = softmax_cross_entropy(cache["logits"], yb)
     grads, _ = _backward(params, cache, probs, yb, acts, l2)
-    updates, opt_state = opt.update(grads, opt_state, params)
-    return apply_updates(params, updates), opt_state, ce, cache["logits"]
+    if scratch is not None and opt.step is not None:
+        params, opt_state = opt.step(grads, opt_state, params, scratch)
+    else:
+        updates, opt_state = opt.update(grads, opt_state, params)
+        params = apply_updates(params, updates)
+    return params, opt_state, ce, cache["logits"]
+
+
+def _copy(tree):
+    """Deep copy of params or an optimizer state (NamedTuple of count and dicts)."""
+    if isinstance(tree, dict):
+        return {k: v.copy() for k, v in tree.items()}
+    return type(tree)(*(_copy(f) if isinstance(f, dict) else f.copy() for f in tree))
 
 
 def fit(state, opt, data, config, *, schedule=None, on_epoch: Callable = None, progress=False):
@@ -145,9 +160,12 @@ def fit(state, opt, data, config, *, schedule=None, on_epoch: Callable = None, p
     rawbuf = np.empty((bs, x.shape[1]), dtype=x.dtype)
     # divide (not multiply by 1/255): exactly the floats load_dataset(dtype=float) gives
     scale = dtype.type(255)
+    # the loop updates private copies in place and hands out snapshots per epoch
+    params, opt_state = _copy(state.params), _copy(state.opt_state)
+    scratch = {k: np.empty_like(v) for k, v in params.items()}
     while state.epoch < config.epochs and not stopped_early(state, config):
         t0 = time.perf_counter()
-        params, opt_state, step = state.params, state.opt_state, state.step
+        step = state.step
         perm = rng.permutation(m)
         starts = range(0, m, bs)
         if progress:
@@ -164,7 +182,8 @@ def fit(state, opt, data, config, *, schedule=None, on_epoch: Callable = None, p
             else:
                 xb = np.take(x, idx, axis=0, out=xbuf[:k])
             yb = y[idx]
-            params, opt_state, ce, logits = train_step(params, opt_state, xb, yb, opt, acts, config.l2, config.dropout, rng)
+            params, opt_state, ce, logits = train_step(params, opt_state, xb, yb, opt, acts, config.l2, config.dropout,
+                                                       rng, scratch)
             if not math.isfinite(ce):
                 raise DivergenceError(
                     f"the loss became {ce} at epoch {state.epoch + 1}, step {step + 1}: training diverged; "
@@ -184,13 +203,15 @@ def fit(state, opt, data, config, *, schedule=None, on_epoch: Callable = None, p
             "lr": float(schedule(step - 1)) if schedule and step else None,
             "seconds": time.perf_counter() - t0,
         }
+        snapshot = _copy(params)
         best_params, best_val, bad = state.best_params, state.best_val_loss, state.bad_epochs
         if record["val_loss"] is not None:
             if val.loss < best_val:
-                best_params, best_val, bad = params, val.loss, 0
+                best_params, best_val, bad = snapshot, val.loss, 0
             else:
                 bad += 1
-        state = FitState(params, opt_state, state.epoch + 1, step, rng.bit_generator.state, best_params, best_val, bad, state.history + (record,))
+        state = FitState(snapshot, _copy(opt_state), state.epoch + 1, step, rng.bit_generator.state, best_params,
+                         best_val, bad, state.history + (record,))
         if on_epoch is not None:
             on_epoch(state)
     return state

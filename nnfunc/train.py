@@ -157,9 +157,8 @@ def write_plots(out, state, ds, config, activation):
         hidden = [cache[f"A{l}"] for l in range(1, nf.num_layers(params))]
         if hidden:
             plots.plot_activations(sample, hidden, out / "activations.png", labels=ds.y_test[:8])
-        wrong = np.flatnonzero(test.predictions != ds.y_test)
-        plots.plot_misclassified(ds.x_test[wrong].astype(np.float32) / 255, ds.y_test[wrong], test.predictions[wrong],
-                                 out / "misclassified.png", class_names=ds.class_names, probs=test.probs[wrong])
+        plots.plot_misclassified(ds.x_test.astype(np.float32) / 255, ds.y_test, test.predictions,
+                                 out / "misclassified.png", class_names=ds.class_names, probs=test.probs)
     confusion = metrics.confusion_matrix(ds.y_test, test.predictions, len(ds.class_names))
     plots.plot_confusion(confusion, out / "confusion.png", class_names=ds.class_names)
 

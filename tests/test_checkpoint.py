@@ -182,11 +182,15 @@ def test_corrupt_format_version(saved):
 
 
 def test_missing_arrays(saved):
-    path, _ = saved
+    path, good = saved
     rewrite(path, **{"opt/mu/W1": None})
     assert_checkpoint_error(path, "opt/mu/W1", call=lambda: checkpoint.load_state(path, make_opt("adam")))
-    rewrite(path, **{"params/b2": None})
-    assert_checkpoint_error(path, "inconsistent", call=lambda: checkpoint.load_state(path, make_opt("adam")))
+    # without b2 the rest still looks like a valid one-layer network: it must not load as one
+    for key in ("params/b2", "params/W1", "best/b2"):
+        path.write_bytes(good)
+        rewrite(path, **{key: None})
+        assert_checkpoint_error(path, "inconsistent", call=lambda: checkpoint.load_state(path, make_opt("adam")))
+    assert_checkpoint_error(path, "inconsistent")  # load_params reads best/
 
 
 def test_other_architecture_names_both(saved):
@@ -199,7 +203,8 @@ def test_other_architecture_names_both(saved):
 @pytest.mark.parametrize("other", ["sgd", "momentum", "rmsprop"])
 def test_optimizer_state_of_another_optimizer(saved, other):
     path, _ = saved
-    message = assert_checkpoint_error(path, other, "optimizer", call=lambda: checkpoint.load_state(path, make_opt(other)))
+    message = assert_checkpoint_error(path, other, "optimizer",
+                                      call=lambda: checkpoint.load_state(path, make_opt(other)))
     assert "mu" in message and "nu" in message
 
 

@@ -110,6 +110,25 @@ def test_on_epoch_sees_every_epoch_in_order():
     assert_same_state(seen[-1], final)
 
 
+def test_states_handed_out_stay_unchanged():
+    # each epoch's state (for a checkpoint) must be a snapshot, not a view of arrays the loop keeps updating
+    data = teacher_data()
+    state, opt, sched = make_run("adam")
+    seen, copies = [], []
+
+    def keep(s):
+        seen.append(s)
+        copies.append(copy_tree([s.params, list(s.opt_state), s.best_params]))
+
+    fit.fit(state, opt, data, CONFIG, schedule=sched, on_epoch=keep)
+    for s, (params, opt_state, best) in zip(seen, copies):
+        assert_bit_identical(s.params, params)
+        for x, y in zip(s.opt_state, opt_state):
+            assert_bit_identical(x, y)
+        assert_bit_identical(s.best_params, best)
+    assert not np.array_equal(seen[0].params["W1"], seen[-1].params["W1"])
+
+
 def test_fit_never_mutates_its_inputs():
     data = teacher_data()
     float_data = data._replace(x_train=data.x_train / np.float32(255), x_val=data.x_val / np.float32(255))
@@ -203,7 +222,8 @@ def test_divergence_raises_with_a_fix():
     data = teacher_data()
     state, opt, sched = make_run("sgd", lr=1e6, schedule="constant")
     called = []
-    with np.errstate(all="ignore"), pytest.raises(nf.DivergenceError, match=r"lower the learning rate \(--lr\)") as info:
+    fix = r"lower the learning rate \(--lr\)"
+    with np.errstate(all="ignore"), pytest.raises(nf.DivergenceError, match=fix) as info:
         fit.fit(state, opt, data, CONFIG, schedule=sched, on_epoch=called.append)
     assert "diverged" in str(info.value)
     assert called == []  # it failed inside the first epoch, before any checkpoint

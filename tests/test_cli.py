@@ -1,0 +1,397 @@
+"""The command lines, end to end: real subprocesses on a small subset of real MNIST.
+
+``python -m nnfunc.train``, ``nnfunc.evaluate`` and ``nnfunc.predict`` run
+as a user would run them, with HOME, the caches and matplotlib's config in a
+temporary directory. Runs that several tests inspect are made once per
+module by fixtures.
+"""
+
+import gzip
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from PIL import Image
+
+import nnfunc as nf
+from nnfunc import checkpoint
+from nnfunc.imageprep import load_digit
+
+SMALL = ["--train-size", "2000", "--test-size", "500", "--val-size", "200", "--hidden", "16"]
+EPOCH_KEYS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"]
+PLOTS = ["loss.png", "accuracy.png", "weights.png", "activations.png", "confusion.png", "misclassified.png"]
+RUN_FILES = sorted(["config.json", "metrics.csv", "metrics.json", "model.npz", *PLOTS])
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory, mnist_path):
+    """run(module, *args): a subprocess in a private HOME and cache; returns CompletedProcess."""
+    home = tmp_path_factory.mktemp("cli")
+    env = {**os.environ, "HOME": str(home / "home"), "XDG_CACHE_HOME": str(home / "cache"),
+           "MPLCONFIGDIR": str(home / "mpl"), "NNFUNC_OFFLINE": "1", "PYTHONIOENCODING": "utf-8"}
+    env.pop("NNFUNC_DATA_DIR", None)
+
+    def command(module, args, data):
+        cmd = [sys.executable, "-m", module, *map(str, args)]
+        return cmd + (["--data-dir", str(mnist_path)] if data else [])
+
+    def run(module, *args, data=True):
+        return subprocess.run(command(module, args, data), capture_output=True, text=True, env=env,
+                              cwd=home, timeout=300)
+
+    def popen(module, *args, data=True):
+        return subprocess.Popen(command(module, args, data), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=env, cwd=home)
+
+    return SimpleNamespace(run=run, popen=popen, home=home, mnist=mnist_path)
+
+
+def train(cli, out, *args):
+    result = cli.run("nnfunc.train", *SMALL, "--out", out, *args)
+    assert result.returncode == 0, result.stderr
+    return result
+
+
+def assert_clean_error(result, code, *words):
+    """Exit ``code``, each word on stderr, and no traceback."""
+    assert result.returncode == code, (result.stdout, result.stderr)
+    assert "Traceback" not in result.stderr
+    for word in words:
+        assert word in result.stderr
+
+
+def read_json(path):
+    return json.loads(Path(path).read_text())
+
+
+def npz_arrays(path):
+    with np.load(path, allow_pickle=False) as npz:
+        return {k: npz[k] for k in npz.files}
+
+
+def without_seconds(history):
+    return [{k: v for k, v in r.items() if k != "seconds"} for r in history]
+
+
+@pytest.fixture(scope="module")
+def base(cli):
+    """A 2-epoch run with every plot: (run dir, CompletedProcess)."""
+    out = cli.home / "base"
+    return out, train(cli, out, "--epochs", "2")
+
+
+# --- a plain run -------------------------------------------------------------------------------
+
+
+def test_run_writes_exactly_its_files(base):
+    out, _ = base
+    # no temp files (".model.npz.xxxx.tmp") left behind
+    assert sorted(p.name for p in out.iterdir()) == RUN_FILES
+
+
+@pytest.mark.parametrize("name", PLOTS)
+def test_plots_are_real_pngs(base, name):
+    path = base[0] / name
+    assert path.read_bytes()[:8] == PNG_MAGIC
+    with Image.open(path) as image:
+        image.load()
+        assert image.width >= 200 and image.height >= 150
+        extrema = image.convert("L").getextrema()
+    assert extrema[1] - extrema[0] > 100  # drawn on, not a blank canvas
+
+
+def test_metrics_json(base):
+    out, result = base
+    record = read_json(out / "metrics.json")
+    assert list(record) == ["epochs", "test"]
+    assert [r["epoch"] for r in record["epochs"]] == [1, 2]
+    for r in record["epochs"]:
+        assert list(r) == EPOCH_KEYS
+        assert 0 <= r["train_accuracy"] <= 1 and 0 <= r["val_accuracy"] <= 1
+        assert r["train_loss"] > 0 and r["val_loss"] > 0 and r["lr"] > 0 and r["seconds"] >= 0
+    assert list(record["test"]) == ["loss", "accuracy"]
+    accuracy = record["test"]["accuracy"]
+    assert 0.3 < accuracy <= 1  # chance is 0.1
+    assert f"test accuracy {100 * accuracy:.2f}%" in result.stdout
+
+
+def test_metrics_csv_matches_json(base):
+    out, _ = base
+    lines = (out / "metrics.csv").read_text().splitlines()
+    assert lines[0] == ",".join(EPOCH_KEYS)
+    epochs = read_json(out / "metrics.json")["epochs"]
+    assert len(lines) == 1 + len(epochs)
+    for line, r in zip(lines[1:], epochs):
+        assert [float(cell) for cell in line.split(",")] == [r[k] for k in EPOCH_KEYS]
+
+
+def test_config_and_checkpoint(base):
+    out, _ = base
+    config = read_json(out / "config.json")
+    assert config["dataset"] == "mnist" and config["epochs"] == 2 and config["hidden"] == "16"
+    assert config["optimizer"] == "adam" and config["decay_epochs"] == 2 and config["seed"] == 0
+    params, meta = checkpoint.load_params(out / "model.npz", sizes=(784, 16, 10))
+    assert meta["epoch"] == 2 and meta["dataset"] == "mnist" and meta["config"] == config
+    assert params["W1"].dtype == np.float32
+
+
+def test_stdout_has_one_line_per_epoch_and_no_bars(base):
+    _, result = base
+    lines = result.stdout.splitlines()
+    epoch_lines = [line for line in lines if line.startswith("epoch")]
+    assert [line.split()[1] for line in epoch_lines] == ["1/2", "2/2"]
+    assert all("train loss" in line and "val loss" in line for line in epoch_lines)
+    assert lines[-1].startswith("test accuracy")
+    # stdout is a pipe, not a terminal: no tqdm bar, no carriage returns
+    for text in (result.stdout, result.stderr):
+        assert "\r" not in text and "█" not in text and "batch/s" not in text
+    assert "Traceback" not in result.stderr and "Warning" not in result.stderr
+
+
+def test_help_mentions_every_flag(cli):
+    result = cli.run("nnfunc.train", "--help", data=False)
+    assert result.returncode == 0
+    flags = ("--hidden --activation --init --optimizer --lr --schedule --epochs --batch-size --l2 --dropout "
+             "--val-size --patience --seed --dtype --dataset --data-dir --out --resume --gradcheck --quiet --no-plots")
+    missing = [f for f in flags.split() if not re.search(re.escape(f) + r"\b", result.stdout)]
+    assert missing == []
+
+
+# --- resume --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module", params=["cosine", "constant"])
+def resumed_and_direct(cli, request):
+    """(resumed dir, direct dir, resume CompletedProcess): 2 epochs resumed to 4, and 4 in one go.
+
+    The cosine schedule spans --decay-epochs (default --epochs), so the
+    2-epoch run asks for the 4-epoch horizon explicitly.
+    """
+    schedule = request.param
+    flags = ["--no-plots", "--dropout", "0.1", "--patience", "5", "--schedule", schedule]
+    resumed, direct = cli.home / f"resumed-{schedule}", cli.home / f"direct-{schedule}"
+    train(cli, resumed, "--epochs", "2", "--decay-epochs", "4", *flags)
+    resume = cli.run("nnfunc.train", "--resume", resumed, "--epochs", "4")
+    assert resume.returncode == 0, resume.stderr
+    train(cli, direct, "--epochs", "4", *flags)
+    return resumed, direct, resume
+
+
+def test_resume_equals_one_run(resumed_and_direct):
+    resumed, direct, _ = resumed_and_direct
+    a, b = npz_arrays(resumed / "model.npz"), npz_arrays(direct / "model.npz")
+    assert sorted(a) == sorted(b)
+    assert any(k.startswith("opt/") for k in a) and any(k.startswith("params/") for k in a)
+    for key in a:
+        if key != "meta":
+            assert a[key].dtype == b[key].dtype and a[key].tobytes() == b[key].tobytes(), key
+    meta_a, meta_b = json.loads(str(a["meta"])), json.loads(str(b["meta"]))
+    assert meta_a["epoch"] == meta_b["epoch"] == 4
+    assert without_seconds(meta_a.pop("history")) == without_seconds(meta_b.pop("history"))
+    assert meta_a == meta_b  # config, RNG state, step, early-stopping counters
+
+
+def test_resume_continues_the_history(resumed_and_direct):
+    resumed, direct, resume = resumed_and_direct
+    a, b = read_json(resumed / "metrics.json"), read_json(direct / "metrics.json")
+    assert [r["epoch"] for r in a["epochs"]] == [1, 2, 3, 4]
+    assert without_seconds(a["epochs"]) == without_seconds(b["epochs"])
+    assert a["test"] == b["test"]
+    assert [line.split()[1] for line in resume.stdout.splitlines() if line.startswith("epoch")] == ["3/4", "4/4"]
+    assert read_json(resumed / "config.json")["epochs"] == 4
+
+
+def test_resume_needs_epochs(cli, base):
+    result = cli.run("nnfunc.train", "--resume", base[0])
+    assert_clean_error(result, 2, "--resume needs --epochs")
+
+
+def test_resume_of_a_directory_without_a_run(cli, tmp_path):
+    result = cli.run("nnfunc.train", "--resume", tmp_path, "--epochs", "3")
+    assert_clean_error(result, 2, str(tmp_path), "config.json")
+
+
+def test_reusing_a_run_directory_is_refused(cli, base, tmp_path):
+    out = tmp_path / "run"
+    shutil.copytree(base[0], out)
+    before = (out / "model.npz").read_bytes()
+    result = cli.run("nnfunc.train", *SMALL, "--epochs", "2", "--out", out)
+    assert_clean_error(result, 2, "already holds a run", f"--resume {out}")
+    assert (out / "model.npz").read_bytes() == before
+
+
+# --- bad input -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, words",
+    [
+        (["--activation", "relu6"], ["relu6", "relu, leaky_relu, sigmoid, tanh, linear"]),
+        (["--hidden", "25,x"], ["--hidden", "'25,x'", "comma-separated integers"]),
+        (["--activation", "relu,tanh"], ["one name per hidden layer"]),
+        (["--batch-size", "0"], ["batch_size"]),
+        (["--dropout", "1.5"], ["dropout"]),
+        (["--val-size", "5000"], ["val_size"]),
+        (["--optimizer", "adagrad"], ["invalid choice", "adam"]),
+    ],
+)
+def test_bad_flags_fail_before_writing(cli, tmp_path, args, words):
+    out = tmp_path / "run"
+    result = cli.run("nnfunc.train", *SMALL, "--epochs", "1", "--out", out, *args)
+    assert_clean_error(result, 2, *words)
+    assert not out.exists()  # nothing to clean up, the same --out works after the fix
+
+
+def test_empty_data_dir_lists_what_was_tried(cli, tmp_path):
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    result = cli.run("nnfunc.train", *SMALL, "--epochs", "1", "--out", tmp_path / "run", "--data-dir", empty,
+                     data=False)
+    assert_clean_error(result, 2, str(empty), "missing", "train-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+
+
+def test_divergence_exits_1_with_the_fix(cli, tmp_path):
+    result = cli.run("nnfunc.train", *SMALL, "--epochs", "2", "--no-plots", "--out", tmp_path / "run",
+                     "--optimizer", "sgd", "--lr", "1e9")
+    assert_clean_error(result, 1, "diverged", "lower the learning rate (--lr)")
+
+
+# --- Ctrl-C ----------------------------------------------------------------------------------------
+
+
+def test_ctrl_c_saves_a_resumable_checkpoint(cli, tmp_path):
+    out = tmp_path / "run"
+    proc = cli.popen("nnfunc.train", *SMALL, "--val-size", "0", "--epochs", "100000", "--no-plots", "--out", out)
+    try:
+        first = next((line for line in proc.stdout if line.startswith("epoch")), None)
+        assert first is not None, proc.stderr.read()
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, stderr
+    assert "interrupted" in stderr and f"--resume {out}" in stderr and "Traceback" not in stderr
+    _, meta = checkpoint.read(out / "model.npz")
+    epoch = meta["epoch"]
+    assert epoch >= 1 and len(meta["history"]) == epoch
+    assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
+    result = cli.run("nnfunc.train", "--resume", out, "--epochs", epoch + 1)
+    assert result.returncode == 0, result.stderr
+    assert [r["epoch"] for r in read_json(out / "metrics.json")["epochs"]] == list(range(1, epoch + 2))
+    assert checkpoint.read(out / "model.npz")[1]["epoch"] == epoch + 1
+
+
+# --- evaluate and predict --------------------------------------------------------------------------
+
+
+def test_evaluate_reproduces_the_test_accuracy(cli, base):
+    out, _ = base
+    result = cli.run("nnfunc.evaluate", out)
+    assert result.returncode == 0, result.stderr
+    test = read_json(out / "metrics.json")["test"]
+    assert f"test accuracy {100 * test['accuracy']:.2f}%" in result.stdout
+    assert f"test loss {test['loss']:.4f}" in result.stdout
+    lines = result.stdout.splitlines()
+    top = lines.index(next(line for line in lines if line.startswith("class")))
+    per_class = [line.split() for line in lines[top + 1 : top + 11]]
+    assert [row[0] for row in per_class] == [str(d) for d in range(10)]
+    assert sum(int(row[1]) for row in per_class) == 500
+    top = lines.index(next(line for line in lines if line.startswith("true\\pred")))
+    confusion = np.array([[int(v) for v in line.split()] for line in lines[top + 1 : top + 11]])
+    assert confusion.shape == (10, 11) and list(confusion[:, 0]) == list(range(10))
+    counts = confusion[:, 1:]
+    assert counts.sum() == 500
+    assert np.trace(counts) / 500 == pytest.approx(test["accuracy"])
+
+
+def test_evaluate_on_a_broken_run(cli, tmp_path):
+    result = cli.run("nnfunc.evaluate", tmp_path)
+    assert_clean_error(result, 2, str(tmp_path / "model.npz"))
+
+
+@pytest.fixture(scope="module")
+def digit_files(cli):
+    """Two real MNIST test digits as 140x140 image files: white-on-black PNG, black-on-white JPEG."""
+    with gzip.open(cli.mnist / "t10k-images-idx3-ubyte.gz") as f:
+        images = np.frombuffer(f.read(), dtype=np.uint8, offset=16).reshape(-1, 28, 28)
+    png, jpg = cli.home / "digit a.png", cli.home / "digit_b.jpg"
+    Image.fromarray(images[0]).resize((140, 140), Image.BILINEAR).save(png)
+    Image.fromarray(255 - images[1]).resize((140, 140), Image.BILINEAR).convert("RGB").save(jpg, quality=95)
+    return png, jpg
+
+
+def test_predict_names_each_file_and_a_digit(cli, base, digit_files):
+    out, _ = base
+    result = cli.run("nnfunc.predict", out, *digit_files, data=False)
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    params, _ = checkpoint.load_params(out / "model.npz")
+    for path, line in zip(digit_files, lines):
+        match = re.fullmatch(re.escape(str(path)) + r": (\d)  \(p=(\d\.\d{3}); top 3 .*\)", line)
+        assert match, line
+        # the same answer as the library on the same preprocessed image
+        probs, _ = nf.forward(params, load_digit(path)[None, :])
+        assert int(match.group(1)) == int(probs[0].argmax())
+        assert match.group(2) == f"{probs[0].max():.3f}"
+
+
+def test_predict_refuses_a_non_image(cli, base, digit_files, tmp_path):
+    text = tmp_path / "notes.png"
+    text.write_text("not an image")
+    result = cli.run("nnfunc.predict", base[0], digit_files[0], text, data=False)
+    assert_clean_error(result, 2, str(text), "cannot read it as an image")
+    assert result.stdout == ""
+
+
+def test_predict_with_a_corrupt_model(cli, base, digit_files, tmp_path):
+    data = (base[0] / "model.npz").read_bytes()
+    (tmp_path / "model.npz").write_bytes(data[: len(data) // 2])
+    result = cli.run("nnfunc.predict", tmp_path, digit_files[0], data=False)
+    assert_clean_error(result, 2, str(tmp_path / "model.npz"), "corrupt or truncated")
+
+
+# --- options -------------------------------------------------------------------------------------
+
+
+def test_gradcheck_report_comes_before_training(cli, tmp_path):
+    pytest.importorskip("nnfunc.netcheck")
+    result = train(cli, tmp_path / "run", "--epochs", "1", "--no-plots", "--gradcheck")
+    lines = result.stdout.splitlines()
+    first_epoch = next(i for i, line in enumerate(lines) if line.startswith("epoch"))
+    rows = {line.split()[0] for line in lines[:first_epoch] if line.strip()}
+    assert {"W1", "b1", "W2", "b2", "x"} <= rows
+    assert any(line.startswith("OK") for line in lines[:first_epoch])
+
+
+def test_quiet_prints_only_the_result(cli, tmp_path):
+    result = train(cli, tmp_path / "run", "--epochs", "1", "--no-plots", "--quiet")
+    lines = result.stdout.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("test accuracy")
+    files = sorted(p.name for p in (tmp_path / "run").iterdir())
+    assert files == ["config.json", "metrics.csv", "metrics.json", "model.npz"]
+
+
+@pytest.mark.skipif(not (FASHION_DIR / "train-images-idx3-ubyte.gz").exists(), reason="no Fashion-MNIST files")
+def test_fashion_mnist_from_the_system_directory(cli, tmp_path):
+    out = tmp_path / "run"
+    result = cli.run("nnfunc.train", "--dataset", "fashion-mnist", "--train-size", "1000", "--test-size", "200",
+                     "--val-size", "100", "--hidden", "8", "--epochs", "1", "--out", out, data=False)
+    assert result.returncode == 0, result.stderr
+    assert str(FASHION_DIR) in result.stdout
+    assert read_json(out / "config.json")["dataset"] == "fashion-mnist"
+    assert checkpoint.read(out / "model.npz")[1]["dataset"] == "fashion-mnist"
+    assert 0 <= read_json(out / "metrics.json")["test"]["accuracy"] <= 1
+    assert (out / "confusion.png").read_bytes()[:8] == PNG_MAGIC
