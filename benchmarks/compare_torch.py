@@ -76,10 +76,11 @@ def worker_nnfunc(case, seconds):
         return batch / _timeit(lambda: predict_proba(params, x, chunk=batch), seconds)
     acts = activations.resolve("relu", len(sizes) - 2)
     opt = nf.sgd(0.01) if opt_name == "sgd" else nf.adam(1e-3)
-    box = [params, opt.init(params)]
+    # the training loop's own path: in place on arrays it owns, buffers reused
+    box, scratch = [params, opt.init(params)], fit.make_scratch(params)
 
     def step():
-        box[0], box[1], _, _ = fit.train_step(box[0], box[1], x, y, opt, acts)
+        box[0], box[1], _, _ = fit.train_step(box[0], box[1], x, y, opt, acts, scratch=scratch)
 
     return batch / _timeit(step, seconds)
 

@@ -20,10 +20,11 @@ def test_train_step(benchmark, sizes, opt_name, m):
     opt = nf.sgd(0.01) if opt_name == "sgd" else nf.adam(1e-3)
     acts = activations.resolve("relu", len(sizes) - 2)
     params = nf.init(sizes, 0)
-    box = [params, opt.init(params)]
+    # the training loop's own path: in place on arrays it owns, buffers reused
+    box, scratch = [params, opt.init(params)], fit.make_scratch(params)
 
     def step():
-        box[0], box[1], _, _ = fit.train_step(box[0], box[1], x, y, opt, acts)
+        box[0], box[1], _, _ = fit.train_step(box[0], box[1], x, y, opt, acts, scratch=scratch)
 
     benchmark.extra_info["samples_per_step"] = m
     benchmark(step)

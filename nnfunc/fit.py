@@ -101,10 +101,10 @@ def train_step(params, opt_state, xb, yb, opt, acts, l2=0.0, dropout=0.0, rng=No
     Args:
         xb: (k, n0) float in the params' dtype; yb: (k,) int.
         acts: resolved activations (``nnfunc.activations.resolve``).
-        scratch: None for a pure step (new params and state); or a dict of
-            ``empty_like(params)`` arrays, and then params and opt_state are
-            updated in place (``Optimizer.step``): only for a caller that
-            owns them, like ``fit``.
+        scratch: None for a pure step (new params and state); or
+            ``make_scratch(params)``, and then params and opt_state are
+            updated in place (``Optimizer.step``) and gradients written into
+            reused buffers: only for a caller that owns them, like ``fit``.
 
     Returns:
         (params, opt_state, ce, logits): the new params and state, the batch's
@@ -112,13 +112,19 @@ def train_step(params, opt_state, xb, yb, opt, acts, l2=0.0, dropout=0.0, rng=No
     """
     cache = _forward(params, xb, acts, dropout, rng)
     ce, probs = softmax_cross_entropy(cache["logits"], yb)
-    grads, _ = _backward(params, cache, probs, yb, acts, l2)
+    grads, _ = _backward(params, cache, probs, yb, acts, l2, out=None if scratch is None else scratch["grads"])
     if scratch is not None and opt.step is not None:
-        params, opt_state = opt.step(grads, opt_state, params, scratch)
+        params, opt_state = opt.step(grads, opt_state, params, scratch["step"])
     else:
         updates, opt_state = opt.update(grads, opt_state, params)
         params = apply_updates(params, updates)
     return params, opt_state, ce, cache["logits"]
+
+
+def make_scratch(params):
+    """Buffers for an in-place ``train_step``: gradients, and the optimizer's spare arrays."""
+    return {"grads": {k: np.empty_like(v) for k, v in params.items()},
+            "step": {k: np.empty_like(v) for k, v in params.items()}}
 
 
 def _copy(tree):
@@ -162,7 +168,7 @@ def fit(state, opt, data, config, *, schedule=None, on_epoch: Callable = None, p
     scale = dtype.type(255)
     # the loop updates private copies in place and hands out snapshots per epoch
     params, opt_state = _copy(state.params), _copy(state.opt_state)
-    scratch = {k: np.empty_like(v) for k, v in params.items()}
+    scratch = make_scratch(params)
     while state.epoch < config.epochs and not stopped_early(state, config):
         t0 = time.perf_counter()
         step = state.step

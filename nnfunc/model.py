@@ -54,8 +54,13 @@ def _forward(params, x, acts, dropout=0.0, rng=None):
     return cache
 
 
-def _backward(params, cache, probs, y, acts, l2, need_dx=False):
-    """Unchecked backpropagation. Returns (grads, dx or None)."""
+def _backward(params, cache, probs, y, acts, l2, need_dx=False, out=None):
+    """Unchecked backpropagation. Returns (grads, dx or None).
+
+    ``out``: None, or a dict of arrays shaped like params that the caller
+    owns; the gradients are then written into it (the training loop reuses
+    one such dict instead of allocating megabytes per step).
+    """
     L = len(acts) + 1
     dtype = probs.dtype
     dZ = softmax_cross_entropy_grad(probs, y)
@@ -64,11 +69,11 @@ def _backward(params, cache, probs, y, acts, l2, need_dx=False):
     for l in range(L, 0, -1):
         A_prev = cache[f"A{l - 1}"]
         W = params[f"W{l}"]
-        dW = A_prev.T @ dZ
+        dW = np.matmul(A_prev.T, dZ, out=None if out is None else out[f"W{l}"])
         if l2:
             dW += dtype.type(l2) * W
         grads[f"W{l}"] = dW
-        grads[f"b{l}"] = dZ.sum(axis=0)
+        grads[f"b{l}"] = np.sum(dZ, axis=0, out=None if out is None else out[f"b{l}"])
         if l > 1:
             dA = dZ @ W.T
             if f"D{l - 1}" in cache:

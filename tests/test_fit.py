@@ -266,3 +266,26 @@ def test_bad_config_is_refused(change, message):
     state, opt, _ = make_run()
     with pytest.raises(nf.ConfigError, match=message):
         fit.fit(state, opt, data, CONFIG._replace(**change))
+
+
+@pytest.mark.parametrize("name", optimizers.NAMES)
+@pytest.mark.parametrize("l2, dropout", [(0.0, 0.0), (0.01, 0.3)])
+def test_in_place_train_step_equals_the_pure_one(name, l2, dropout):
+    """fit's fast path (buffers reused, params stepped in place) changes no bit."""
+    rng = np.random.default_rng(0)
+    params = nf.init((20, 16, 8, 3), 0)
+    x = rng.random((32, 20), dtype=np.float32)
+    y = rng.integers(0, 3, 32)
+    opt = optimizers.get(name, schedules.cosine(0.05, 10))
+    acts = nf.activations.resolve(["relu", "tanh"], 2)
+    pure = [params, opt.init(params)]
+    own = [copy_tree(params), fit._copy(opt.init(params))]
+    scratch = fit.make_scratch(params)
+    for i in range(4):
+        pure[0], pure[1], ce1, logits1 = fit.train_step(*pure, x, y, opt, acts, l2, dropout, np.random.default_rng(i))
+        own[0], own[1], ce2, logits2 = fit.train_step(*own, x, y, opt, acts, l2, dropout, np.random.default_rng(i), scratch)
+        assert ce1 == ce2
+        assert_bit_identical(logits1, logits2)
+    assert_bit_identical(pure[0], own[0])
+    for a, b in zip(pure[1], own[1]):
+        assert_bit_identical(a, b)

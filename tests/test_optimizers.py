@@ -350,3 +350,20 @@ def test_in_place_step_equals_update_then_apply_bit_for_bit(problem, lr):
             assert_bit_identical(grads, grads_before)  # grads are only read
         assert_bit_identical(own_params, want_params)
         assert_state_identical(state, want_state)
+
+
+@given(problems())
+def test_chunked_kernels_give_the_same_bits(problem):
+    params, grads_list, _ = problem
+    chunk = opt_mod.CHUNK
+    try:
+        for opt_maker in (lambda: all_optimizers(0.1),):
+            opt_mod.CHUNK = 1 << 30
+            want = [run(opt, params, grads_list) for opt in opt_maker()]
+            opt_mod.CHUNK = 3  # every tensor bigger than 3 numbers goes through the chunk loop
+            got = [run(opt, params, grads_list) for opt in opt_maker()]
+            for (p1, s1), (p2, s2) in zip(want, got):
+                assert_bit_identical(p1, p2)
+                assert_state_identical(s1, s2)
+    finally:
+        opt_mod.CHUNK = chunk
