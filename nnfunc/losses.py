@@ -13,6 +13,13 @@ exp, so no logit size can overflow.
 import numpy as np
 
 
+def _row_max(logits):
+    """(m, 1) row maxima. Gathering at argmax is several times faster than
+    ``max(axis=1)`` for the few columns of a classifier (numpy's max
+    reduction is slow on short rows)."""
+    return np.take_along_axis(logits, logits.argmax(axis=1)[:, None], axis=1)
+
+
 def softmax(logits):
     """Row-wise softmax, stable for logits of any size.
 
@@ -22,7 +29,7 @@ def softmax(logits):
     Returns:
         (m, k) float, same dtype, rows summing to 1.
     """
-    shifted = logits - logits.max(axis=1, keepdims=True)
+    shifted = logits - _row_max(logits)
     np.exp(shifted, out=shifted)
     shifted /= shifted.sum(axis=1, keepdims=True)
     return shifted
@@ -30,7 +37,7 @@ def softmax(logits):
 
 def log_softmax(logits):
     """Row-wise log-softmax, ``z - logsumexp(z)``, finite for logits of any size."""
-    shifted = logits - logits.max(axis=1, keepdims=True)
+    shifted = logits - _row_max(logits)
     shifted -= np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     return shifted
 
@@ -46,7 +53,7 @@ def softmax_cross_entropy(logits, y):
         (loss, probs): loss a Python float >= 0; probs (m, k) same dtype as logits.
     """
     m = logits.shape[0]
-    shifted = logits - logits.max(axis=1, keepdims=True)
+    shifted = logits - _row_max(logits)
     picked = shifted[np.arange(m), y]
     probs = np.exp(shifted, out=shifted)
     sums = probs.sum(axis=1)
