@@ -234,6 +234,7 @@ def main():
         return
     import nnfunc
 
+    blas = blas_info()  # before torch loads its own OpenMP runtime into this process
     try:
         import torch
 
@@ -245,7 +246,7 @@ def main():
     import numpy
 
     print(f"nnfunc {nnfunc.__version__}, numpy {numpy.__version__}, torch {torch_version}; "
-          f"BLAS: {blas_info()}; torch threads {THREADS}")
+          f"BLAS: {blas}; torch threads {THREADS}")
     cases = STEP_CASES + INFER_CASES
     results = {(i, lib): [] for i in range(len(cases)) for lib in libs + ["sgemm"]}
     for r in range(args.rounds):

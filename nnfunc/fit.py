@@ -159,65 +159,80 @@ def fit(state, opt, data, config, *, schedule=None, on_epoch: Callable = None, p
     dtype = state.params["W1"].dtype
     rng = np.random.Generator(np.random.PCG64())
     rng.bit_generator.state = state.rng_state
-    x, y = data.x_train, data.y_train
-    m, bs = x.shape[0], min(config.batch_size, x.shape[0])
-    # the loop owns these buffers: each batch is gathered into them in place
-    xbuf = np.empty((bs, x.shape[1]), dtype=dtype)
-    rawbuf = np.empty((bs, x.shape[1]), dtype=x.dtype)
-    # divide (not multiply by 1/255): exactly the floats load_dataset(dtype=float) gives
-    scale = dtype.type(255)
-    # the loop updates private copies in place and hands out snapshots per epoch
-    params, opt_state = _copy(state.params), _copy(state.opt_state)
-    scratch = make_scratch(params)
+    x = data.x_train
+    bs = min(config.batch_size, x.shape[0])
+    # the loop owns everything in here: private copies of params and optimizer
+    # state stepped in place, gradient buffers, and the batch it gathers into
+    work = {
+        "params": _copy(state.params),
+        "opt_state": _copy(state.opt_state),
+        "scratch": make_scratch(state.params),
+        "xbuf": np.empty((bs, x.shape[1]), dtype=dtype),
+        "rawbuf": np.empty((bs, x.shape[1]), dtype=x.dtype),
+    }
     while state.epoch < config.epochs and not stopped_early(state, config):
-        t0 = time.perf_counter()
-        step = state.step
-        perm = rng.permutation(m)
-        starts = range(0, m, bs)
-        if progress:
-            from tqdm import tqdm
-
-            starts = tqdm(starts, desc=f"epoch {state.epoch + 1}/{config.epochs}", unit="batch", leave=False)
-        ce_sum = correct = 0.0
-        for s in starts:
-            idx = perm[s : s + bs]
-            k = idx.shape[0]
-            if x.dtype == np.uint8:
-                np.take(x, idx, axis=0, out=rawbuf[:k])
-                xb = np.divide(rawbuf[:k], scale, out=xbuf[:k])
-            else:
-                xb = np.take(x, idx, axis=0, out=xbuf[:k])
-            yb = y[idx]
-            params, opt_state, ce, logits = train_step(params, opt_state, xb, yb, opt, acts, config.l2, config.dropout,
-                                                       rng, scratch)
-            if not math.isfinite(ce):
-                raise DivergenceError(
-                    f"the loss became {ce} at epoch {state.epoch + 1}, step {step + 1}: training diverged; "
-                    "lower the learning rate (--lr), add a warmup or decaying --schedule, or raise --l2"
-                )
-            step += 1
-            ce_sum += ce * k
-            correct += np.count_nonzero(logits.argmax(axis=1) == yb)
-        train_loss = ce_sum / m + l2_penalty(params, L, config.l2)
-        val = evaluate(params, data.x_val, data.y_val, activation=config.activation, l2=config.l2)
-        record = {
-            "epoch": state.epoch + 1,
-            "train_loss": train_loss,
-            "train_accuracy": correct / m,
-            "val_loss": None if math.isnan(val.loss) else val.loss,
-            "val_accuracy": None if math.isnan(val.accuracy) else val.accuracy,
-            "lr": float(schedule(step - 1)) if schedule and step else None,
-            "seconds": time.perf_counter() - t0,
-        }
-        snapshot = _copy(params)
-        best_params, best_val, bad = state.best_params, state.best_val_loss, state.bad_epochs
-        if record["val_loss"] is not None:
-            if val.loss < best_val:
-                best_params, best_val, bad = snapshot, val.loss, 0
-            else:
-                bad += 1
-        state = FitState(snapshot, _copy(opt_state), state.epoch + 1, step, rng.bit_generator.state, best_params,
-                         best_val, bad, state.history + (record,))
+        # a diverging run overflows before its loss turns non-finite; the
+        # DivergenceError raised then says what to change, warnings would only clutter
+        with np.errstate(over="ignore", invalid="ignore"):
+            state = _epoch(state, work, rng, opt, data, config, acts, schedule, progress)
         if on_epoch is not None:
             on_epoch(state)
     return state
+
+
+def _epoch(state, work, rng, opt, data, config, acts, schedule, progress):
+    """One epoch of ``fit`` on its private ``work`` arrays; returns the next FitState (with copies)."""
+    t0 = time.perf_counter()
+    x, y = data.x_train, data.y_train
+    m, bs = x.shape[0], work["xbuf"].shape[0]
+    params, opt_state = work["params"], work["opt_state"]
+    # divide (not multiply by 1/255): exactly the floats load_dataset(dtype=float) gives
+    scale = params["W1"].dtype.type(255)
+    step = state.step
+    perm = rng.permutation(m)
+    starts = range(0, m, bs)
+    if progress:
+        from tqdm import tqdm
+
+        starts = tqdm(starts, desc=f"epoch {state.epoch + 1}/{config.epochs}", unit="batch", leave=False)
+    ce_sum = correct = 0.0
+    for s in starts:
+        idx = perm[s : s + bs]
+        k = idx.shape[0]
+        if x.dtype == np.uint8:
+            np.take(x, idx, axis=0, out=work["rawbuf"][:k])
+            xb = np.divide(work["rawbuf"][:k], scale, out=work["xbuf"][:k])
+        else:
+            xb = np.take(x, idx, axis=0, out=work["xbuf"][:k])
+        yb = y[idx]
+        params, opt_state, ce, logits = train_step(params, opt_state, xb, yb, opt, acts, config.l2, config.dropout,
+                                                   rng, work["scratch"])
+        if not math.isfinite(ce):
+            raise DivergenceError(
+                f"the loss became {ce} at epoch {state.epoch + 1}, step {step + 1}: training diverged; "
+                "lower the learning rate (--lr), add a warmup or decaying --schedule, or raise --l2"
+            )
+        step += 1
+        ce_sum += ce * k
+        correct += np.count_nonzero(logits.argmax(axis=1) == yb)
+    work["params"], work["opt_state"] = params, opt_state
+    train_loss = ce_sum / m + l2_penalty(params, len(acts) + 1, config.l2)
+    val = evaluate(params, data.x_val, data.y_val, activation=config.activation, l2=config.l2)
+    record = {
+        "epoch": state.epoch + 1,
+        "train_loss": train_loss,
+        "train_accuracy": correct / m,
+        "val_loss": None if math.isnan(val.loss) else val.loss,
+        "val_accuracy": None if math.isnan(val.accuracy) else val.accuracy,
+        "lr": float(schedule(step - 1)) if schedule and step else None,
+        "seconds": time.perf_counter() - t0,
+    }
+    snapshot = _copy(params)
+    best_params, best_val, bad = state.best_params, state.best_val_loss, state.bad_epochs
+    if record["val_loss"] is not None:
+        if val.loss < best_val:
+            best_params, best_val, bad = snapshot, val.loss, 0
+        else:
+            bad += 1
+    return FitState(snapshot, _copy(opt_state), state.epoch + 1, step, rng.bit_generator.state, best_params,
+                    best_val, bad, state.history + (record,))

@@ -91,7 +91,7 @@ def plot_loss(history, path):
         if finite.max() / finite.min() <= 100:
             ax.yaxis.set_minor_formatter(FuncFormatter(_round_minor_label))
     _epoch_axis(ax)
-    ax.set_ylabel("cross-entropy loss")
+    ax.set_ylabel("loss (cross-entropy + L2 penalty)")
     ax.set_title("Loss per epoch")
     ax.grid(True, which="both", alpha=0.3)
     if ax.lines:

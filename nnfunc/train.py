@@ -190,7 +190,8 @@ def train(args):
             print(f"note: this run's {config['schedule']} schedule ended at epoch {config['decay_epochs']}; "
                   "later epochs use its final rate", file=sys.stderr)
     else:
-        if (out / "model.npz").exists():
+        # a run that never finished an epoch (it diverged or was stopped) may be started over
+        if (out / "model.npz").exists() and checkpoint.read(out / "model.npz")[1]["epoch"] > 0:
             raise nf.ConfigError(f"{out} already holds a run; continue it with --resume {out} or pick another --out")
         state = fit.start(params, opt, config["seed"])
     if args.gradcheck:
@@ -241,6 +242,9 @@ def main(argv=None):
     except nf.NnfuncError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # outside the epochs (loading data, plotting): nothing to save
+        print("\ninterrupted", file=sys.stderr)
+        return 130
 
 
 if __name__ == "__main__":
