@@ -6,7 +6,8 @@ Each measurement runs in its own subprocess (an idle OpenBLAS pool spinning
 in the same process slows PyTorch by 8-30%), nnfunc and PyTorch alternate
 round by round, and each cell reports the median over rounds. Both get the
 same float32 data, network, batch size, optimizer and thread count. The
-GEMM columns compare a step's matmul FLOPs with sgemm measured in the same
+workers of both libraries run with nnfunc.allocator.keep_freed_memory(),
+which the training CLI also uses. The GEMM columns compare a step's matmul FLOPs with sgemm measured in the same
 run: at the step's own shapes ("same-shape") and at its peak (2048^3).
 Time-to-accuracy trains the wide net on real MNIST with one fixed recipe
 and reports the median over 3 seeds of the training seconds (evaluation
@@ -224,6 +225,10 @@ def main():
     ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
+        # both libraries get the process-wide malloc setting nnfunc's CLI uses
+        from nnfunc.allocator import keep_freed_memory
+
+        keep_freed_memory()
         kind, *rest = args.worker
         if kind.startswith("tta"):
             result = {"tta_nnfunc": worker_tta_nnfunc, "tta_torch": worker_tta_torch}[kind](int(rest[0]))

@@ -8,6 +8,12 @@ import nnfunc as nf
 SMALL, WIDE = (784, 25, 25, 10), (784, 512, 512, 10)
 
 
+def pytest_configure(config):
+    from nnfunc.allocator import keep_freed_memory
+
+    keep_freed_memory()  # as the training CLI does
+
+
 def pytest_report_header(config):
     from threadpoolctl import threadpool_info
 

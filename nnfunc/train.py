@@ -18,6 +18,7 @@ import numpy as np
 
 import nnfunc as nf
 from nnfunc import checkpoint, data, fileio, fit, metrics, optimizers, schedules
+from nnfunc.allocator import keep_freed_memory
 from nnfunc.evaluation import evaluate
 
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adam": 3e-3, "adamw": 3e-3, "rmsprop": 1e-3}
@@ -232,6 +233,7 @@ def train(args):
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
+    keep_freed_memory()  # this process is ours: reuse freed arrays instead of faulting in new pages
     # a SIGTERM (e.g. from a job runner) stops like Ctrl-C: the last epoch's checkpoint stays
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
