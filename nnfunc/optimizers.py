@@ -159,12 +159,15 @@ def _build(name, schedule, state_type, slots, kernel):
         Returns (params, state): the same param arrays, a state with the same
         slot arrays and a new count.
         """
-        lr_t = schedule(int(state.count))
+        count = int(state.count)
+        lr_t = schedule(count)
+        own = [getattr(state, s) for s in slots]
         for k, g in grads.items():
-            own = tuple(getattr(state, s)[k] for s in slots)
-            run(k, g, params[k], own, own, scratch[k], lr_t, int(state.count))
-            params[k] += scratch[k]
-        return params, state._replace(count=_count(state.count + 1))
+            slot_arrays = tuple(d[k] for d in own)
+            u = scratch[k]
+            run(k, g, params[k], slot_arrays, slot_arrays, u, lr_t, count)
+            params[k] += u
+        return params, state._replace(count=_count(count + 1))
 
     return Optimizer(init, update, name, step)
 
