@@ -138,11 +138,7 @@ def loss(params, x, y, *, activation="relu", l2=0.0, dropout=0.0, rng=None):
     Returns:
         float >= 0.
     """
-    L, acts, dtype = _setup(params, activation)
-    x = check_x(x, params["W1"].shape[0], dtype)
-    y = check_y(y, x.shape[0], params[f"W{L}"].shape[1])
-    l2 = check_l2(l2)
-    cache = _forward(params, x, acts, *_check_dropout(dropout, rng))
+    L, acts, x, y, l2, cache = _checked_forward(params, x, y, activation, l2, dropout, rng)
     value, _ = softmax_cross_entropy(cache["logits"], y)
     return value + l2_penalty(params, L, l2)
 
@@ -193,12 +189,18 @@ def input_grad(params, x, y, *, activation="relu", l2=0.0):
     return dx
 
 
-def _value_grads_dx(params, x, y, activation, l2, dropout, rng, need_dx):
+def _checked_forward(params, x, y, activation, l2, dropout, rng):
+    """Validate every argument of a labelled batch once, then run the forward pass."""
     L, acts, dtype = _setup(params, activation)
     x = check_x(x, params["W1"].shape[0], dtype)
     y = check_y(y, x.shape[0], params[f"W{L}"].shape[1])
     l2 = check_l2(l2)
     cache = _forward(params, x, acts, *_check_dropout(dropout, rng))
+    return L, acts, x, y, l2, cache
+
+
+def _value_grads_dx(params, x, y, activation, l2, dropout, rng, need_dx):
+    L, acts, x, y, l2, cache = _checked_forward(params, x, y, activation, l2, dropout, rng)
     value, probs = softmax_cross_entropy(cache["logits"], y)
     grads, dx = _backward(params, cache, probs, y, acts, l2, need_dx=need_dx)
     return value + l2_penalty(params, L, l2), grads, dx

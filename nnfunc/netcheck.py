@@ -9,8 +9,9 @@ coordinates whose step moves a ReLU-like unit across its kink (detected with
 
 import numpy as np
 
-from nnfunc.errors import GradientMismatchError, InputError
+from nnfunc.errors import InputError
 from nnfunc.gradcheck import DEFAULT_MAX_FULL, DEFAULT_SAMPLES_PER_TENSOR, gradcheck
+from nnfunc.gradcheck.core import raise_unless_ok
 from nnfunc.model import input_grad, kink_pattern, loss, value_and_grad
 from nnfunc.params import param_keys, validate_params
 
@@ -78,11 +79,7 @@ def assert_network_gradients(params, x, y, **options):
         GradientMismatchError: the check failed; the message is the report.
         (And everything ``check_network`` raises.)
     """
-    report = check_network(params, x, y, **options)
-    if not report.ok:
-        raise GradientMismatchError("the network's analytic and numerical gradients "
-                                    "disagree:\n" + report.format())
-    return report
+    return raise_unless_ok(check_network(params, x, y, **options), "the network's analytic and numerical gradients")
 
 
 def _is_real(x):

@@ -143,10 +143,13 @@ def assert_gradients(loss_fn, params, grads, **options):
         GradientMismatchError: the check failed; the message is the report.
         (And everything ``gradcheck`` raises.)
     """
-    report = gradcheck(loss_fn, params, grads, **options)
+    return raise_unless_ok(gradcheck(loss_fn, params, grads, **options), "analytic and numerical gradients")
+
+
+def raise_unless_ok(report, what):
+    """Return ``report`` if ok, else raise GradientMismatchError("<what> disagree:" + the table)."""
     if not report.ok:
-        raise GradientMismatchError("analytic and numerical gradients disagree:\n"
-                                    + report.format())
+        raise GradientMismatchError(f"{what} disagree:\n" + report.format())
     return report
 
 
