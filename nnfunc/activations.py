@@ -107,6 +107,12 @@ def get(name):
         ) from None
 
 
+def parse_spec(text):
+    """Turn "relu" or "relu,tanh" (CLI and config.json form) into a name or a list of names."""
+    names = [n.strip() for n in text.split(",")]
+    return names[0] if len(names) == 1 else names
+
+
 def resolve(activation, num_hidden):
     """Turn an activation spec into one Activation per hidden layer.
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import nnfunc as nf
 from nnfunc import checkpoint, data, metrics
+from nnfunc.activations import parse_spec
 from nnfunc.evaluation import evaluate
 
 
@@ -23,8 +24,7 @@ def main(argv=None):
         ds = data.subset(ds, n_test=config.get("test_size"))
         n_in, n_out = ds.x_test.shape[1], len(ds.class_names)
         checkpoint.check_architecture(params, (n_in, *nf.layer_sizes(params)[1:-1], n_out), args.run_dir)
-        activation = config["activation"].split(",") if "," in config["activation"] else config["activation"]
-        result = evaluate(params, ds.x_test, ds.y_test, activation=activation, l2=config["l2"])
+        result = evaluate(params, ds.x_test, ds.y_test, activation=parse_spec(config["activation"]), l2=config["l2"])
     except nf.NnfuncError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

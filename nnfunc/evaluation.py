@@ -9,6 +9,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nnfunc import activations as _activations
+from nnfunc.data import scale_pixels
 from nnfunc.losses import l2_penalty, softmax, softmax_cross_entropy
 from nnfunc.model import _forward
 from nnfunc.params import validate_params
@@ -23,14 +24,6 @@ class Evaluation(NamedTuple):
     accuracy: float
     predictions: np.ndarray
     probs: np.ndarray
-
-
-def as_float(x, dtype):
-    """x in ``dtype``: uint8 images scaled to [0, 1], floats cast (no copy when already right)."""
-    if x.dtype == np.uint8:
-        # x / 255 exactly as load_dataset scales float data (x * (1/255) rounds twice)
-        return np.divide(x, dtype.type(255), dtype=dtype)
-    return x.astype(dtype, copy=False)
 
 
 def evaluate(params, x, y, *, activation="relu", l2=0.0, chunk=CHUNK):
@@ -54,7 +47,7 @@ def evaluate(params, x, y, *, activation="relu", l2=0.0, chunk=CHUNK):
     probs = np.empty((m, k), dtype=dtype)
     total = 0.0
     for start in range(0, m, chunk):
-        xb = as_float(x[start : start + chunk], dtype)
+        xb = scale_pixels(x[start : start + chunk], dtype)
         logits = _forward(params, xb, acts)["logits"]
         value, probs[start : start + chunk] = softmax_cross_entropy(logits, y[start : start + chunk])
         total += value * xb.shape[0]
@@ -70,5 +63,5 @@ def predict_proba(params, x, *, activation="relu", chunk=CHUNK):
     L = validate_params(params)
     acts = _activations.resolve(activation, L - 1)
     dtype = params["W1"].dtype
-    parts = [softmax(_forward(params, as_float(x[s : s + chunk], dtype), acts)["logits"]) for s in range(0, len(x), chunk)]
+    parts = [softmax(_forward(params, scale_pixels(x[s : s + chunk], dtype), acts)["logits"]) for s in range(0, len(x), chunk)]
     return np.concatenate(parts) if parts else np.zeros((0, params[f"W{L}"].shape[1]), dtype)

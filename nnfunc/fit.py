@@ -14,6 +14,7 @@ from typing import Callable, NamedTuple, Optional
 import numpy as np
 
 from nnfunc import activations as _activations
+from nnfunc.data import scale_pixels
 from nnfunc.errors import ConfigError, DivergenceError
 from nnfunc.evaluation import evaluate
 from nnfunc.inputs import check_l2
@@ -186,8 +187,7 @@ def _epoch(state, work, rng, opt, data, config, acts, schedule, progress):
     x, y = data.x_train, data.y_train
     m, bs = x.shape[0], work["xbuf"].shape[0]
     params, opt_state = work["params"], work["opt_state"]
-    # divide (not multiply by 1/255): exactly the floats load_dataset(dtype=float) gives
-    scale = params["W1"].dtype.type(255)
+    dtype = params["W1"].dtype
     step = state.step
     perm = rng.permutation(m)
     starts = range(0, m, bs)
@@ -201,7 +201,7 @@ def _epoch(state, work, rng, opt, data, config, acts, schedule, progress):
         k = idx.shape[0]
         if x.dtype == np.uint8:
             np.take(x, idx, axis=0, out=work["rawbuf"][:k])
-            xb = np.divide(work["rawbuf"][:k], scale, out=work["xbuf"][:k])
+            xb = scale_pixels(work["rawbuf"][:k], dtype, out=work["xbuf"][:k])
         else:
             xb = np.take(x, idx, axis=0, out=work["xbuf"][:k])
         yb = y[idx]

@@ -13,13 +13,9 @@ import numpy as np
 
 import nnfunc as nf
 from nnfunc import checkpoint
+from nnfunc.activations import parse_spec
+from nnfunc.download import SPECS
 from nnfunc.imageprep import load_digit
-
-CLASS_NAMES = {
-    "mnist": tuple(str(d) for d in range(10)),
-    "fashion-mnist": ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"),
-}
-
 
 def main(argv=None):
     p = argparse.ArgumentParser(prog="python -m nnfunc.predict", description=__doc__.split(":", 1)[1].strip())
@@ -31,13 +27,12 @@ def main(argv=None):
         if nf.layer_sizes(params)[0] != 784:
             raise nf.CheckpointError(f"{args.run_dir} has input width {nf.layer_sizes(params)[0]}, not 28x28 = 784 pixels")
         x = np.stack([load_digit(path) for path in args.images])
-        activation = meta["config"]["activation"]
-        activation = activation.split(",") if "," in activation else activation
-        probs, _ = nf.forward(params, x, activation=activation)
+        probs, _ = nf.forward(params, x, activation=parse_spec(meta["config"]["activation"]))
     except nf.NnfuncError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    names = CLASS_NAMES.get(meta["dataset"], tuple(map(str, range(probs.shape[1]))))
+    spec = SPECS.get(meta["dataset"])
+    names = spec.class_names if spec else tuple(map(str, range(probs.shape[1])))
     for path, row in zip(args.images, probs):
         best = int(row.argmax())
         ranked = "  ".join(f"{names[k]}:{row[k]:.3f}" for k in np.argsort(row)[::-1][:3])

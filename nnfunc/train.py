@@ -18,6 +18,7 @@ import numpy as np
 
 import nnfunc as nf
 from nnfunc import checkpoint, data, fileio, fit, metrics, optimizers, schedules
+from nnfunc.activations import parse_spec
 from nnfunc.allocator import keep_freed_memory
 from nnfunc.evaluation import evaluate
 
@@ -98,11 +99,6 @@ def parse_widths(text):
         raise nf.ConfigError(f"--hidden must be comma-separated integers like 25,25, got {text!r}") from None
 
 
-def parse_activation(text):
-    names = [n.strip() for n in text.split(",")]
-    return names[0] if len(names) == 1 else names
-
-
 def load_data(config, args):
     """Verified dataset as uint8, cut to the requested sizes, with a seeded validation split."""
     ds = data.load_dataset(config["dataset"], data_dir=args.data_dir, offline=args.offline or None, dtype=np.uint8,
@@ -136,29 +132,29 @@ def run_gradcheck(params, train, config):
     from nnfunc.netcheck import check_network
 
     params64 = {k: v.astype(np.float64) for k, v in params.items()}
-    x = train.x_train[:8].astype(np.float64) / 255
-    report = check_network(params64, x, train.y_train[:8], activation=parse_activation(config["activation"]), l2=config["l2"])
+    x = data.scale_pixels(train.x_train[:8], np.float64)
+    report = check_network(params64, x, train.y_train[:8], activation=parse_spec(config["activation"]), l2=config["l2"])
     print(report)
     if not report.ok:
         raise nf.GradientMismatchError("gradient check failed: the analytic gradients of this network are wrong")
 
 
-def write_plots(out, state, ds, config, activation):
+def write_plots(out, state, ds, test, activation):
+    """Draw every PNG of a run; ``test`` is the Evaluation of the final params on the test set."""
     from nnfunc import plots
 
     params = fit.final_params(state)
     history = list(state.history)
-    test = evaluate(params, ds.x_test, ds.y_test, activation=activation)
     plots.plot_loss(history, out / "loss.png")
     plots.plot_accuracy(history, out / "accuracy.png", test=test.accuracy)
     if ds.x_test.shape[1] == 784:
         plots.plot_weights(params["W1"], out / "weights.png")
-        sample = ds.x_test[:8].astype(np.float32) / 255
+        sample = data.scale_pixels(ds.x_test[:8], np.float32)
         _, cache = nf.forward(params, sample, activation=activation)
         hidden = [cache[f"A{l}"] for l in range(1, nf.num_layers(params))]
         if hidden:
             plots.plot_activations(sample, hidden, out / "activations.png", labels=ds.y_test[:8])
-        plots.plot_misclassified(ds.x_test.astype(np.float32) / 255, ds.y_test, test.predictions,
+        plots.plot_misclassified(data.scale_pixels(ds.x_test, np.float32), ds.y_test, test.predictions,
                                  out / "misclassified.png", class_names=ds.class_names, probs=test.probs)
     confusion = metrics.confusion_matrix(ds.y_test, test.predictions, len(ds.class_names))
     plots.plot_confusion(confusion, out / "confusion.png", class_names=ds.class_names)
@@ -177,7 +173,7 @@ def new_run_dir():
 def train(args):
     config = make_config(args)
     out = Path(args.resume or args.out or new_run_dir())
-    activation = parse_activation(config["activation"])
+    activation = parse_spec(config["activation"])
     fit_config = fit.FitConfig(config["epochs"], config["batch_size"], activation, config["l2"], config["dropout"], config["patience"])
     # bad settings fail here, before the run directory gets any file
     fit.check_config(fit_config, len(parse_widths(config["hidden"])))
@@ -225,7 +221,7 @@ def train(args):
     test = evaluate(params, ds.x_test, ds.y_test, activation=activation, l2=config["l2"])
     metrics.write_metrics(out, list(state.history), {"loss": test.loss, "accuracy": test.accuracy})
     if not args.no_plots:
-        write_plots(out, state, ds, config, activation)
+        write_plots(out, state, ds, test, activation)
     print(f"test accuracy {100 * test.accuracy:.2f}%  test loss {test.loss:.4f}  "
           f"({sum(r['seconds'] for r in state.history):.1f}s training)  run: {out}")
     return 0
