@@ -366,3 +366,172 @@ def test_checker_modules_import_no_model_code():
         nnfunc_modules = {name for name in imported if name.split(".")[0] == "nnfunc"}
         assert all(name == "nnfunc.errors" or name.startswith("nnfunc.gradcheck.")
                    for name in nnfunc_modules), (module, nnfunc_modules)
+
+
+# --- what each mode covers, and the options it honours ------------------------
+
+
+class Spy:
+    """A loss f = sum_k sum(p_k ** 3) that records which coordinates each call perturbed."""
+
+    def __init__(self, params):
+        self.base = {k: np.array(v, dtype=np.float64) for k, v in params.items()}
+        self.touched = []
+
+    def __call__(self, p):
+        moved = [(k, tuple(int(i) for i in idx)) for k in p
+                 for idx in np.argwhere(p[k] != self.base[k])]
+        self.touched.append(moved)
+        return float(sum(np.sum(v**3) for v in p.values()))
+
+    @staticmethod
+    def grads(params):
+        return {k: 3 * np.asarray(v, dtype=np.float64) ** 2 for k, v in params.items()}
+
+    def coordinates(self):
+        """The set of single coordinates probed (each appears in a +h and a -h call)."""
+        singles = [moved[0] for moved in self.touched if len(moved) == 1]
+        return singles
+
+
+def test_full_mode_checks_every_entry_of_every_tensor_even_large_ones():
+    rng = np.random.default_rng(0)
+    params = {"big": rng.standard_normal((40, 30)), "b": rng.standard_normal(7)}
+    spy = Spy(params)
+    report = gradcheck(spy, params, Spy.grads(params), mode="full", samples_per_tensor=5, max_full=10)
+    assert report.ok and report.mode == "full"
+    assert [row.checked for row in report.rows] == [1200, 7]
+    probed = spy.coordinates()
+    assert len(probed) == 2 * 1207 and len(set(probed)) == 1207
+
+
+@given(seed=seeds, k=st.integers(1, 40))
+def test_sample_mode_draws_distinct_coordinates(seed, k):
+    rng = np.random.default_rng(seed)
+    params = {"W": rng.standard_normal((9, 5)), "b": rng.standard_normal(4)}
+    spy = Spy(params)
+    report = gradcheck(spy, params, Spy.grads(params), mode="sample", samples_per_tensor=k, rng=seed)
+    probed = spy.coordinates()
+    per_tensor = {name: {idx for key, idx in probed if key == name} for name in params}
+    assert len(per_tensor["W"]) == min(k, 45) == report.rows[0].checked
+    assert len(per_tensor["b"]) == min(k, 4) == report.rows[1].checked
+    assert len(probed) == 2 * (min(k, 45) + min(k, 4))  # each coordinate exactly twice
+
+
+def test_explicit_eps_sets_the_step_per_coordinate():
+    # for p**3 the central difference is exactly 3 p**2 + h**2, h = eps * max(1, |p|)
+    params = {"p": np.array([0.5, -3.0])}
+    for eps in (1e-2, 1e-3):
+        report = gradcheck(Spy(params), params, Spy.grads(params), mode="full", eps=eps, rtol=1e-2)
+        assert report.eps == eps
+        row = report.rows[0]
+        h = eps * np.maximum(1.0, np.abs(params["p"]))
+        numeric = 3 * params["p"] ** 2 + h**2
+        # the worst entry is reported with its numeric derivative
+        i = row.worst_index[0]
+        assert row.numeric == pytest.approx(numeric[i], rel=1e-9)
+        assert row.max_abs_error == pytest.approx(np.max(h**2), rel=1e-6)
+
+
+def test_explicit_rtol_and_atol_decide_the_verdict():
+    params = {"p": np.array([0.5, -3.0])}
+    grads = Spy.grads(params)  # off from the eps=1e-2 difference by h**2: 1e-4 and 9e-4
+    loose = gradcheck(Spy(params), params, grads, eps=1e-2, rtol=1e-3)
+    assert loose.ok and loose.rtol == 1e-3
+    tight = gradcheck(Spy(params), params, grads, eps=1e-2, rtol=1e-6)
+    assert not tight.ok and tight.rtol == 1e-6
+    # an absolute floor above both errors passes what the relative test fails
+    floored = gradcheck(Spy(params), params, grads, eps=1e-2, rtol=1e-6, atol=1e-3)
+    assert floored.ok and floored.atol == 1e-3
+    assert not gradcheck(Spy(params), params, grads, eps=1e-2, rtol=1e-6, atol=5e-4).ok
+    # the default floor is 1e-8 * max(1, |f|): here f = 0.125 - 27
+    assert gradcheck(Spy(params), params, grads).atol == pytest.approx(1e-8 * 26.875)
+    assert gradcheck(lambda p: 0.25, {"p": np.zeros(1)}, {"p": np.zeros(1)}).atol == 1e-8
+
+
+def test_tolerance_boundaries():
+    loss_fn, params = _toy()
+    grads = {"W": 2 * params["W"], "b": np.ones(3)}
+    # atol = 0 is allowed (a purely relative test); rtol = 0 or eps = 0 is not
+    assert gradcheck(loss_fn, params, grads, atol=0).ok
+    assert gradcheck(loss_fn, params, grads, atol=0.0, rtol=1e-3).atol == 0.0
+    for options in ({"rtol": 0}, {"rtol": 0.0}, {"eps": 0}, {"atol": -1e-9}, {"rtol": float("inf")},
+                    {"eps": True}, {"rtol": "1e-6"}, {"samples_per_tensor": True}, {"max_full": -1}):
+        with pytest.raises(ConfigError, match=next(iter(options))):
+            gradcheck(loss_fn, params, grads, **options)
+    assert gradcheck(loss_fn, params, grads, max_full=0).mode == "sample"
+    assert gradcheck(loss_fn, params, grads, max_full=9).mode == "full"  # 9 numbers: the boundary
+    assert gradcheck(loss_fn, params, grads, max_full=8).mode == "sample"
+    for rtol, atol in ((0.0, 1e-8), (1e-6, -1.0), (float("nan"), 0.0), (1e-6, "0")):
+        with pytest.raises(ConfigError, match="rtol > 0 and atol >= 0"):
+            relative_error(np.ones(1), np.ones(1), rtol=rtol, atol=atol)
+
+
+def test_assert_gradients_passes_every_option_on():
+    loss_fn, params, grad_fn = softmax_regression(n=10)
+    grads = grad_fn(params)
+    report = assert_gradients(loss_fn, params, grads, mode="sample", samples_per_tensor=3, rng=4,
+                              eps=1e-4, rtol=1e-5, atol=1e-7, max_full=0)
+    assert report == gradcheck(loss_fn, params, grads, mode="sample", samples_per_tensor=3, rng=4,
+                               eps=1e-4, rtol=1e-5, atol=1e-7)
+    assert (report.mode, report.eps, report.rtol, report.atol) == ("sample", 1e-4, 1e-5, 1e-7)
+    assert [row.checked for row in report.rows] == [3, 3]
+    assert assert_gradients(loss_fn, params, grads, max_full=0).mode == "sample"
+    # kink_fn reaches the checker: the kink is skipped instead of failed
+    loss_abs, params_abs, grads_abs, kink_fn = abs_sum([1.0, 0.3 * DEFAULT_EPS])
+    assert assert_gradients(loss_abs, params_abs, grads_abs, kink_fn=kink_fn).rows[0].kinks == 1
+    with pytest.raises(GradientMismatchError):
+        assert_gradients(loss_abs, params_abs, grads_abs)
+    with pytest.raises(ConfigError):
+        assert_gradients(loss_fn, params, grads, rtol=0)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_fortran_ordered_and_strided_params_are_really_perturbed(mode):
+    loss_fn, params, grad_fn = softmax_regression(n=6)
+    grads = grad_fn(params)
+    layouts = {"W": np.asfortranarray(params["W"]), "b": np.repeat(params["b"], 2)[::2]}
+    assert not layouts["W"].flags.c_contiguous and not layouts["b"].flags.contiguous
+    assert gradcheck(loss_fn, layouts, grads, mode=mode).ok
+    wrong = {"W": np.asfortranarray(grads["W"]), "b": grads["b"].copy()}
+    wrong["W"][4, 1] += 0.3
+    report = gradcheck(loss_fn, layouts, wrong, mode=mode, samples_per_tensor=36)
+    assert not report.ok
+    row = next(row for row in report.rows if row.name == "W")
+    assert row.worst_index == (4, 1) and row.max_abs_error == pytest.approx(0.3, rel=1e-5)
+
+
+def test_integer_params_are_checked_as_the_docstring_allows():
+    params = {"a": np.array([1, -2, 3], dtype=np.int64), "b": np.array([[2]], dtype=np.int32)}
+    loss_fn = lambda p: float(np.sum(p["a"] ** 2) + 5 * np.sum(p["b"] ** 3))  # noqa: E731
+    grads = {"a": 2 * params["a"], "b": 15 * params["b"] ** 2}
+    report = gradcheck(loss_fn, params, grads, mode="full")
+    assert report.ok and [row.checked for row in report.rows] == [3, 1]
+    assert not gradcheck(loss_fn, params, {**grads, "b": grads["b"] + 1}).ok
+    with pytest.raises(ParamsError, match="bool"):
+        gradcheck(loss_fn, {"a": np.array([True])}, {"a": np.ones(1)})
+
+
+def test_direction_row_measures_the_directional_derivative():
+    # one scalar: the unit direction is +-1, the step t = eps * max(1, |p|), and
+    # for p**3 the central difference is 3 p**2 + t**2
+    for p, eps in ((2.0, 0.1), (0.5, 0.01), (-4.0, 0.02)):
+        params = {"p": np.array(p)}
+        report = gradcheck(Spy(params), params, Spy.grads(params), mode="direction", eps=eps,
+                           rtol=0.5)
+        row = report.rows[0]
+        t = eps * max(1.0, abs(p))
+        sign = np.sign(row.analytic)
+        assert row.analytic == pytest.approx(sign * 3 * p**2, rel=1e-9)
+        assert row.numeric == pytest.approx(sign * (3 * p**2 + t**2), rel=1e-9)
+        assert row.shape == (1,) and row.checked == 1
+
+
+def test_direction_spreads_over_tensors_and_ignores_empty_ones():
+    rng = np.random.default_rng(8)
+    params = {"a": rng.standard_normal((3, 4)), "empty": np.zeros((0, 2)), "c": rng.standard_normal(5)}
+    grads = Spy.grads(params)
+    report = gradcheck(Spy(params), params, grads, mode="direction")
+    assert report.ok and report.rows[0].shape == (17,)
+    wrong = {**grads, "c": grads["c"] * 1.5}
+    assert not gradcheck(Spy(params), params, wrong, mode="direction").ok

@@ -175,7 +175,7 @@ def _float64_copies(tree, what, *, finite):
         if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
             raise ParamsError(f"{what}[{key!r}] has dtype {array.dtype}; pass real numbers "
                               "(a float or int array)")
-        copies[key] = np.array(array, dtype=np.float64, copy=True, order="C")
+        copies[key] = np.array(array, dtype=np.float64, copy=True)
         if finite and not np.all(np.isfinite(copies[key])):
             raise ParamsError(f"{what}[{key!r}] holds NaN or inf; gradients can only be "
                               "checked at finite params")

@@ -8,6 +8,7 @@ restores it exactly, so the caller's arrays are never touched. Probes return
 
 import numpy as np
 
+from nnfunc.errors import ConfigError
 from nnfunc.gradcheck.report import DIRECTION, TensorRow
 
 
@@ -27,7 +28,16 @@ def relative_error(analytic, numeric, *, rtol, atol):
 
     Returns:
         (k,) float64 errors.
+
+    Raises:
+        ConfigError: ``rtol`` not > 0 or ``atol`` not >= 0 (NaN is neither).
     """
+    try:
+        valid = 0 < rtol < np.inf and 0 <= atol < np.inf
+    except TypeError:
+        valid = False
+    if not valid:
+        raise ConfigError(f"need rtol > 0 and atol >= 0, both finite; got rtol={rtol!r}, atol={atol!r}")
     floor = max(atol / rtol, np.finfo(np.float64).tiny)
     with np.errstate(invalid="ignore", over="ignore"):
         error = np.abs(analytic - numeric) / np.maximum(np.abs(analytic) + np.abs(numeric), floor)
@@ -59,21 +69,23 @@ def coordinate_row(loss_fn, work, name, analytic, flat_indices, *, eps, rtol, at
         The tensor's ``TensorRow``.
     """
     tensor = work[name]
-    flat = tensor.reshape(-1)  # a view: the copy is contiguous
     numeric = np.empty(len(flat_indices))
     crossed = np.zeros(len(flat_indices), dtype=bool)
     for j, i in enumerate(flat_indices):
-        original = flat[i]
+        # index the tensor itself, never a reshaped copy of it: a perturbation
+        # the loss cannot see would measure a derivative of zero
+        at = np.unravel_index(i, tensor.shape)
+        original = tensor[at]
         h = eps * max(1.0, abs(original))
-        flat[i] = original + h
-        upper = flat[i]
+        tensor[at] = original + h
+        upper = tensor[at]
         f_plus = float(loss_fn(work))
         crossed[j] = kink_fn is not None and _crossed(kink_fn, work, kink0)
-        flat[i] = original - h
-        lower = flat[i]
+        tensor[at] = original - h
+        lower = tensor[at]
         f_minus = float(loss_fn(work))
         crossed[j] |= kink_fn is not None and _crossed(kink_fn, work, kink0)
-        flat[i] = original
+        tensor[at] = original
         numeric[j] = (f_plus - f_minus) / (upper - lower)
     claimed = analytic.reshape(-1)[flat_indices]
     return _row(name, tensor.shape, claimed, numeric, crossed, flat_indices,
