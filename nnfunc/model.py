@@ -179,13 +179,13 @@ def value_and_grad(params, x, y, *, activation="relu", l2=0.0, dropout=0.0, rng=
     return value, grads
 
 
-def input_grad(params, x, y, *, activation="relu", l2=0.0):
-    """Gradient of ``loss`` with respect to the input batch.
+def input_grad(params, x, y, *, activation="relu", l2=0.0, dropout=0.0, rng=None):
+    """Gradient of ``loss`` with respect to the input batch (arguments as ``loss``).
 
     Returns:
         dx: (m, n0) in the params' dtype.
     """
-    _, _, dx = _value_grads_dx(params, x, y, activation, l2, 0.0, None, need_dx=True)
+    _, _, dx = _value_grads_dx(params, x, y, activation, l2, dropout, rng, need_dx=True)
     return dx
 
 
@@ -217,11 +217,13 @@ def predict(params, x, *, activation="relu"):
     return _forward(params, x, acts)["logits"].argmax(axis=1).astype(np.int64)
 
 
-def kink_pattern(params, x, *, activation="relu"):
+def kink_pattern(params, x, *, activation="relu", dropout=0.0, rng=None):
     """Signs of the hidden pre-activations that sit at a kink (relu, leaky_relu).
 
     A parameter perturbation that changes this pattern moved some unit across
     its kink, where a finite difference does not measure the derivative.
+    ``dropout`` and ``rng`` (see ``forward``) must be those of the loss being
+    checked: the masks decide what the later layers see.
 
     Returns:
         1-D bool array: ``Z > 0`` for every kinked hidden unit of every row,
@@ -229,8 +231,9 @@ def kink_pattern(params, x, *, activation="relu"):
     """
     L, acts, dtype = _setup(params, activation)
     x = check_x(x, params["W1"].shape[0], dtype)
-    cache = _forward(params, x, acts)
-    # for relu and leaky relu, A > 0 exactly where Z > 0
+    cache = _forward(params, x, acts, *_check_dropout(dropout, rng))
+    # for relu and leaky relu, A > 0 exactly where Z > 0; a unit that dropout
+    # zeroed reads False whatever its Z, and its kink cannot reach the loss
     parts = [cache[f"A{l}"].ravel() > 0 for l, act in enumerate(acts, start=1) if act.has_kink]
     return np.concatenate(parts) if parts else np.zeros(0, dtype=bool)
 

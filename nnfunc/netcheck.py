@@ -7,9 +7,11 @@ coordinates whose step moves a ReLU-like unit across its kink (detected with
 ``kink_pattern``).
 """
 
+import numbers
+
 import numpy as np
 
-from nnfunc.errors import InputError
+from nnfunc.errors import ConfigError, InputError
 from nnfunc.gradcheck import DEFAULT_MAX_FULL, DEFAULT_SAMPLES_PER_TENSOR, gradcheck
 from nnfunc.gradcheck.core import raise_unless_ok
 from nnfunc.model import input_grad, kink_pattern, loss, value_and_grad
@@ -18,15 +20,18 @@ from nnfunc.params import param_keys, validate_params
 INPUT_KEY = "x"
 
 
-def check_network(params, x, y, *, activation="relu", l2=0.0, mode="auto", eps=None,
-                  rtol=None, atol=None, rng=0, samples_per_tensor=DEFAULT_SAMPLES_PER_TENSOR,
-                  max_full=DEFAULT_MAX_FULL):
+def check_network(params, x, y, *, activation="relu", l2=0.0, dropout=0.0, dropout_seed=0,
+                  mode="auto", eps=None, rtol=None, atol=None, rng=0,
+                  samples_per_tensor=DEFAULT_SAMPLES_PER_TENSOR, max_full=DEFAULT_MAX_FULL):
     """Check ``value_and_grad`` and ``input_grad`` against numerical derivatives.
 
-    The checked function is ``loss(params, x, y, activation=..., l2=...)`` of
-    the combined dict ``{**params, "x": x}``; its claimed gradient is
-    ``{**value_and_grad(...)[1], "x": input_grad(...)}``, both computed on
-    float64 copies (the caller's arrays are never written).
+    The checked function is ``loss(params, x, y, activation=..., l2=...,
+    dropout=..., rng=dropout_seed)`` of the combined dict ``{**params, "x":
+    x}``; its claimed gradient is ``{**value_and_grad(...)[1], "x":
+    input_grad(...)}``, both computed on float64 copies (the caller's arrays
+    are never written). With dropout, every evaluation draws its masks from
+    ``dropout_seed`` afresh, so the checked loss is one fixed function and
+    its gradient, mask scaling included, can be measured.
 
     Args:
         params: Params (float32 or float64; checked in float64).
@@ -34,6 +39,8 @@ def check_network(params, x, y, *, activation="relu", l2=0.0, mode="auto", eps=N
         y: (m,) int class ids.
         activation: one name for every hidden layer, or one per hidden layer.
         l2: L2 strength >= 0.
+        dropout: probability in [0, 1) of zeroing each hidden unit.
+        dropout_seed: int seed of the dropout masks (used when dropout > 0).
         mode, eps, rtol, atol, rng, samples_per_tensor, max_full: as for
             ``nnfunc.gradcheck.gradcheck`` (``max_full`` counts params and x).
 
@@ -48,16 +55,19 @@ def check_network(params, x, y, *, activation="relu", l2=0.0, mode="auto", eps=N
     keys = param_keys(L)
     work = {k: np.array(params[k], dtype=np.float64) for k in keys}
     x = np.array(x, dtype=np.float64) if _is_real(x) else x
-    _, grads = value_and_grad(work, x, y, activation=activation, l2=l2)
-    combined_grads = {**grads, INPUT_KEY: input_grad(work, x, y, activation=activation, l2=l2)}
+    if isinstance(dropout_seed, bool) or not isinstance(dropout_seed, numbers.Integral):
+        raise ConfigError(f"dropout_seed must be an int seed, got {dropout_seed!r}: a Generator would "
+                          "draw new masks at every evaluation, so pass e.g. dropout_seed=0")
+    model = dict(activation=activation, dropout=dropout, rng=int(dropout_seed))
+    _, grads = value_and_grad(work, x, y, l2=l2, **model)
+    combined_grads = {**grads, INPUT_KEY: input_grad(work, x, y, l2=l2, **model)}
     combined = {**work, INPUT_KEY: x}
 
     def combined_loss(point):
-        return loss({k: point[k] for k in keys}, point[INPUT_KEY], y,
-                    activation=activation, l2=l2)
+        return loss({k: point[k] for k in keys}, point[INPUT_KEY], y, l2=l2, **model)
 
     def combined_kinks(point):
-        return kink_pattern({k: point[k] for k in keys}, point[INPUT_KEY], activation=activation)
+        return kink_pattern({k: point[k] for k in keys}, point[INPUT_KEY], **model)
 
     # with no kinked activation the pattern is always empty: skip computing it
     has_kinks = combined_kinks(combined).size > 0

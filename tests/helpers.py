@@ -15,11 +15,15 @@ def copy_tree(obj):
 
 
 def assert_bit_identical(a, b):
-    """Dicts/arrays equal bit for bit, with equal dtypes and keys."""
+    """Dicts, tuples and arrays equal bit for bit, with equal dtypes and keys."""
     if isinstance(a, dict):
         assert list(a) == list(b)
         for k in a:
             assert_bit_identical(a[k], b[k])
+    elif isinstance(a, (tuple, list)):
+        assert type(a) is type(b) and len(a) == len(b)
+        for u, v in zip(a, b):
+            assert_bit_identical(u, v)
     elif isinstance(a, np.ndarray):
         assert a.dtype == b.dtype and a.shape == b.shape
         assert a.tobytes() == b.tobytes()

@@ -6,6 +6,7 @@ ReLU units sitting at their kink are skipped, not failed; the CLI checks a
 784-25-25-10 network end to end in a subprocess.
 """
 
+import functools
 import os
 import re
 import subprocess
@@ -69,8 +70,8 @@ def test_each_activation_passes_in_every_mode(activation):
 def _wrap_value_and_grad(monkeypatch, change):
     original = netcheck.value_and_grad
 
-    def buggy(params, x, y, *, activation="relu", l2=0.0):
-        return change(original, params, x, y, activation, l2)
+    def buggy(params, x, y, *, activation="relu", l2=0.0, **dropout):
+        return change(functools.partial(original, **dropout), params, x, y, activation, l2)
 
     monkeypatch.setattr(netcheck, "value_and_grad", buggy)
 
@@ -192,3 +193,13 @@ def test_cli_direction_mode_and_bad_arguments():
     assert "direction" in result.stdout and "OK: max relative error" in result.stdout
     result = run_cli("--sizes", "20,x")
     assert result.returncode == 2 and "--sizes" in result.stderr
+
+
+def test_cli_checks_dropout_networks():
+    result = run_cli("--sizes", "12,8,8,3", "--activation", "sigmoid,relu", "--dropout", "0.5",
+                     "--seed", "3", "--mode", "full")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "dropout 0.5" in result.stdout.splitlines()[0]
+    assert _verdict_error(result.stdout)[1] == 12 * 8 + 8 + 8 * 8 + 8 + 8 * 3 + 3 + 8 * 12
+    result = run_cli("--sizes", "12,8,3", "--dropout", "1")
+    assert result.returncode == 2 and "dropout must be a probability in [0, 1)" in result.stderr

@@ -13,6 +13,7 @@ import sys
 import numpy as np
 
 import nnfunc as nf
+from nnfunc.activations import parse_spec
 from nnfunc.errors import NnfuncError
 from nnfunc.gradcheck.core import DEFAULT_SAMPLES_PER_TENSOR, MODES
 from nnfunc.netcheck import check_network
@@ -35,6 +36,9 @@ def build_parser():
         help="hidden activation (relu, leaky_relu, sigmoid, tanh, linear), or one per hidden "
         "layer, comma separated")
     add("--l2", type=float, default=0.0, help="L2 strength")
+    add("--dropout", type=float, default=0.0,
+        help="dropout probability of the hidden units; the masks are drawn from --seed, the "
+        "same at every evaluation")
     add("--mode", choices=MODES, default="auto",
         help=f"auto: full up to {CLI_MAX_FULL} numbers, else sample")
     add("--batch", type=int, default=8, help="rows in the random batch")
@@ -56,21 +60,21 @@ def main(argv=None):
         parser.error(f"--sizes must be integers separated by commas, got {args.sizes!r}")
     if args.batch < 1:
         parser.error(f"--batch must be >= 1, got {args.batch}")
-    names = args.activation.split(",")
-    activation = names[0] if len(names) == 1 else tuple(names)
+    activation = parse_spec(args.activation)
     rng = np.random.default_rng(args.seed)
     try:
         params = nf.init(sizes, rng, scheme=args.scheme, dtype=np.float64)
         x = rng.random((args.batch, sizes[0]))
         y = rng.integers(0, sizes[-1], size=args.batch)
-        report = check_network(params, x, y, activation=activation, l2=args.l2, mode=args.mode,
+        report = check_network(params, x, y, activation=activation, l2=args.l2, dropout=args.dropout,
+                               dropout_seed=args.seed, mode=args.mode,
                                eps=args.eps, rng=rng, samples_per_tensor=args.samples,
                                max_full=CLI_MAX_FULL)
     except NnfuncError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(f"gradcheck: sizes {'-'.join(map(str, sizes))}, activation {args.activation}, "
-          f"l2 {args.l2:g}, batch {args.batch}, seed {args.seed}, scheme {args.scheme}")
+          f"l2 {args.l2:g}, dropout {args.dropout:g}, batch {args.batch}, seed {args.seed}, scheme {args.scheme}")
     print(report.format())
     return 0 if report.ok else 1
 
