@@ -55,13 +55,18 @@ def test_probabilities_and_loss_are_sane(prob):
     assert np.isfinite(value) and value >= 0
 
 
-@given(problems(l2=0.0))
+@given(problems())
 def test_backward_agrees_with_value_and_grad(prob):
+    # l2 drawn too: a backward that forgot the L2 term must fail here
+    kw = dict(activation=prob.activation, l2=prob.l2)
     _, cache = nf.forward(prob.params, prob.x, activation=prob.activation)
-    grads = nf.backward(prob.params, cache, prob.y, activation=prob.activation)
-    value, grads2 = nf.value_and_grad(prob.params, prob.x, prob.y, activation=prob.activation)
+    grads = nf.backward(prob.params, cache, prob.y, **kw)
+    value, grads2 = nf.value_and_grad(prob.params, prob.x, prob.y, **kw)
     assert_bit_identical(grads, grads2)
-    assert value == nf.loss(prob.params, prob.x, prob.y, activation=prob.activation)
+    assert value == nf.loss(prob.params, prob.x, prob.y, **kw)
+    if prob.l2:
+        plain = nf.backward(prob.params, cache, prob.y, activation=prob.activation)
+        assert_bit_identical(grads["W1"], plain["W1"] + prob.l2 * prob.params["W1"])
 
 
 @given(st.integers(1, 6), st.integers(1, 12), st.floats(-1e3, 1e3), st.integers(0, 2**32 - 1))

@@ -367,3 +367,107 @@ def test_chunked_kernels_give_the_same_bits(problem):
                 assert_state_identical(s1, s2)
     finally:
         opt_mod.CHUNK = chunk
+
+
+# --- documented defaults, get(), and every path through the chunked kernels ---
+
+
+def steps_of(opt, params, grads_list, with_params=True):
+    """The params after running ``opt`` over the grads (update + apply_updates)."""
+    state = opt.init(params)
+    for grads in grads_list:
+        updates, state = opt.update(grads, state, params if with_params else None)
+        params = opt_mod.apply_updates(params, updates)
+    return params
+
+
+DEFAULTS = [
+    (lambda: opt_mod.momentum(0.1), lambda: opt_mod.momentum(0.1, beta=0.9, nesterov=False)),
+    (lambda: opt_mod.adam(), lambda: opt_mod.adam(lr=1e-3, b1=0.9, b2=0.999, eps=1e-8)),
+    (lambda: opt_mod.adamw(), lambda: opt_mod.adamw(lr=1e-3, b1=0.9, b2=0.999, eps=1e-8,
+                                                    weight_decay=1e-2, decay_biases=False)),
+    (lambda: opt_mod.rmsprop(), lambda: opt_mod.rmsprop(lr=1e-3, decay=0.9, eps=1e-8)),
+    (lambda: opt_mod.get("nesterov", 0.1), lambda: opt_mod.momentum(0.1, beta=0.9, nesterov=True)),
+]
+
+
+@pytest.mark.parametrize("default, explicit", DEFAULTS)
+def test_documented_defaults(default, explicit):
+    rng = np.random.default_rng(6)
+    params = make_tree(rng, [(3, 2), (2, 2)], np.float64)
+    # gradients small enough that eps = 1e-8 against sqrt(nu) shows in the bits
+    grads = [make_tree(rng, [(3, 2), (2, 2)], np.float64, scale=1e-6) for _ in range(4)]
+    assert default().name == explicit().name
+    assert_bit_identical(steps_of(default(), params, grads), steps_of(explicit(), params, grads))
+
+
+def test_each_default_changed_alone_changes_the_steps():
+    # so the bit-for-bit comparison above really sees every default
+    rng = np.random.default_rng(7)
+    params = make_tree(rng, [(3, 2)], np.float64)
+    grads = [make_tree(rng, [(3, 2)], np.float64, scale=1e-6) for _ in range(4)]
+    cases = [(opt_mod.adamw, dict(lr=2e-3), "W1"), (opt_mod.adamw, dict(b1=0.8), "W1"),
+             (opt_mod.adamw, dict(b2=0.99), "W1"), (opt_mod.adamw, dict(eps=1e-7), "W1"),
+             (opt_mod.adamw, dict(weight_decay=0.1), "W1"), (opt_mod.adamw, dict(decay_biases=True), "b1"),
+             (opt_mod.rmsprop, dict(lr=2e-3), "W1"),
+             (opt_mod.rmsprop, dict(decay=0.8), "W1"), (opt_mod.rmsprop, dict(eps=1e-7), "W1")]
+    for factory, changed, key in cases:
+        got = steps_of(factory(**changed), params, grads)[key]
+        assert not np.array_equal(got, steps_of(factory(), params, grads)[key]), (factory, changed)
+
+
+@pytest.mark.parametrize("name", ["momentum", "nesterov", "adam", "adamw", "rmsprop"])
+def test_get_passes_settings_through(name):
+    rng = np.random.default_rng(8)
+    params = make_tree(rng, [(2, 3)], np.float64)
+    grads = [make_tree(rng, [(2, 3)], np.float64) for _ in range(3)]
+    settings = {"momentum": dict(beta=0.5), "nesterov": dict(beta=0.5), "adam": dict(b1=0.5, eps=1e-3),
+                "adamw": dict(b2=0.5, weight_decay=0.3), "rmsprop": dict(decay=0.5)}[name]
+    direct = {"nesterov": lambda **kw: opt_mod.momentum(0.1, nesterov=True, **kw)}.get(
+        name, lambda **kw: getattr(opt_mod, name)(0.1, **kw))
+    got = steps_of(opt_mod.get(name, 0.1, **settings), params, grads)
+    assert_bit_identical(got, steps_of(direct(**settings), params, grads))
+    assert not np.array_equal(got["W1"], steps_of(direct(), params, grads)["W1"])
+
+
+@given(problems())
+def test_chunked_kernels_without_params_and_in_place(problem):
+    params, grads_list, _ = problem
+    chunk = opt_mod.CHUNK
+    try:
+        results = {}
+        for size in (1 << 30, 3):  # unchunked, then every tensor over 3 numbers in chunks
+            opt_mod.CHUNK = size
+            pure, in_place = [], []
+            for opt in all_optimizers(0.1):
+                needs_params = opt.name == "adamw"
+                if not needs_params:
+                    pure.append(steps_of(opt, params, grads_list, with_params=False))
+                own, scratch = copy_tree(params), {k: np.empty_like(v) for k, v in params.items()}
+                state = opt.init(own)
+                for grads in grads_list:
+                    own, state = opt.step(grads, state, own, scratch)
+                in_place.append((own, state))
+            results[size] = pure, in_place
+        (pure1, step1), (pure2, step2) = results[1 << 30], results[3]
+        for a, b in zip(pure1, pure2):
+            assert_bit_identical(a, b)
+        for (p1, s1), (p2, s2) in zip(step1, step2):
+            assert_bit_identical(p1, p2)
+            assert_state_identical(s1, s2)
+        # and without params, an optimizer without weight decay moves them the same way
+        for a, opt in zip(pure1, [o for o in all_optimizers(0.1) if o.name != "adamw"]):
+            assert_bit_identical(a, steps_of(opt, params, grads_list))
+    finally:
+        opt_mod.CHUNK = chunk
+
+
+def test_chunk_boundaries_cover_every_element():
+    # a tensor of CHUNK + 1 numbers: the last chunk has one element
+    rng = np.random.default_rng(9)
+    n = opt_mod.CHUNK + 1
+    params = {"W1": rng.standard_normal((n, 1)).astype(np.float32), "b1": np.zeros(1, np.float32)}
+    grads = {"W1": rng.standard_normal((n, 1)).astype(np.float32), "b1": np.ones(1, np.float32)}
+    for opt in all_optimizers(0.1):
+        updates, _ = opt.update(grads, opt.init(params), params)
+        assert np.all(updates["W1"] != 0) and np.all(np.sign(updates["W1"]) == -np.sign(grads["W1"])), opt.name
