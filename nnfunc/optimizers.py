@@ -126,9 +126,11 @@ def _build(name, schedule, state_type, slots, kernel):
         # Walk big tensors in L2-sized chunks: the kernel's many elementwise
         # passes then hit cache instead of memory (about 25% faster for a
         # 784-512-512-10 Adam step). Elementwise, so results are unchanged.
-        if g.size <= CHUNK:
+        # Only arrays laid out in C order flatten to views; ravel() would
+        # copy any other, and the kernel's writes would be lost.
+        if g.size <= CHUNK or not all(a.flags.c_contiguous for a in (u, *new)):
             return kernel(k, g, p, old, new, u, lr_t, count)
-        flat = [a.reshape(-1) for a in (g, u, *old, *new)] + ([] if p is None else [p.reshape(-1)])
+        flat = [a.ravel() for a in (g, u, *old, *new)] + ([] if p is None else [p.ravel()])
         n = len(old)
         for s in range(0, g.size, CHUNK):
             g_, u_, *rest = (a[s : s + CHUNK] for a in flat)

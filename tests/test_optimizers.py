@@ -471,3 +471,63 @@ def test_chunk_boundaries_cover_every_element():
     for opt in all_optimizers(0.1):
         updates, _ = opt.update(grads, opt.init(params), params)
         assert np.all(updates["W1"] != 0) and np.all(np.sign(updates["W1"]) == -np.sign(grads["W1"])), opt.name
+
+
+@pytest.mark.parametrize("chunk", [3, 1 << 30])
+def test_any_memory_layout_gives_the_same_steps(chunk):
+    # Fortran-ordered and strided arrays do not flatten to views: a chunked
+    # kernel writing through a flattened copy would lose its results
+    rng = np.random.default_rng(10)
+    params = make_tree(rng, [(7, 5), (5, 3)], np.float32)
+    grads = [make_tree(rng, [(7, 5), (5, 3)], np.float32) for _ in range(3)]
+
+    def odd(tree):
+        return {k: np.asfortranarray(v) if v.ndim == 2 else np.repeat(v, 2)[::2] for k, v in tree.items()}
+
+    saved = opt_mod.CHUNK
+    try:
+        opt_mod.CHUNK = chunk
+        for opt in all_optimizers(0.1):
+            want, want_state = run(opt, params, grads)
+            got, got_state = run(opt, odd(params), [odd(g) for g in grads])
+            for k in want:
+                assert np.array_equal(got[k], want[k]), (opt.name, k)
+            own = odd(params)
+            scratch = {k: np.empty_like(v) for k, v in own.items()}
+            state = opt.init(own)
+            for g in grads:
+                own, state = opt.step(odd(g), state, own, scratch)
+            for k in want:
+                assert np.array_equal(own[k], want[k]), (opt.name, k, "step")
+                for field in state._fields[1:]:
+                    assert np.array_equal(getattr(state, field)[k], getattr(want_state, field)[k])
+    finally:
+        opt_mod.CHUNK = saved
+
+
+@pytest.mark.parametrize("factory, kwargs, message", [
+    (opt_mod.momentum, {"lr": 0.1, "beta": "0.9"}, "beta must be in [0, 1), got '0.9'"),
+    (opt_mod.momentum, {"lr": 0.1, "beta": False}, "beta must be in [0, 1), got False"),
+    (opt_mod.adam, {"b1": -0.1}, "b1 must be in [0, 1), got -0.1"),
+    (opt_mod.adam, {"b2": 1.0}, "b2 must be in [0, 1), got 1.0"),
+    (opt_mod.adam, {"eps": math.inf}, "eps must be a finite number > 0, got inf"),
+    (opt_mod.adam, {"eps": True}, "eps must be a finite number > 0, got True"),
+    (opt_mod.adam, {"eps": "1e-8"}, "eps must be a finite number > 0, got '1e-8'"),
+    (opt_mod.adamw, {"weight_decay": math.inf}, "weight_decay must be a finite number >= 0, got inf"),
+    (opt_mod.adamw, {"weight_decay": False}, "weight_decay must be a finite number >= 0, got False"),
+    (opt_mod.adamw, {"weight_decay": "0.1"}, "weight_decay must be a finite number >= 0, got '0.1'"),
+    (opt_mod.rmsprop, {"decay": "0.9"}, "decay must be in [0, 1), got '0.9'"),
+    (opt_mod.rmsprop, {"eps": 0.0}, "eps must be a finite number > 0, got 0.0"),
+])
+def test_bad_settings_are_named_in_the_message(factory, kwargs, message):
+    with pytest.raises(ConfigError) as info:
+        factory(**kwargs)
+    assert str(info.value).startswith(message), str(info.value)
+
+
+def test_edges_of_the_settings_are_accepted():
+    params = {"W1": np.ones((2, 2))}
+    for opt in (opt_mod.momentum(0.1, beta=0), opt_mod.adam(b1=0, b2=0), opt_mod.adamw(weight_decay=0),
+                opt_mod.rmsprop(decay=0, eps=1e300), opt_mod.sgd(0)):
+        updates, state = opt.update(params, opt.init(params), params)
+        assert np.all(np.isfinite(updates["W1"])) and int(state.count) == 1
