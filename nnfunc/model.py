@@ -19,11 +19,14 @@ from nnfunc.losses import l2_penalty, softmax, softmax_cross_entropy, softmax_cr
 from nnfunc.params import Grads, Params, layer_sizes, param_keys, validate_params
 
 
-def _setup(params, activation):
-    """Validate params and the activation spec; return (L, activations, dtype)."""
+def _setup(params, x, activation):
+    """Validate params, the batch and the activation spec; return (L, activations, x).
+
+    x comes back as an (m, n0) array of the params' dtype.
+    """
     L = validate_params(params)
     acts = _activations.resolve(activation, L - 1)
-    return L, acts, params["W1"].dtype
+    return L, acts, check_x(x, params["W1"].shape[0], params["W1"].dtype)
 
 
 def _forward(params, x, acts, dropout=0.0, rng=None):
@@ -65,7 +68,6 @@ def _backward(params, cache, probs, y, acts, l2, need_dx=False, out=None):
     dtype = probs.dtype
     dZ = softmax_cross_entropy_grad(probs, y)
     grads = {}
-    dx = None
     for l in range(L, 0, -1):
         A_prev = cache[f"A{l - 1}"]
         W = params[f"W{l}"]
@@ -80,8 +82,8 @@ def _backward(params, cache, probs, y, acts, l2, need_dx=False, out=None):
                 dA *= cache[f"D{l - 1}"]
             # dA is ours: the derivative overwrites it in place
             dZ = acts[l - 2].backward(dA, cache.get(f"F{l - 1}", A_prev))
-        elif need_dx:
-            dx = dZ @ W.T
+    # dZ is now the first layer's
+    dx = dZ @ params["W1"].T if need_dx else None
     return {k: grads[k] for k in param_keys(L)}, dx
 
 
@@ -115,8 +117,7 @@ def forward(params, x, *, activation="relu", dropout=0.0, rng=None):
     Raises:
         InputError, ParamsError, ConfigError: bad x, params or activation.
     """
-    L, acts, dtype = _setup(params, activation)
-    x = check_x(x, params["W1"].shape[0], dtype)
+    L, acts, x = _setup(params, x, activation)
     cache = _forward(params, x, acts, *_check_dropout(dropout, rng))
     probs = softmax(cache["logits"])
     cache["probs"] = probs
@@ -156,7 +157,8 @@ def backward(params, cache, y, *, activation="relu", l2=0.0) -> Grads:
     Returns:
         Grads with the keys, shapes and dtype of params.
     """
-    L, acts, dtype = _setup(params, activation)
+    L = validate_params(params)
+    acts = _activations.resolve(activation, L - 1)
     expected = ["A0", *(f"A{l}" for l in range(1, L)), "logits", "probs"]
     missing = [k for k in expected if k not in cache]
     if missing:
@@ -191,8 +193,7 @@ def input_grad(params, x, y, *, activation="relu", l2=0.0, dropout=0.0, rng=None
 
 def _checked_forward(params, x, y, activation, l2, dropout, rng):
     """Validate every argument of a labelled batch once, then run the forward pass."""
-    L, acts, dtype = _setup(params, activation)
-    x = check_x(x, params["W1"].shape[0], dtype)
+    L, acts, x = _setup(params, x, activation)
     y = check_y(y, x.shape[0], params[f"W{L}"].shape[1])
     l2 = check_l2(l2)
     cache = _forward(params, x, acts, *_check_dropout(dropout, rng))
@@ -212,8 +213,7 @@ def predict(params, x, *, activation="relu"):
     Returns:
         (m,) int64 class ids.
     """
-    L, acts, dtype = _setup(params, activation)
-    x = check_x(x, params["W1"].shape[0], dtype)
+    L, acts, x = _setup(params, x, activation)
     return _forward(params, x, acts)["logits"].argmax(axis=1).astype(np.int64)
 
 
@@ -229,8 +229,7 @@ def kink_pattern(params, x, *, activation="relu", dropout=0.0, rng=None):
         1-D bool array: ``Z > 0`` for every kinked hidden unit of every row,
         layers concatenated; empty when no hidden activation has a kink.
     """
-    L, acts, dtype = _setup(params, activation)
-    x = check_x(x, params["W1"].shape[0], dtype)
+    L, acts, x = _setup(params, x, activation)
     cache = _forward(params, x, acts, *_check_dropout(dropout, rng))
     # for relu and leaky relu, A > 0 exactly where Z > 0; a unit that dropout
     # zeroed reads False whatever its Z, and its kink cannot reach the loss

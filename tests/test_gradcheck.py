@@ -6,6 +6,8 @@ tester": planted bugs (a factor, a missing term, a transposed matrix, a wrong
 bias gradient) must fail in every mode, in the right tensor.
 """
 
+import re
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -291,11 +293,14 @@ def test_bad_params_and_settings_raise_typed_errors():
         gradcheck(loss_fn, {**params, "W": np.full((2, 3), np.nan)}, grads)
     with pytest.raises(ParamsError, match="non-empty dict"):
         gradcheck(loss_fn, {}, {})
-    for options, word in [({"mode": "exact"}, "mode"), ({"eps": 0.0}, "eps"),
-                          ({"rtol": -1e-6}, "rtol"), ({"atol": float("nan")}, "atol"),
-                          ({"samples_per_tensor": 0}, "samples_per_tensor"),
-                          ({"max_full": 1.5}, "max_full")]:
-        with pytest.raises(ConfigError, match=word):
+    for options, message in [
+            ({"mode": "exact"}, "unknown gradcheck mode 'exact'; use one of auto, full, sample, direction"),
+            ({"eps": 0.0}, "eps must be a finite number > 0, got 0.0"),
+            ({"rtol": -1e-6}, "rtol must be a finite number > 0, got -1e-06"),
+            ({"atol": float("nan")}, "atol must be a finite number >= 0, got nan"),
+            ({"samples_per_tensor": 0}, "samples_per_tensor must be an integer >= 1, got 0"),
+            ({"max_full": 1.5}, "max_full must be an integer >= 0, got 1.5")]:
+        with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
             gradcheck(loss_fn, params, grads, **options)
     for bad_loss in (lambda p: float("nan"), lambda p: np.ones(2), lambda p: "zero"):
         with pytest.raises(InputError, match="finite"):
@@ -321,6 +326,7 @@ def test_assert_gradients_raises_with_the_table():
     message = str(info.value)
     assert isinstance(info.value, AssertionError)
     assert "max rel err" in message and "FAILED" in message and "in b " in message
+    assert message.startswith("analytic and numerical gradients disagree:\n")
 
 
 def test_relative_error_has_an_absolute_floor():
@@ -457,7 +463,7 @@ def test_tolerance_boundaries():
     assert gradcheck(loss_fn, params, grads, atol=0.0, rtol=1e-3).atol == 0.0
     for options in ({"rtol": 0}, {"rtol": 0.0}, {"eps": 0}, {"atol": -1e-9}, {"rtol": float("inf")},
                     {"eps": True}, {"rtol": "1e-6"}, {"samples_per_tensor": True}, {"max_full": -1}):
-        with pytest.raises(ConfigError, match=next(iter(options))):
+        with pytest.raises(ConfigError, match=f"^{next(iter(options))} must be"):
             gradcheck(loss_fn, params, grads, **options)
     assert gradcheck(loss_fn, params, grads, max_full=0).mode == "sample"
     assert gradcheck(loss_fn, params, grads, max_full=9).mode == "full"  # 9 numbers: the boundary
@@ -535,3 +541,88 @@ def test_direction_spreads_over_tensors_and_ignores_empty_ones():
     assert report.ok and report.rows[0].shape == (17,)
     wrong = {**grads, "c": grads["c"] * 1.5}
     assert not gradcheck(Spy(params), params, wrong, mode="direction").ok
+
+
+def test_default_rng_is_seed_zero():
+    loss_fn, params, grad_fn = softmax_regression(n=20)
+    grads = grad_fn(params)
+    assert gradcheck(loss_fn, params, grads, mode="sample") == gradcheck(loss_fn, params, grads,
+                                                                        mode="sample", rng=0)
+    assert gradcheck(loss_fn, params, grads, mode="sample") != gradcheck(loss_fn, params, grads,
+                                                                        mode="sample", rng=1)
+
+
+def test_each_coordinate_steps_by_eps_times_its_own_scale():
+    # one tensor per value: each row's numeric derivative is 3 p**2 + h**2, h = eps * max(1, |p|)
+    values = {"small": 0.5, "unit": -1.0, "large": 4.0}
+    params = {k: np.array([v]) for k, v in values.items()}
+    report = gradcheck(Spy(params), params, Spy.grads(params), mode="full", eps=1e-2, rtol=1e-2)
+    for row in report.rows:
+        p = values[row.name]
+        h = 1e-2 * max(1.0, abs(p))
+        assert row.numeric == pytest.approx(3 * p**2 + h**2, rel=1e-9), row
+
+
+def test_notes_say_why_a_fallback_ran():
+    loss_fn, params, grad_fn = softmax_regression(n=6)
+    grads = grad_fn(params)
+    assert gradcheck(loss_fn, params, grads, mode="direction").note == ""
+    assert gradcheck(loss_fn, params, grads, mode="full").note == ""
+    failed = gradcheck(loss_fn, params, {**grads, "b": grads["b"] * 2}, mode="direction",
+                       samples_per_tensor=5)
+    assert failed.note == ("the direction check failed; a sample coordinate check "
+                           "(5 per tensor) ran to locate the error")
+    assert [row.checked for row in failed.rows[1:]] == [5, 5]  # a sample, not every entry
+    loss_abs, params_abs, grads_abs, kink_fn = abs_sum([0.0, 1.0, -1.0])
+    kinked = gradcheck(loss_abs, params_abs, grads_abs, mode="direction", kink_fn=kink_fn)
+    assert kinked.note == ("the direction check crossed a kink; a sample coordinate check "
+                           "(32 per tensor) ran instead")
+
+
+def test_direction_away_from_kinks_counts_none():
+    loss_fn, params, grads, kink_fn = abs_sum([1.5, -0.7, 2.0])
+    report = gradcheck(loss_fn, params, grads, mode="direction", kink_fn=kink_fn)
+    assert report.ok and len(report.rows) == 1 and report.rows[0].kinks == 0 and report.note == ""
+    assert report.rows[0].worst_index == () and report.rows[0].shape == (3,)
+
+
+def test_kink_fn_that_reuses_its_output_buffer():
+    # a kink_fn may hand back the same array each call; the checker keeps its own copy
+    loss_fn, params, grads, _ = abs_sum([1.5, 0.3 * DEFAULT_EPS, -2.0])
+    buffer = np.zeros(3, dtype=bool)
+
+    def kink_fn(p):
+        np.greater(p["p"], 0, out=buffer)
+        return buffer
+
+    report = gradcheck(loss_fn, params, grads, mode="full", kink_fn=kink_fn)
+    assert report.ok and report.rows[0].kinks == 1
+
+
+def test_a_tensor_whose_every_step_crosses_a_kink_is_reported_empty():
+    loss_fn, params, grads, kink_fn = abs_sum([0.1 * DEFAULT_EPS, -0.2 * DEFAULT_EPS])
+    params["q"], grads["q"] = np.array([2.0]), np.array([0.0])  # f does not depend on q
+    row = gradcheck(loss_fn, params, grads, mode="full", kink_fn=kink_fn).rows[0]
+    assert row[:7] == ("p", (2,), 0, 2, 0.0, 0.0, ())
+    assert np.isnan(row.analytic) and np.isnan(row.numeric) and row.ok is True
+
+
+@pytest.mark.parametrize("value", [np.ones(1), np.complex128(1.0), [1.0], None, np.float64(np.inf)])
+def test_loss_must_return_one_finite_real_number(value):
+    loss_fn, params = _toy()
+    grads = {"W": 2 * params["W"], "b": np.ones(3)}
+    with pytest.raises(InputError, match="must return one finite real number"):
+        gradcheck(lambda p: value, params, grads)
+    assert gradcheck(lambda p: np.float32(1.0), params, {k: np.zeros_like(v) for k, v in grads.items()}).ok
+
+
+def test_relative_error_handles_zeros_and_non_finite_quietly():
+    a = np.array([0.0, 0.0, np.inf, np.nan, 1e308])
+    n = np.array([0.0, 1e-300, np.inf, 0.0, -1e308])
+    with np.errstate(all="raise"):  # the function, not the caller, decides what is quiet
+        error = relative_error(a, n, rtol=1e-6, atol=0.0)
+    assert error[0] == 0.0 and error[1] == 1.0
+    assert np.isinf(error[2:]).all()
+    assert relative_error(np.array([1.0]), np.array([1.5]), rtol=1e-6, atol=0.0)[0] == pytest.approx(0.2)
+    # with the floor: |a - n| / max(|a| + |n|, atol / rtol)
+    assert relative_error(np.array([1e-9]), np.array([0.0]), rtol=1e-6, atol=1e-8)[0] == pytest.approx(1e-7)

@@ -213,3 +213,36 @@ def test_float32_stays_float32_end_to_end(dtype):
     assert all(g.dtype == dtype for g in grads.values())
     assert nf.forward(params, x)[0].dtype == dtype
     assert all(v.dtype == dtype for v in nf.update(params, grads, lr=0.1).values())
+
+
+def test_backward_names_every_missing_cache_entry():
+    params = nf.init((4, 3, 3, 2), 0, dtype=np.float64)
+    x, y = np.ones((2, 4)), np.array([0, 1])
+    _, cache = nf.forward(params, x)
+    for key in ("A0", "A1", "A2", "logits", "probs"):
+        broken = {k: v for k, v in cache.items() if k != key}
+        with pytest.raises(nf.ParamsError, match=rf"cache lacks \['{key}'\]"):
+            nf.backward(params, broken, y)
+    assert set(nf.backward(params, cache, y)) == set(params)
+
+
+@given(problems())
+def test_kink_pattern_marks_exactly_the_kinked_units(prob):
+    pattern = nf.kink_pattern(prob.params, prob.x, activation=prob.activation)
+    assert pattern.dtype == bool and pattern.ndim == 1
+    _, cache = nf.forward(prob.params, prob.x, activation=prob.activation)
+    kinked = [l for l, name in enumerate(prob.activation, start=1) if nf.ACTIVATIONS[name].has_kink]
+    expected = [cache[f"A{l}"].ravel() > 0 for l in kinked]
+    assert np.array_equal(pattern, np.concatenate(expected) if expected else np.zeros(0, bool))
+
+
+@given(problems())
+def test_predict_is_the_argmax_of_forward(prob):
+    _, cache = nf.forward(prob.params, prob.x, activation=prob.activation)
+    pred = nf.predict(prob.params, prob.x, activation=prob.activation)
+    assert np.array_equal(pred, cache["logits"].argmax(axis=1))
+    # in float32 too, on float64 data: x is cast to the params' dtype first
+    params32 = {k: v.astype(np.float32) for k, v in prob.params.items()}
+    _, cache32 = nf.forward(params32, prob.x, activation=prob.activation)
+    assert np.array_equal(nf.predict(params32, prob.x, activation=prob.activation),
+                          cache32["logits"].argmax(axis=1))

@@ -324,7 +324,7 @@ BAD = [
 
 @pytest.mark.parametrize("factory, kwargs, word", BAD)
 def test_bad_settings_raise_config_error(factory, kwargs, word):
-    with pytest.raises(ConfigError, match=word):
+    with pytest.raises(ConfigError, match=rf"^{word}(?!\w)"):
         factory(**kwargs)
 
 

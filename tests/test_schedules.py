@@ -1,6 +1,7 @@
 """Schedules: values at known steps, monotonic decay, warmup shape, validation."""
 
 import math
+import re
 
 import pytest
 from hypothesis import given
@@ -101,13 +102,20 @@ BAD = [
     (schedules.cosine, (0.1, 10, 0.2), "final_lr"),
     (schedules.cosine, (0.1, 10, -0.1), "final_lr"),
     (schedules.warmup, (0.1, -1), "warmup_steps"),
-    (schedules.warmup, (lambda s: math.nan, 3), "schedule"),
+    (schedules.warmup, (lambda s: math.nan, 3), "schedule(0)"),
+    (schedules.exponential, (0.1, 0.5, math.inf), "decay_steps"),
+    (schedules.exponential, (0.1, 0.5, True), "decay_steps"),
+    (schedules.exponential, (0.1, 0.5, "5"), "decay_steps"),
+    (schedules.step_decay, (0.1, 5, True), "gamma"),
+    (schedules.step_decay, (0.1, 5, "0.5"), "gamma"),
+    (schedules.cosine, (0.1, 10, math.nan), "final_lr"),
 ]
 
 
 @pytest.mark.parametrize("factory, args, word", BAD)
 def test_bad_settings_raise_config_error(factory, args, word):
-    with pytest.raises(ConfigError, match=word):
+    # the message starts with the setting's own name
+    with pytest.raises(ConfigError, match=rf"^{re.escape(word)}(?!\w)"):
         factory(*args)
 
 
@@ -117,7 +125,7 @@ def test_bad_settings_raise_config_error(factory, args, word):
     ({"total_steps": 10, "warmup_steps": -1}, "warmup_steps"),
 ])
 def test_get_bad_steps_raise_config_error(kwargs, word):
-    with pytest.raises(ConfigError, match=word):
+    with pytest.raises(ConfigError, match=rf"^{word}(?!\w)"):
         schedules.get("cosine", 0.1, **kwargs)
 
 
@@ -125,3 +133,50 @@ def test_negative_step_raises():
     for schedule in (schedules.constant(0.1), schedules.cosine(0.1, 5), schedules.warmup(0.1, 3)):
         with pytest.raises(ConfigError, match="step"):
             schedule(-1)
+
+
+def test_edges_that_are_allowed():
+    assert [schedules.step_decay(0.3, 1, gamma=1)(s) for s in (0, 5)] == [0.3, 0.3]
+    assert schedules.exponential(0.3, 1, 2)(7) == 0.3
+    assert schedules.exponential(1.0, 0.5, 2.5)(5) == 0.25  # a fractional horizon
+    assert schedules.cosine(0.3, 4, final_lr=0.3)(2) == 0.3
+    assert schedules.get("constant", 0.5, total_steps=3, warmup_steps=2)(2) == 0.5  # one step of decay
+    with pytest.raises(ConfigError, match=r"^total_steps must be an integer >= 3, got 2"):
+        schedules.get("constant", 0.5, total_steps=2, warmup_steps=2)
+
+
+def test_warmup_hands_over_to_the_base_exactly():
+    # 0.1 * 3 / 3 is 0.10000000000000002 in floating point: the ramp must stop
+    # before warmup_steps, where the base schedule takes over with its own value
+    schedule = schedules.warmup(0.1, 2)
+    assert [schedule(s) for s in range(4)] == [0.1 / 3, 0.1 * 2 / 3, 0.1, 0.1]
+
+
+def test_as_schedule_probes_the_first_step():
+    first_bad = lambda step: -1.0 if step == 0 else 0.1  # noqa: E731
+    with pytest.raises(ConfigError, match=r"^schedule\(0\) must be >= 0"):
+        schedules.as_schedule(first_bad)
+    later_bad = lambda step: 0.1 if step == 0 else -1.0  # noqa: E731
+    assert schedules.as_schedule(later_bad) is later_bad  # only step 0 is probed
+    assert schedules.as_schedule(0.2)(5) == 0.2
+
+
+def test_get_defaults_of_each_named_schedule():
+    # step: a third of the decay, at least 1; gamma 0.1
+    assert [schedules.get("step", 1.0, total_steps=9)(s) for s in (2, 3, 6)] == pytest.approx([1.0, 0.1, 0.01])
+    assert schedules.get("step", 1.0, total_steps=2)(1) == pytest.approx(0.1)
+    # exponential: tenfold over the decay
+    assert schedules.get("exponential", 1.0, total_steps=10)(10) == pytest.approx(0.1)
+    assert schedules.get("exponential", 1.0, total_steps=10)(5) == pytest.approx(0.1**0.5)
+    # cosine: to 0 by default, to final_lr when given
+    assert schedules.get("cosine", 1.0, total_steps=10)(10) == 0.0
+    final = schedules.get("cosine", 1.0, total_steps=10, final_lr=0.2)
+    assert final(10) == 0.2 and final(5) == pytest.approx(0.6)
+
+
+@pytest.mark.parametrize("name, listed", [("constant", "none"), ("step", "step_size, gamma"),
+                                          ("exponential", "decay_rate"), ("cosine", "final_lr")])
+def test_get_unknown_setting_message_lists_the_valid_ones(name, listed):
+    with pytest.raises(ConfigError) as info:
+        schedules.get(name, 0.1, total_steps=10, momentum=0.5)
+    assert str(info.value) == f"schedule {name!r} has no setting momentum: its settings are {listed}"

@@ -113,14 +113,14 @@ def gradcheck(loss_fn, params, grads, *, mode="auto", eps=None, rtol=None, atol=
                 "crossed a kink", "instead")
             note = (f"the direction check {why[0]}; a sample coordinate check "
                     f"({samples_per_tensor} per tensor) ran {why[1]}")
-            rows += _coordinate_rows(loss_fn, work, claimed, generator, "sample",
-                                     samples_per_tensor, settings)
+            rows += _coordinate_rows(loss_fn, work, claimed, generator, samples_per_tensor,
+                                     settings)
     else:
-        rows = _coordinate_rows(loss_fn, work, claimed, generator, mode,
-                                samples_per_tensor, settings)
+        per_tensor = None if mode == "full" else samples_per_tensor
+        rows = _coordinate_rows(loss_fn, work, claimed, generator, per_tensor, settings)
     return GradcheckReport(
         ok=all(row.ok for row in rows),
-        max_rel_error=max((row.max_rel_error for row in rows), default=0.0),
+        max_rel_error=max(row.max_rel_error for row in rows),  # params are never empty
         mode=mode,
         rows=tuple(rows),
         eps=eps,
@@ -153,13 +153,14 @@ def raise_unless_ok(report, what):
     return report
 
 
-def _coordinate_rows(loss_fn, work, claimed, generator, mode, samples_per_tensor, settings):
+def _coordinate_rows(loss_fn, work, claimed, generator, per_tensor, settings):
+    """One coordinate row per tensor: every entry (per_tensor None) or a sample of that many."""
     rows = []
     for name, tensor in work.items():
-        if mode == "full" or tensor.size <= samples_per_tensor:
+        if per_tensor is None or tensor.size <= per_tensor:
             indices = np.arange(tensor.size)
         else:
-            indices = np.sort(generator.choice(tensor.size, samples_per_tensor, replace=False))
+            indices = np.sort(generator.choice(tensor.size, per_tensor, replace=False))
         rows.append(coordinate_row(loss_fn, work, name, claimed[name], indices, **settings))
     return rows
 
