@@ -245,7 +245,8 @@ def update(params, grads, *, lr) -> Params:
         raise ParamsError(f"grads keys {sorted(grads)} do not match params keys {keys}")
     for k in keys:
         if np.shape(grads[k]) != params[k].shape:
-            raise ParamsError(f"grads[{k!r}] has shape {np.shape(grads[k])}, params[{k!r}] has {params[k].shape}")
+            raise ParamsError(f"grads[{k!r}] has shape {np.shape(grads[k])}, params[{k!r}] has {params[k].shape}; "
+                              "pass the gradient of these params, e.g. from value_and_grad")
     step = params["W1"].dtype.type(lr)
     return {k: params[k] - step * grads[k] for k in keys}
 

@@ -82,7 +82,8 @@ def apply_updates(params, updates):
 
 def _check_params(params):
     if not isinstance(params, dict) or not params:
-        raise ParamsError(f"params must be a non-empty dict of arrays, got {type(params).__name__}")
+        raise ParamsError(f"params must be a non-empty dict of arrays, got {type(params).__name__}; "
+                          "build one with nnfunc.init(sizes, rng)")
     for k, p in params.items():
         if not isinstance(p, np.ndarray) or not np.issubdtype(p.dtype, np.floating):
             raise ParamsError(f"params[{k!r}] must be a float ndarray, got {getattr(p, 'dtype', type(p))}: "

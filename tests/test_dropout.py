@@ -75,9 +75,12 @@ def test_each_unit_is_dropped_with_probability_p_and_survivors_scaled_by_one_ove
     assert_bit_identical(cache["A1"], cache["F1"] * cache["D1"])
 
 
-@given(problems(max_layers=3), rates, seeds)
-def test_masks_are_drawn_once_per_hidden_layer_in_order(prob, dropout, seed):
-    _, cache = nf.forward(prob.params, prob.x, activation=prob.activation, dropout=dropout, rng=seed)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@given(prob=problems(max_layers=3), dropout=rates, seed=seeds)
+def test_masks_are_drawn_once_per_hidden_layer_in_order(dtype, prob, dropout, seed):
+    # in the params' dtype: a float32 run draws float32 numbers, as resumed runs expect
+    params = {k: v.astype(dtype) for k, v in prob.params.items()}
+    _, cache = nf.forward(params, prob.x, activation=prob.activation, dropout=dropout, rng=seed)
     rng = np.random.default_rng(seed)
     keep = 1 - dropout
     for l in range(1, len(prob.sizes) - 1):

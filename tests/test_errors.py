@@ -157,3 +157,60 @@ def test_update_with_mismatched_grads(net):
 def test_errors_are_value_errors():
     for err in (InputError, ConfigError, ParamsError, nf.DataError, nf.CheckpointError):
         assert issubclass(err, ValueError)
+
+
+def _gradcheck_with(params, grads=None):
+    from nnfunc.gradcheck import gradcheck
+
+    return lambda: gradcheck(lambda p: 0.0, params, grads if grads is not None else params)
+
+
+def _optimizer_init(params):
+    return lambda: nf.adam().init(params)
+
+
+MESSAGES = [
+    (lambda: nf.activations.resolve(3, 1), ConfigError,
+     "activation must be a name or a sequence of names, got 3; choose from relu, leaky_relu, sigmoid, tanh, linear"),
+    (_gradcheck_with([np.ones(2)]), ParamsError,
+     "params must be a non-empty dict of arrays, got list; pass e.g. {'W1': W1, 'b1': b1}"),
+    (_gradcheck_with({"W": np.ones(2, complex)}), ParamsError,
+     "params['W'] has dtype complex128; pass real numbers (a float or int array)"),
+    (_gradcheck_with({"W": np.array([np.nan])}), ParamsError,
+     "params['W'] holds NaN or inf; gradients can only be checked at finite params"),
+    (_gradcheck_with({"W": np.ones((0, 2))}), ParamsError,
+     "params hold no numbers (every array is empty); pass non-empty arrays"),
+    (_gradcheck_with({"W": np.ones(2), "b": np.ones(1)}, {"W": np.ones(2)}), ParamsError,
+     "grads keys do not match params: missing ['b'], extra []; pass one gradient per params key, under the same key"),
+    (lambda: nf.init((3, 2), "seed"), ConfigError,
+     "rng must be a numpy Generator or an int seed, got str; pass np.random.default_rng(seed) or a seed like 0"),
+    (lambda: nf.init((3,), 0), ConfigError,
+     "sizes (3,) has 1 entries; give at least an input and an output width, e.g. (784, 10)"),
+    (lambda: nf.forward(nf.init((3, 2, 2), 0), np.ones((1, 3)), dropout=0.5), ConfigError,
+     "dropout > 0 needs rng=: pass a numpy Generator or an int seed for the masks"),
+    (lambda: nf.update(nf.init((3, 2), 0), {"W1": np.ones((2, 2)), "b1": np.ones(2)}, lr=0.1), ParamsError,
+     "grads['W1'] has shape (2, 2), params['W1'] has (3, 2); pass the gradient of these params, e.g. from value_and_grad"),
+    (_optimizer_init([np.ones(2)]), ParamsError,
+     "params must be a non-empty dict of arrays, got list; build one with nnfunc.init(sizes, rng)"),
+    (_optimizer_init({"W1": [1.0]}), ParamsError,
+     "params['W1'] must be a float ndarray, got <class 'list'>: convert it with np.asarray(p, dtype=np.float32)"),
+    (_optimizer_init({"W1": np.ones(2, np.int32)}), ParamsError,
+     "params['W1'] must be a float ndarray, got int32: convert it with np.asarray(p, dtype=np.float32)"),
+    (lambda: nf.optimizers.get("adagrad", 0.1), ConfigError,
+     "unknown optimizer 'adagrad': use one of sgd, momentum, nesterov, adam, adamw, rmsprop"),
+    (lambda: nf.optimizers.get("sgd", 0.1, beta=0.9), ConfigError,
+     "optimizer 'sgd' has no setting beta: its settings are none"),
+    (lambda: nf.optimizers.get("adam", 0.1, gamma=1, beta=0.9), ConfigError,
+     "optimizer 'adam' has no setting beta, gamma: its settings are b1, b2, eps"),
+    (lambda: nf.schedules.get("linear", 0.1, total_steps=5), ConfigError,
+     "unknown schedule 'linear': use one of constant, step, exponential, cosine"),
+    (lambda: nf.schedules.get("step", 0.1, total_steps=5, b=1, a=2), ConfigError,
+     "schedule 'step' has no setting a, b: its settings are step_size, gamma"),
+]
+
+
+@pytest.mark.parametrize("call, error, message", MESSAGES, ids=[m[2][:40] for m in MESSAGES])
+def test_messages_name_the_problem_and_the_fix(call, error, message):
+    with pytest.raises(error) as info:
+        call()
+    assert str(info.value) == message

@@ -468,7 +468,8 @@ def test_tolerance_boundaries():
     assert gradcheck(loss_fn, params, grads, max_full=0).mode == "sample"
     assert gradcheck(loss_fn, params, grads, max_full=9).mode == "full"  # 9 numbers: the boundary
     assert gradcheck(loss_fn, params, grads, max_full=8).mode == "sample"
-    for rtol, atol in ((0.0, 1e-8), (1e-6, -1.0), (float("nan"), 0.0), (1e-6, "0")):
+    for rtol, atol in ((0.0, 1e-8), (1e-6, -1.0), (float("nan"), 0.0), (1e-6, "0"), (np.inf, 0.0),
+                       (1e-6, np.inf)):
         with pytest.raises(ConfigError, match="rtol > 0 and atol >= 0"):
             relative_error(np.ones(1), np.ones(1), rtol=rtol, atol=atol)
 
@@ -626,3 +627,23 @@ def test_relative_error_handles_zeros_and_non_finite_quietly():
     assert relative_error(np.array([1.0]), np.array([1.5]), rtol=1e-6, atol=0.0)[0] == pytest.approx(0.2)
     # with the floor: |a - n| / max(|a| + |n|, atol / rtol)
     assert relative_error(np.array([1e-9]), np.array([0.0]), rtol=1e-6, atol=1e-8)[0] == pytest.approx(1e-7)
+
+
+def test_an_error_equal_to_rtol_passes():
+    # f = 3p at p = 0 with eps = 0.5: the difference quotient is exactly 3, so a
+    # claimed 1 has relative error |1 - 3| / (1 + 3) = 0.5 exactly
+    params = {"p": np.array([0.0])}
+    loss_fn = lambda p: float(3 * p["p"][0])  # noqa: E731
+    row = gradcheck(loss_fn, params, {"p": np.array([1.0])}, eps=0.5, rtol=0.5, atol=0.0).rows[0]
+    assert row.numeric == 3.0 and row.max_rel_error == 0.5 and row.ok
+    assert not gradcheck(loss_fn, params, {"p": np.array([1.0])}, eps=0.5, rtol=0.4999, atol=0.0).ok
+
+
+def test_infinite_gradients_fail_quietly_under_strict_errstate():
+    # the loss is finite at p but infinite one step up, and the claimed gradient
+    # is infinite too: inf - inf inside the checker must not raise
+    params = {"p": np.array([1.0])}
+    loss_fn = lambda p: float(p["p"][0]) ** 2 if p["p"][0] <= 1.0 else float("inf")  # noqa: E731
+    with np.errstate(all="raise"):
+        report = gradcheck(loss_fn, params, {"p": np.array([np.inf])}, mode="full")
+    assert not report.ok and report.rows[0].max_rel_error == np.inf

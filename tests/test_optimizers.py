@@ -391,7 +391,7 @@ DEFAULTS = [
 ]
 
 
-@pytest.mark.parametrize("default, explicit", DEFAULTS)
+@pytest.mark.parametrize("default, explicit", DEFAULTS, ids=["momentum", "adam", "adamw", "rmsprop", "nesterov"])
 def test_documented_defaults(default, explicit):
     rng = np.random.default_rng(6)
     params = make_tree(rng, [(3, 2), (2, 2)], np.float64)

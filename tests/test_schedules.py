@@ -145,6 +145,13 @@ def test_edges_that_are_allowed():
         schedules.get("constant", 0.5, total_steps=2, warmup_steps=2)
 
 
+def test_cosine_ends_exactly_on_final_lr():
+    # lr - (lr - final) rounds to 0.010000000000000002 here: from decay_steps on
+    # the rate is final_lr itself, not the formula
+    schedule = schedules.cosine(0.03, 4, final_lr=0.01)
+    assert [schedule(s) for s in (4, 5, 100)] == [0.01, 0.01, 0.01]
+
+
 def test_warmup_hands_over_to_the_base_exactly():
     # 0.1 * 3 / 3 is 0.10000000000000002 in floating point: the ramp must stop
     # before warmup_steps, where the base schedule takes over with its own value

@@ -100,7 +100,8 @@ def gradcheck(loss_fn, params, grads, *, mode="auto", eps=None, rtol=None, atol=
     eps = DEFAULT_EPS if eps is None else float(eps)
     rtol = DEFAULT_RTOL if rtol is None else float(rtol)
     atol = DEFAULT_ATOL * max(1.0, abs(f0)) if atol is None else float(atol)
-    kink0 = None if kink_fn is None else np.array(kink_fn(work), copy=True)
+    # np.array copies: a kink_fn may hand back the same buffer at every call
+    kink0 = None if kink_fn is None else np.array(kink_fn(work))
     settings = dict(eps=eps, rtol=rtol, atol=atol, kink_fn=kink_fn, kink0=kink0)
 
     if mode == "auto":
@@ -176,7 +177,7 @@ def _float64_copies(tree, what, *, finite):
         if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
             raise ParamsError(f"{what}[{key!r}] has dtype {array.dtype}; pass real numbers "
                               "(a float or int array)")
-        copies[key] = np.array(array, dtype=np.float64, copy=True)
+        copies[key] = np.array(array, dtype=np.float64)  # always a copy, ours to perturb
         if finite and not np.all(np.isfinite(copies[key])):
             raise ParamsError(f"{what}[{key!r}] holds NaN or inf; gradients can only be "
                               "checked at finite params")
