@@ -36,9 +36,10 @@ def test_dropout_functions_agree_with_each_other(prob, dropout, seed):
     probs, cache = nf.forward(prob.params, prob.x, **kw)
     assert_bit_identical(grads, nf.backward(prob.params, cache, prob.y, activation=prob.activation,
                                             l2=prob.l2))
-    # the loss is the cross-entropy of forward's probabilities, plus the penalty
+    # the loss is the cross-entropy of forward's logits, plus the penalty
     penalty = 0.5 * prob.l2 * sum(float(np.sum(W * W)) for k, W in prob.params.items() if k[0] == "W")
-    cross_entropy = -np.mean(np.log(probs[np.arange(len(prob.y)), prob.y]))
+    cross_entropy = -np.mean(nf.log_softmax(cache["logits"])[np.arange(len(prob.y)), prob.y])
+    np.testing.assert_allclose(probs, nf.softmax(cache["logits"]), rtol=1e-12, atol=1e-300)
     np.testing.assert_allclose(value, cross_entropy + penalty, rtol=1e-9, atol=1e-12)
     # input_grad runs the same masked network: it equals the x-gradient check_network proves
     dx = nf.input_grad(prob.params, prob.x, prob.y, l2=prob.l2, **kw)
