@@ -9,6 +9,8 @@ Invariant (checked by tests/test_model_properties.py): ``backward`` returns
 exactly the gradient of ``loss``, L2 term included, for every architecture.
 """
 
+import numbers
+
 import numpy as np
 
 from nnfunc import activations as _activations
@@ -19,13 +21,18 @@ from nnfunc.losses import l2_penalty, softmax, softmax_cross_entropy, softmax_cr
 from nnfunc.params import Grads, Params, layer_sizes, param_keys, validate_params
 
 
+def _network(params, activation):
+    """Validate params and the activation spec; return (L, activations)."""
+    L = validate_params(params)
+    return L, _activations.resolve(activation, L - 1)
+
+
 def _setup(params, x, activation):
-    """Validate params, the batch and the activation spec; return (L, activations, x).
+    """``_network`` plus the batch check; return (L, activations, x).
 
     x comes back as an (m, n0) array of the params' dtype.
     """
-    L = validate_params(params)
-    acts = _activations.resolve(activation, L - 1)
+    L, acts = _network(params, activation)
     return L, acts, check_x(x, params["W1"].shape[0], params["W1"].dtype)
 
 
@@ -89,7 +96,7 @@ def _backward(params, cache, probs, y, acts, l2, need_dx=False, out=None):
 
 def _check_dropout(dropout, rng):
     """Validate a dropout rate; return (rate, Generator or None)."""
-    if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout < 1:
         raise ConfigError(f"dropout must be a probability in [0, 1), got {dropout!r}; 0 turns it off")
     if not dropout:
         return 0.0, None
@@ -157,8 +164,7 @@ def backward(params, cache, y, *, activation="relu", l2=0.0) -> Grads:
     Returns:
         Grads with the keys, shapes and dtype of params.
     """
-    L = validate_params(params)
-    acts = _activations.resolve(activation, L - 1)
+    L, acts = _network(params, activation)
     expected = ["A0", *(f"A{l}" for l in range(1, L)), "logits", "probs"]
     missing = [k for k in expected if k not in cache]
     if missing:
