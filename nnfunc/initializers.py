@@ -28,10 +28,12 @@ SCHEMES = tuple(
 
 
 def as_generator(rng):
-    """Return a numpy Generator from a Generator or an int seed."""
+    """Return a numpy Generator from a Generator or an int seed >= 0."""
     if isinstance(rng, np.random.Generator):
         return rng
     if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
+        if rng < 0:
+            raise ConfigError(f"rng seed must be >= 0, got {rng}; pass a seed like 0")
         return np.random.default_rng(int(rng))
     raise ConfigError(
         f"rng must be a numpy Generator or an int seed, got {type(rng).__name__}; "

@@ -55,9 +55,9 @@ def check_network(params, x, y, *, activation="relu", l2=0.0, dropout=0.0, dropo
     keys = param_keys(L)
     work = {k: np.array(params[k], dtype=np.float64) for k in keys}
     x = np.array(x, dtype=np.float64) if _is_real(x) else x
-    if isinstance(dropout_seed, bool) or not isinstance(dropout_seed, numbers.Integral):
-        raise ConfigError(f"dropout_seed must be an int seed, got {dropout_seed!r}: a Generator would "
-                          "draw new masks at every evaluation, so pass e.g. dropout_seed=0")
+    if isinstance(dropout_seed, bool) or not isinstance(dropout_seed, numbers.Integral) or dropout_seed < 0:
+        raise ConfigError(f"dropout_seed must be an int seed >= 0, got {dropout_seed!r}: a Generator "
+                          "would draw new masks at every evaluation, so pass e.g. dropout_seed=0")
     model = dict(activation=activation, dropout=dropout, rng=int(dropout_seed))
     _, grads = value_and_grad(work, x, y, l2=l2, **model)
     combined_grads = {**grads, INPUT_KEY: input_grad(work, x, y, l2=l2, **model)}

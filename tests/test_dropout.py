@@ -132,6 +132,7 @@ def test_inverted_dropout_keeps_the_expected_activation():
     ("0.5", 0, "dropout must be a probability"),
     (0.5, None, "dropout > 0 needs rng="),
     (0.5, "seed", "numpy Generator or an int seed"),
+    (0.5, -1, "rng seed must be >= 0"),
 ])
 def test_bad_dropout_is_rejected_by_every_function(dropout, rng, words):
     params = nf.init((4, 3, 2), 0)
@@ -146,11 +147,20 @@ def test_bad_dropout_is_rejected_by_every_function(dropout, rng, words):
         assert words in str(info.value)
 
 
-def test_check_network_needs_an_int_dropout_seed():
+@pytest.mark.parametrize("seed", [np.random.default_rng(0), -1, 1.0, True])
+def test_check_network_needs_an_int_dropout_seed(seed):
     params = nf.init((3, 4, 2), 0, dtype=np.float64)
     x, y = np.ones((2, 3)), np.array([0, 1])
-    with pytest.raises(ConfigError, match="dropout_seed must be an int"):
-        check_network(params, x, y, dropout=0.5, dropout_seed=np.random.default_rng(0))
+    with pytest.raises(ConfigError, match="dropout_seed must be an int seed >= 0"):
+        check_network(params, x, y, dropout=0.5, dropout_seed=seed)
+
+
+def test_numpy_scalar_rates_and_seeds_are_the_python_ones():
+    params = nf.init((4, 3, 2), 0)
+    x, y = np.ones((2, 4), np.float32), np.array([0, 1])
+    value = nf.loss(params, x, y, dropout=0.25, rng=3)
+    assert nf.loss(params, x, y, dropout=np.float32(0.25), rng=np.int64(3)) == value
+    assert value != nf.loss(params, x, y)  # the rate was applied, not dropped
 
 
 def test_a_dropout_backward_that_ignores_the_mask_is_caught():

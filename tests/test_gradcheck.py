@@ -553,6 +553,13 @@ def test_default_rng_is_seed_zero():
                                                                         mode="sample", rng=1)
 
 
+@pytest.mark.parametrize("rng", [-1, 1.5, "0"])
+def test_a_bad_rng_is_named(rng):
+    loss_fn, params, grad_fn = softmax_regression(n=20)
+    with pytest.raises(ConfigError, match=r"rng must be an int seed >= 0 or a numpy Generator, got .*rng=0"):
+        gradcheck(loss_fn, params, grad_fn(params), rng=rng)
+
+
 def test_each_coordinate_steps_by_eps_times_its_own_scale():
     # one tensor per value: each row's numeric derivative is 3 p**2 + h**2, h = eps * max(1, |p|)
     values = {"small": 0.5, "unit": -1.0, "large": 4.0}

@@ -89,6 +89,11 @@ def test_as_generator_refuses_everything_else(bad):
         as_generator(bad)
 
 
+def test_as_generator_names_a_negative_seed():
+    with pytest.raises(ConfigError, match=r"rng seed must be >= 0, got -1; pass a seed like 0"):
+        as_generator(-1)
+
+
 def test_check_sizes():
     assert check_sizes([784, np.int64(25), 10]) == (784, 25, 10)
     assert all(type(n) is int for n in check_sizes([np.int32(3), 2]))

@@ -193,6 +193,9 @@ def test_cli_direction_mode_and_bad_arguments():
     assert "direction" in result.stdout and "OK: max relative error" in result.stdout
     result = run_cli("--sizes", "20,x")
     assert result.returncode == 2 and "--sizes" in result.stderr
+    result = run_cli("--sizes", "20,6,3", "--seed", "-1")
+    assert result.returncode == 2 and "--seed must be >= 0, got -1" in result.stderr
+    assert "Traceback" not in result.stderr
 
 
 def test_cli_checks_dropout_networks():

@@ -60,6 +60,8 @@ def main(argv=None):
         parser.error(f"--sizes must be integers separated by commas, got {args.sizes!r}")
     if args.batch < 1:
         parser.error(f"--batch must be >= 1, got {args.batch}")
+    if args.seed < 0:
+        parser.error(f"--seed must be >= 0, got {args.seed}")
     activation = parse_spec(args.activation)
     rng = np.random.default_rng(args.seed)
     try:

@@ -94,7 +94,7 @@ def gradcheck(loss_fn, params, grads, *, mode="auto", eps=None, rtol=None, atol=
     work = _float64_copies(params, "params", finite=True)
     claimed = _float64_copies(grads, "grads", finite=False)
     _check_same_layout(work, claimed)
-    generator = np.random.default_rng(rng)
+    generator = _generator(rng)
 
     f0 = _finite_scalar(loss_fn(work))
     eps = DEFAULT_EPS if eps is None else float(eps)
@@ -217,6 +217,15 @@ def _check_number(name, value, *, positive):
     if not ok or value < 0 or (positive and value == 0):
         bound = "> 0" if positive else ">= 0"
         raise ConfigError(f"{name} must be a finite number {bound}, got {value!r}")
+
+
+def _generator(rng):
+    """A numpy Generator from rng (a seed or anything ``np.random.default_rng`` takes)."""
+    try:
+        return np.random.default_rng(rng)
+    except (TypeError, ValueError) as error:
+        raise ConfigError(f"rng must be an int seed >= 0 or a numpy Generator, got {rng!r} "
+                          f"({error}); pass e.g. rng=0") from None
 
 
 def _check_count(name, value, *, minimum):
