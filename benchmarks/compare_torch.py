@@ -65,7 +65,8 @@ def _timeit(fn, min_seconds):
 
 def worker_nnfunc(case, seconds):
     import nnfunc as nf
-    from nnfunc import activations, fit
+    from nnfunc import activations
+    from nnfunc.training import _step
     from nnfunc.evaluation import predict_proba
 
     name, sizes, opt_name, batch = case
@@ -78,10 +79,10 @@ def worker_nnfunc(case, seconds):
     acts = activations.resolve("relu", len(sizes) - 2)
     opt = nf.sgd(0.01) if opt_name == "sgd" else nf.adam(1e-3)
     # the training loop's own path: in place on arrays it owns, buffers reused
-    box, scratch = [params, opt.init(params)], fit.make_scratch(params)
+    box, buffers = [params, opt.init(params)], _step.make_buffers(params)
 
     def step():
-        box[0], box[1], _, _ = fit.train_step(box[0], box[1], x, y, opt, acts, scratch=scratch)
+        box[0], box[1], _, _ = _step.step_in_place(box[0], box[1], x, y, opt, acts, 0.0, 0.0, None, buffers)
 
     return batch / _timeit(step, seconds)
 
@@ -137,26 +138,24 @@ def worker_sgemm(case, seconds):
 
 
 def _mnist():
-    from nnfunc.data import load_dataset
+    from nnfunc.data.load import load_dataset
 
     return load_dataset("mnist", progress=False, dtype=np.uint8)
 
 
 def worker_tta_nnfunc(seed):
     import nnfunc as nf
-    from nnfunc import activations, fit
     from nnfunc.evaluation import evaluate
 
     ds = _mnist()
     params = nf.init(RECIPE["sizes"], seed)
     opt = nf.adam(RECIPE["lr"])
-    acts = activations.resolve("relu", len(RECIPE["sizes"]) - 2)
-    state = fit.start(params, opt, seed)
-    data = fit.TrainData(ds.x_train, ds.y_train, ds.x_train[:0], ds.y_train[:0])
+    state = nf.start_fit(params, opt, seed)
+    data = nf.TrainData(ds.x_train, ds.y_train, ds.x_train[:0], ds.y_train[:0])
     trained, curve = 0.0, []
     for epoch in range(1, RECIPE["epochs"] + 1):
         t0 = time.perf_counter()
-        state = fit.fit(state, opt, data, fit.FitConfig(epoch, RECIPE["batch"]))
+        state = nf.fit(state, opt, data, nf.FitConfig(epoch, RECIPE["batch"]))
         trained += time.perf_counter() - t0
         curve.append((trained, evaluate(state.params, ds.x_test, ds.y_test).accuracy))
     return curve

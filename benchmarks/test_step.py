@@ -6,7 +6,8 @@
 import pytest
 
 import nnfunc as nf
-from nnfunc import activations, fit
+from nnfunc import activations
+from nnfunc.training import _step
 
 from benchmarks.conftest import SMALL, WIDE, batch
 
@@ -21,10 +22,10 @@ def test_train_step(benchmark, sizes, opt_name, m):
     acts = activations.resolve("relu", len(sizes) - 2)
     params = nf.init(sizes, 0)
     # the training loop's own path: in place on arrays it owns, buffers reused
-    box, scratch = [params, opt.init(params)], fit.make_scratch(params)
+    box, buffers = [params, opt.init(params)], _step.make_buffers(params)
 
     def step():
-        box[0], box[1], _, _ = fit.train_step(box[0], box[1], x, y, opt, acts, scratch=scratch)
+        box[0], box[1], _, _ = _step.step_in_place(box[0], box[1], x, y, opt, acts, 0.0, 0.0, None, buffers)
 
     benchmark.extra_info["samples_per_step"] = m
     benchmark(step)

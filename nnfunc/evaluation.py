@@ -9,7 +9,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nnfunc import activations as _activations
-from nnfunc.data import scale_pixels
+from nnfunc.data.load import scale_pixels
 from nnfunc.losses import l2_penalty, softmax, softmax_cross_entropy
 from nnfunc.model import _forward
 from nnfunc.params import validate_params

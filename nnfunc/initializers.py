@@ -5,10 +5,9 @@ is ``gain / fan``; biases start at zero. The randomness comes only from the
 Generator (or seed) the caller passes.
 """
 
-import numbers
-
 import numpy as np
 
+from nnfunc import checks
 from nnfunc.errors import ConfigError
 from nnfunc.params import Params
 
@@ -27,42 +26,11 @@ SCHEMES = tuple(
 )
 
 
-def as_generator(rng):
-    """Return a numpy Generator from a Generator or an int seed >= 0."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, numbers.Integral) and not isinstance(rng, bool):
-        if rng < 0:
-            raise ConfigError(f"rng seed must be >= 0, got {rng}; pass a seed like 0")
-        return np.random.default_rng(int(rng))
-    raise ConfigError(
-        f"rng must be a numpy Generator or an int seed, got {type(rng).__name__}; "
-        "pass np.random.default_rng(seed) or a seed like 0"
-    )
-
-
 def _parse_scheme(scheme):
     if not isinstance(scheme, str) or scheme not in SCHEMES:
         raise ConfigError(f"unknown init scheme {scheme!r}; choose one of {', '.join(SCHEMES)}")
     family, _, kind = scheme.partition("_")
     return _ALIASES.get(family, family), kind or "normal"
-
-
-def check_sizes(sizes):
-    """Validate layer widths; return them as a tuple of ints."""
-    try:
-        sizes = tuple(sizes)
-    except TypeError:
-        raise ConfigError(f"sizes must be a sequence of widths like (784, 25, 10), got {sizes!r}") from None
-    if len(sizes) < 2:
-        raise ConfigError(
-            f"sizes {sizes} has {len(sizes)} entries; give at least an input and an output width, "
-            "e.g. (784, 10)"
-        )
-    for n in sizes:
-        if not isinstance(n, numbers.Integral) or isinstance(n, bool) or n < 1:
-            raise ConfigError(f"every width in sizes must be an int >= 1, got {n!r} in {sizes}")
-    return tuple(int(n) for n in sizes)
 
 
 def init(sizes, rng, *, scheme="he", dtype=np.float32) -> Params:
@@ -81,12 +49,12 @@ def init(sizes, rng, *, scheme="he", dtype=np.float32) -> Params:
     Raises:
         ConfigError: bad sizes, unknown scheme, non-floating dtype or bad rng.
     """
-    sizes = check_sizes(sizes)
+    sizes = checks.sizes(sizes)
     family, kind = _parse_scheme(scheme)
     dtype = np.dtype(dtype)
     if dtype not in (np.float32, np.float64):
         raise ConfigError(f"dtype must be float32 or float64, got {dtype}")
-    gen = as_generator(rng)
+    gen = checks.generator(rng)
     gain, fan_kind = _FAMILIES[family]
     params = {}
     for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):

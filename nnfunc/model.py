@@ -9,14 +9,12 @@ Invariant (checked by tests/test_model_properties.py): ``backward`` returns
 exactly the gradient of ``loss``, L2 term included, for every architecture.
 """
 
-import numbers
-
 import numpy as np
 
 from nnfunc import activations as _activations
 from nnfunc.errors import ConfigError, ParamsError
-from nnfunc.initializers import as_generator
-from nnfunc.inputs import check_l2, check_x, check_y
+from nnfunc import checks
+from nnfunc.checks import check_l2, check_x, check_y
 from nnfunc.losses import l2_penalty, softmax, softmax_cross_entropy, softmax_cross_entropy_grad
 from nnfunc.params import Grads, Params, layer_sizes, param_keys, validate_params
 
@@ -96,13 +94,12 @@ def _backward(params, cache, probs, y, acts, l2, need_dx=False, out=None):
 
 def _check_dropout(dropout, rng):
     """Validate a dropout rate; return (rate, Generator or None)."""
-    if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout < 1:
-        raise ConfigError(f"dropout must be a probability in [0, 1), got {dropout!r}; 0 turns it off")
+    dropout = checks.dropout_rate(dropout)
     if not dropout:
         return 0.0, None
     if rng is None:
         raise ConfigError("dropout > 0 needs rng=: pass a numpy Generator or an int seed for the masks")
-    return float(dropout), as_generator(rng)
+    return dropout, checks.generator(rng)
 
 
 def forward(params, x, *, activation="relu", dropout=0.0, rng=None):

@@ -1,4 +1,4 @@
-"""Checkpoints (``nnfunc.checkpoint``): exact round trips, no pickle, clear errors, atomic saves."""
+"""Checkpoints (``nnfunc.training.checkpoint``): exact round trips, no pickle, clear errors, atomic saves."""
 
 import json
 import math
@@ -7,7 +7,9 @@ import numpy as np
 import pytest
 
 import nnfunc as nf
-from nnfunc import checkpoint, fit, optimizers, schedules
+from nnfunc.optim import optimizers, schedules
+from nnfunc.training import checkpoint
+from nnfunc.training import loop as fit
 from tests.helpers import assert_bit_identical
 
 SIZES = (12, 8, 3)
@@ -30,7 +32,7 @@ def make_opt(name):
 def trained_state(name="adam", *, epochs=2, val_size=30, dtype=np.float32, sizes=SIZES):
     """A FitState after ``epochs`` epochs: non-zero optimizer state, history, best params."""
     opt = make_opt(name)
-    state = fit.start(nf.init(sizes, 0, dtype=dtype), opt, 0)
+    state = fit.start_fit(nf.init(sizes, 0, dtype=dtype), opt, 0)
     return fit.fit(state, opt, make_data(val_size=val_size), CONFIG._replace(epochs=epochs)), opt
 
 
@@ -40,7 +42,7 @@ def assert_same_state(a, b):
     for x, y in zip(a.opt_state, b.opt_state):
         assert_bit_identical(x, y)
     assert (a.epoch, a.step, a.bad_epochs, a.best_val_loss) == (b.epoch, b.step, b.bad_epochs, b.best_val_loss)
-    assert a.rng_state == b.rng_state
+    assert a.rng_states == b.rng_states
     assert (a.best_params is None) == (b.best_params is None)
     if a.best_params is not None:
         assert_bit_identical(a.best_params, b.best_params)
@@ -82,7 +84,7 @@ def test_resume_through_a_checkpoint_equals_one_run(tmp_path):
     assert_bit_identical(direct.params, resumed.params)
     for x, y in zip(direct.opt_state, resumed.opt_state):
         assert_bit_identical(x, y)
-    assert direct.rng_state == resumed.rng_state and direct.step == resumed.step
+    assert direct.rng_states == resumed.rng_states and direct.step == resumed.step
 
 
 def test_load_params_prefers_the_best_params(tmp_path):
@@ -120,22 +122,32 @@ def assert_checkpoint_error(path, *fix_words, call=None):
 
 
 def test_missing_file(tmp_path):
-    assert_checkpoint_error(tmp_path / "nope.npz", "no checkpoint", "train a new run")
+    assert_checkpoint_error(tmp_path / "nope.npz", "no file at", checkpoint.FIX)
+
+
+def test_directory_without_a_model_file(tmp_path):
+    assert_checkpoint_error(tmp_path, "is a directory without model.npz", checkpoint.FIX)
 
 
 def test_truncated_file(saved):
     path, data = saved
     path.write_bytes(data[: len(data) // 2])
-    assert_checkpoint_error(path, "corrupt or truncated", "train a new run")
+    assert_checkpoint_error(path, "corrupt or truncated", checkpoint.FIX)
+
+
+def _save_npy(path, array):
+    """Write ``array`` in .npy format under ``path`` as named (np.save would append .npy)."""
+    with path.open("wb") as f:
+        np.save(f, array)
 
 
 def test_random_bytes_empty_file_and_npy(tmp_path):
     path = tmp_path / "model.npz"
     for write in (lambda: path.write_bytes(np.random.default_rng(0).bytes(5000)),
                   lambda: path.write_bytes(b""),
-                  lambda: np.save(path.open("wb"), np.zeros(3))):
+                  lambda: _save_npy(path, np.zeros(3))):
         write()
-        assert_checkpoint_error(path, "not an .npz file", "train a new run")
+        assert_checkpoint_error(path, "not an .npz file", checkpoint.FIX)
 
 
 def rewrite(path, **changes):
@@ -149,7 +161,7 @@ def rewrite(path, **changes):
 def test_pickled_object_array_is_refused(tmp_path):
     path = tmp_path / "model.npz"
     np.savez(path, meta=np.array([{"a": 1}, None], dtype=object), format_version=np.array(1))
-    assert_checkpoint_error(path, "pickle", "train a new run")
+    assert_checkpoint_error(path, "pickle", checkpoint.FIX)
 
 
 def test_npz_that_is_not_a_checkpoint(tmp_path):
@@ -172,7 +184,7 @@ def test_corrupt_meta(saved):
     rewrite(path, meta=np.array('{"epoch": 2}'))
     assert_checkpoint_error(path, "meta record without", "history")
     rewrite(path, meta=np.array("[1, 2]"))
-    assert_checkpoint_error(path, "meta record without")
+    assert_checkpoint_error(path, "meta record that is not a JSON object", checkpoint.FIX)
 
 
 def test_corrupt_format_version(saved):
@@ -239,3 +251,4 @@ def test_meta_is_plain_json(saved):
         meta = json.loads(str(npz["meta"]))
     assert meta["sizes"] == list(SIZES) and meta["epoch"] == 2 and meta["dtype"] == "float32"
     assert len(meta["history"]) == 2
+    assert set(meta["rng_states"]) == {"batches", "dropout"}

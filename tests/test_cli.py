@@ -1,9 +1,9 @@
-"""The command lines, end to end: real subprocesses on a small subset of real MNIST.
+"""The command line, end to end: real subprocesses on a small subset of real MNIST.
 
-``python -m nnfunc.train``, ``nnfunc.evaluate`` and ``nnfunc.predict`` run
-as a user would run them, with HOME, the caches and matplotlib's config in a
-temporary directory. Runs that several tests inspect are made once per
-module by fixtures.
+``python -m nnfunc train|evaluate|predict`` (and ``python -m nnfunc.train``
+and the ``nnfunc`` console script) run as a user would run them, with HOME,
+the caches and matplotlib's config in a temporary directory. Runs that
+several tests inspect are made once per module by fixtures.
 """
 
 import gzip
@@ -22,8 +22,8 @@ import pytest
 from PIL import Image
 
 import nnfunc as nf
-from nnfunc import checkpoint
-from nnfunc.imageprep import load_digit
+from nnfunc.data.images import load_image
+from nnfunc.training import checkpoint
 
 SMALL = ["--train-size", "2000", "--test-size", "500", "--val-size", "200", "--hidden", "16"]
 EPOCH_KEYS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"]
@@ -35,29 +35,29 @@ FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
 
 @pytest.fixture(scope="module")
 def cli(tmp_path_factory, mnist_path):
-    """run(module, *args): a subprocess in a private HOME and cache; returns CompletedProcess."""
+    """run(command, *args): ``python -m nnfunc command`` in a private HOME and cache; returns CompletedProcess."""
     home = tmp_path_factory.mktemp("cli")
     env = {**os.environ, "HOME": str(home / "home"), "XDG_CACHE_HOME": str(home / "cache"),
            "MPLCONFIGDIR": str(home / "mpl"), "NNFUNC_OFFLINE": "1", "PYTHONIOENCODING": "utf-8"}
     env.pop("NNFUNC_DATA_DIR", None)
 
-    def command(module, args, data):
-        cmd = [sys.executable, "-m", module, *map(str, args)]
+    def command(name, args, data):
+        cmd = [sys.executable, "-m", "nnfunc", name, *map(str, args)]
         return cmd + (["--data-dir", str(mnist_path)] if data else [])
 
-    def run(module, *args, data=True):
-        return subprocess.run(command(module, args, data), capture_output=True, text=True, env=env,
+    def run(name, *args, data=True, argv=None):
+        return subprocess.run(argv or command(name, args, data), capture_output=True, text=True, env=env,
                               cwd=home, timeout=300)
 
-    def popen(module, *args, data=True):
-        return subprocess.Popen(command(module, args, data), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    def popen(name, *args, data=True):
+        return subprocess.Popen(command(name, args, data), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True, env=env, cwd=home)
 
-    return SimpleNamespace(run=run, popen=popen, home=home, mnist=mnist_path)
+    return SimpleNamespace(run=run, popen=popen, home=home, mnist=mnist_path, env=env)
 
 
 def train(cli, out, *args):
-    result = cli.run("nnfunc.train", *SMALL, "--out", out, *args)
+    result = cli.run("train", *SMALL, "--out", out, *args)
     assert result.returncode == 0, result.stderr
     return result
 
@@ -158,13 +158,43 @@ def test_stdout_has_one_line_per_epoch_and_no_bars(base):
     assert "Traceback" not in result.stderr and "Warning" not in result.stderr
 
 
-def test_help_mentions_every_flag(cli):
-    result = cli.run("nnfunc.train", "--help", data=False)
+def test_help_mentions_every_flag_with_its_real_default(cli):
+    result = cli.run("train", "--help", data=False)
     assert result.returncode == 0
     flags = ("--hidden --activation --init --optimizer --lr --schedule --epochs --batch-size --l2 --dropout "
              "--val-size --patience --seed --dtype --dataset --data-dir --out --resume --gradcheck --quiet --no-plots")
     missing = [f for f in flags.split() if not re.search(re.escape(f) + r"\b", result.stdout)]
     assert missing == []
+    text = " ".join(result.stdout.split())  # argparse wraps help text
+    assert "default: None" not in text
+    for shown in ("(default: 30)", "(default: 64)", "(default: 0.0003)", "(default: 25,25)", "(default: relu)",
+                  "(default: 5000)", "(default: cosine)", "adam 0.003"):
+        assert shown in text, shown
+
+
+@pytest.mark.parametrize("argv", [
+    ["-m", "nnfunc.train", "--help"],
+    ["-m", "nnfunc", "train", "--help"],
+    ["-m", "nnfunc", "evaluate", "--help"],
+    ["-m", "nnfunc", "predict", "--help"],
+    ["-m", "nnfunc", "gradcheck", "--help"],
+])
+def test_every_command_is_reachable(cli, argv):
+    result = cli.run(None, argv=[sys.executable, *argv])
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage:")
+
+
+def test_the_console_script_dispatches(cli):
+    script = Path(sys.executable).parent / "nnfunc"
+    if not script.exists():
+        pytest.skip("nnfunc is not installed with its console script (pip install -e .)")
+    result = cli.run(None, argv=[str(script), "predict", "--help"])
+    assert result.returncode == 0 and "usage: nnfunc predict" in result.stdout
+    listed = cli.run(None, argv=[str(script)])
+    assert listed.returncode == 2 and all(c in listed.stdout for c in ("train", "evaluate", "predict", "gradcheck"))
+    unknown = cli.run(None, argv=[str(script), "fit"])
+    assert_clean_error(unknown, 2, "unknown command 'fit'", "train, evaluate, predict, gradcheck")
 
 
 # --- resume --------------------------------------------------------------------------------------
@@ -181,7 +211,7 @@ def resumed_and_direct(cli, request):
     flags = ["--no-plots", "--dropout", "0.1", "--patience", "5", "--schedule", schedule]
     resumed, direct = cli.home / f"resumed-{schedule}", cli.home / f"direct-{schedule}"
     train(cli, resumed, "--epochs", "2", "--decay-epochs", "4", *flags)
-    resume = cli.run("nnfunc.train", "--resume", resumed, "--epochs", "4")
+    resume = cli.run("train", "--resume", resumed, "--epochs", "4")
     assert resume.returncode == 0, resume.stderr
     train(cli, direct, "--epochs", "4", *flags)
     return resumed, direct, resume
@@ -212,12 +242,12 @@ def test_resume_continues_the_history(resumed_and_direct):
 
 
 def test_resume_needs_epochs(cli, base):
-    result = cli.run("nnfunc.train", "--resume", base[0])
+    result = cli.run("train", "--resume", base[0])
     assert_clean_error(result, 2, "--resume needs --epochs")
 
 
 def test_resume_of_a_directory_without_a_run(cli, tmp_path):
-    result = cli.run("nnfunc.train", "--resume", tmp_path, "--epochs", "3")
+    result = cli.run("train", "--resume", tmp_path, "--epochs", "3")
     assert_clean_error(result, 2, str(tmp_path), "config.json")
 
 
@@ -225,7 +255,7 @@ def test_reusing_a_run_directory_is_refused(cli, base, tmp_path):
     out = tmp_path / "run"
     shutil.copytree(base[0], out)
     before = (out / "model.npz").read_bytes()
-    result = cli.run("nnfunc.train", *SMALL, "--epochs", "2", "--out", out)
+    result = cli.run("train", *SMALL, "--epochs", "2", "--out", out)
     assert_clean_error(result, 2, "already holds a run", f"--resume {out}")
     assert (out / "model.npz").read_bytes() == before
 
@@ -239,31 +269,51 @@ def test_reusing_a_run_directory_is_refused(cli, base, tmp_path):
         (["--activation", "relu6"], ["relu6", "relu, leaky_relu, sigmoid, tanh, linear"]),
         (["--hidden", "25,x"], ["--hidden", "'25,x'", "comma-separated integers"]),
         (["--activation", "relu,tanh"], ["one name per hidden layer"]),
-        (["--batch-size", "0"], ["batch_size"]),
-        (["--dropout", "1.5"], ["dropout"]),
-        (["--val-size", "5000"], ["val_size"]),
+        (["--batch-size", "0"], ["--batch-size", ">= 1"]),
+        (["--dropout", "1.5"], ["--dropout", "[0, 1)"]),
+        (["--val-size", "5000"], ["--val-size 5000", "--train-size 2000"]),
         (["--optimizer", "adagrad"], ["invalid choice", "adam"]),
+        (["--epochs", "0"], ["--epochs", ">= 1"]),
+        (["--lr", "-1"], ["--lr", ">= 0"]),
+        (["--l2", "nan"], ["--l2", "finite"]),
+        (["--seed", "-1"], ["--seed", ">= 0"]),
+        (["--patience", "2", "--val-size", "0"], ["--patience", "--val-size"]),
+        (["--warmup-epochs", "3"], ["--warmup-epochs", "--decay-epochs"]),
+        (["--test-size", "20000"], ["--test-size 20000", "10000"]),
+        (["--train-size", "0"], ["--train-size", ">= 1"]),
+        (["--init", "kaiming"], ["--init", "he_uniform"]),
+        (["--hidden", "16,0"], ["--hidden", ">= 1"]),
     ],
 )
 def test_bad_flags_fail_before_writing(cli, tmp_path, args, words):
     out = tmp_path / "run"
-    result = cli.run("nnfunc.train", *SMALL, "--epochs", "1", "--out", out, *args)
+    result = cli.run("train", *SMALL, "--epochs", "1", "--out", out, *args)
     assert_clean_error(result, 2, *words)
     assert not out.exists()  # nothing to clean up, the same --out works after the fix
+    assert not re.search(r"\b[a-z]+_[a-z_]+=", result.stderr), result.stderr  # no Python keyword in a CLI error
 
 
 def test_empty_data_dir_lists_what_was_tried(cli, tmp_path):
     empty = tmp_path / "empty"
     empty.mkdir()
-    result = cli.run("nnfunc.train", *SMALL, "--epochs", "1", "--out", tmp_path / "run", "--data-dir", empty,
+    result = cli.run("train", *SMALL, "--epochs", "1", "--out", tmp_path / "run", "--data-dir", empty,
                      data=False)
-    assert_clean_error(result, 2, str(empty), "missing", "train-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+    assert_clean_error(result, 2, str(empty), "missing", "train-images-idx3-ubyte", "t10k-labels-idx1-ubyte",
+                       "--data-dir")
+    assert "data_dir" not in result.stderr.replace(str(empty), "")
+
+
+def test_no_data_anywhere_names_the_flags(cli, tmp_path):
+    result = cli.run("train", *SMALL, "--epochs", "1", "--out", tmp_path / "run", "--offline", data=False)
+    assert_clean_error(result, 2, "no usable source", "--data-dir DIR", "drop --offline", "NNFUNC_DATA_DIR")
+    assert "data_dir" not in result.stderr and "offline=" not in result.stderr
+    assert not (tmp_path / "run").exists()
 
 
 def test_divergence_exits_1_with_the_fix(cli, tmp_path):
-    result = cli.run("nnfunc.train", *SMALL, "--epochs", "2", "--no-plots", "--out", tmp_path / "run",
+    result = cli.run("train", *SMALL, "--epochs", "2", "--no-plots", "--out", tmp_path / "run",
                      "--optimizer", "sgd", "--lr", "1e9")
-    assert_clean_error(result, 1, "diverged", "lower the learning rate (--lr)")
+    assert_clean_error(result, 1, "diverged", "lower the learning rate", "--lr")
 
 
 # --- Ctrl-C ----------------------------------------------------------------------------------------
@@ -271,7 +321,7 @@ def test_divergence_exits_1_with_the_fix(cli, tmp_path):
 
 def test_ctrl_c_saves_a_resumable_checkpoint(cli, tmp_path):
     out = tmp_path / "run"
-    proc = cli.popen("nnfunc.train", *SMALL, "--val-size", "0", "--epochs", "100000", "--no-plots", "--out", out)
+    proc = cli.popen("train", *SMALL, "--val-size", "0", "--epochs", "100000", "--no-plots", "--out", out)
     try:
         first = next((line for line in proc.stdout if line.startswith("epoch")), None)
         assert first is not None, proc.stderr.read()
@@ -287,7 +337,7 @@ def test_ctrl_c_saves_a_resumable_checkpoint(cli, tmp_path):
     epoch = meta["epoch"]
     assert epoch >= 1 and len(meta["history"]) == epoch
     assert not [p.name for p in out.iterdir() if p.name.endswith(".tmp")]
-    result = cli.run("nnfunc.train", "--resume", out, "--epochs", epoch + 1)
+    result = cli.run("train", "--resume", out, "--epochs", epoch + 1)
     assert result.returncode == 0, result.stderr
     assert [r["epoch"] for r in read_json(out / "metrics.json")["epochs"]] == list(range(1, epoch + 2))
     assert checkpoint.read(out / "model.npz")[1]["epoch"] == epoch + 1
@@ -298,7 +348,7 @@ def test_ctrl_c_saves_a_resumable_checkpoint(cli, tmp_path):
 
 def test_evaluate_reproduces_the_test_accuracy(cli, base):
     out, _ = base
-    result = cli.run("nnfunc.evaluate", out)
+    result = cli.run("evaluate", out)
     assert result.returncode == 0, result.stderr
     test = read_json(out / "metrics.json")["test"]
     assert f"test accuracy {100 * test['accuracy']:.2f}%" in result.stdout
@@ -317,8 +367,10 @@ def test_evaluate_reproduces_the_test_accuracy(cli, base):
 
 
 def test_evaluate_on_a_broken_run(cli, tmp_path):
-    result = cli.run("nnfunc.evaluate", tmp_path)
-    assert_clean_error(result, 2, str(tmp_path / "model.npz"))
+    result = cli.run("evaluate", tmp_path)
+    assert_clean_error(result, 2, str(tmp_path), "without model.npz", "run directory")
+    # the hint's two choices both work: the run directory, or its model.npz
+    assert "point to the model.npz" not in result.stderr
 
 
 @pytest.fixture(scope="module")
@@ -334,7 +386,7 @@ def digit_files(cli):
 
 def test_predict_names_each_file_and_a_digit(cli, base, digit_files):
     out, _ = base
-    result = cli.run("nnfunc.predict", out, *digit_files, data=False)
+    result = cli.run("predict", out, *digit_files, data=False)
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 2
@@ -343,7 +395,7 @@ def test_predict_names_each_file_and_a_digit(cli, base, digit_files):
         match = re.fullmatch(re.escape(str(path)) + r": (\d)  \(p=(\d\.\d{3}); top 3 .*\)", line)
         assert match, line
         # the same answer as the library on the same preprocessed image
-        probs, _ = nf.forward(params, load_digit(path)[None, :])
+        probs, _ = nf.forward(params, load_image(path))
         assert int(match.group(1)) == int(probs[0].argmax())
         assert match.group(2) == f"{probs[0].max():.3f}"
 
@@ -351,7 +403,7 @@ def test_predict_names_each_file_and_a_digit(cli, base, digit_files):
 def test_predict_refuses_a_non_image(cli, base, digit_files, tmp_path):
     text = tmp_path / "notes.png"
     text.write_text("not an image")
-    result = cli.run("nnfunc.predict", base[0], digit_files[0], text, data=False)
+    result = cli.run("predict", base[0], digit_files[0], text, data=False)
     assert_clean_error(result, 2, str(text), "cannot read it as an image")
     assert result.stdout == ""
 
@@ -359,7 +411,7 @@ def test_predict_refuses_a_non_image(cli, base, digit_files, tmp_path):
 def test_predict_with_a_corrupt_model(cli, base, digit_files, tmp_path):
     data = (base[0] / "model.npz").read_bytes()
     (tmp_path / "model.npz").write_bytes(data[: len(data) // 2])
-    result = cli.run("nnfunc.predict", tmp_path, digit_files[0], data=False)
+    result = cli.run("predict", tmp_path, digit_files[0], data=False)
     assert_clean_error(result, 2, str(tmp_path / "model.npz"), "corrupt or truncated")
 
 
@@ -367,7 +419,6 @@ def test_predict_with_a_corrupt_model(cli, base, digit_files, tmp_path):
 
 
 def test_gradcheck_report_comes_before_training(cli, tmp_path):
-    pytest.importorskip("nnfunc.netcheck")
     result = train(cli, tmp_path / "run", "--epochs", "1", "--no-plots", "--gradcheck")
     lines = result.stdout.splitlines()
     first_epoch = next(i for i, line in enumerate(lines) if line.startswith("epoch"))
@@ -387,7 +438,7 @@ def test_quiet_prints_only_the_result(cli, tmp_path):
 @pytest.mark.skipif(not (FASHION_DIR / "train-images-idx3-ubyte.gz").exists(), reason="no Fashion-MNIST files")
 def test_fashion_mnist_from_the_system_directory(cli, tmp_path):
     out = tmp_path / "run"
-    result = cli.run("nnfunc.train", "--dataset", "fashion-mnist", "--train-size", "1000", "--test-size", "200",
+    result = cli.run("train", "--dataset", "fashion-mnist", "--train-size", "1000", "--test-size", "200",
                      "--val-size", "100", "--hidden", "8", "--epochs", "1", "--out", out, data=False)
     assert result.returncode == 0, result.stderr
     assert str(FASHION_DIR) in result.stdout
@@ -395,3 +446,54 @@ def test_fashion_mnist_from_the_system_directory(cli, tmp_path):
     assert checkpoint.read(out / "model.npz")[1]["dataset"] == "fashion-mnist"
     assert 0 <= read_json(out / "metrics.json")["test"]["accuracy"] <= 1
     assert (out / "confusion.png").read_bytes()[:8] == PNG_MAGIC
+
+
+# --- a run remembers its data; nnfunc.save files work everywhere --------------------------------------
+
+
+def test_later_commands_need_no_data_dir(cli, base, digit_files):
+    out, _ = base
+    assert read_json(out / "config.json")["data_source"] == str(cli.mnist)
+    evaluated = cli.run("evaluate", out, data=False)  # no --data-dir, no NNFUNC_DATA_DIR, offline
+    assert evaluated.returncode == 0, evaluated.stderr
+    test = read_json(out / "metrics.json")["test"]
+    assert f"test accuracy {100 * test['accuracy']:.2f}%" in evaluated.stdout
+    by_file = cli.run("evaluate", out / "model.npz", data=False)
+    assert by_file.returncode == 0 and by_file.stdout.splitlines()[1] == evaluated.stdout.splitlines()[1]
+
+
+def test_resume_needs_no_data_dir_and_accepts_the_model_file(cli, tmp_path):
+    out = tmp_path / "run"
+    train(cli, out, "--epochs", "1", "--decay-epochs", "2", "--no-plots", "--quiet")
+    result = cli.run("train", "--resume", out / "model.npz", "--epochs", "2", "--quiet", data=False)
+    assert result.returncode == 0, result.stderr
+    assert [r["epoch"] for r in read_json(out / "metrics.json")["epochs"]] == [1, 2]
+
+
+def test_a_saved_model_file_works_with_predict_and_evaluate(cli, base, digit_files, tmp_path):
+    model = nf.load(base[0])
+    path = nf.save(tmp_path / "digits.npz", model.params, activation=model.activation)
+    predicted = cli.run("predict", path, *digit_files, data=False)
+    from_run = cli.run("predict", base[0], *digit_files, data=False)
+    assert predicted.returncode == 0, predicted.stderr
+    assert predicted.stdout == from_run.stdout
+    no_dataset = cli.run("evaluate", path, data=False)
+    assert_clean_error(no_dataset, 2, str(path), "--dataset")
+    evaluated = cli.run("evaluate", path, "--dataset", "mnist")
+    assert evaluated.returncode == 0, evaluated.stderr
+    assert "10000 examples" in evaluated.stdout  # the whole test set: a model file has no run config
+
+
+@pytest.mark.parametrize("args, words", [
+    (["--epochs", "2"], ["already trained 2 epochs", "--epochs above 2"]),
+    (["--epochs", "4"], ["reaches lr 0 at epoch 2", "--epochs 2 at most", "start a new run with --epochs 4"]),
+    (["--epochs", "4", "--lr", "0.1"], ["keeps the run's own settings", "drop --lr"]),
+    (["--epochs", "4", "--out", "elsewhere"], ["drop --out"]),
+])
+def test_resume_that_would_change_nothing_is_refused(cli, base, tmp_path, args, words):
+    run = tmp_path / "run"
+    shutil.copytree(base[0], run)
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    result = cli.run("train", "--resume", run, *args)
+    assert_clean_error(result, 2, *words)
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before

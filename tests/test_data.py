@@ -1,4 +1,4 @@
-"""Tests of nnfunc.data and the file checks of nnfunc.download: real MNIST, the
+"""Tests of nnfunc.data and its file checks (nnfunc.data.idx): real MNIST, the
 source order, the array cache, every kind of broken file, and the splits.
 
 No test here may reach the network (NNFUNC_OFFLINE=1) or the real home
@@ -17,8 +17,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nnfunc.data import CACHE_FILE, Dataset, load_dataset, split_validation, subset, user_cache_dir
-from nnfunc.download import SPECS, STEMS, check_counts, parse_idx, read_verified
+from nnfunc.data.cache import CACHE_FILE, user_cache_dir
+from nnfunc.data.load import Dataset, load_dataset, split_validation, subset
+from nnfunc.data.datasets import SPECS, STEMS
+from nnfunc.data.idx import check_counts, parse_idx, read_verified
 from nnfunc.errors import ConfigError, DataError, DataNotFoundError, InputError
 
 # Well-known per-class counts of MNIST: a check that the data is the real thing.

@@ -17,8 +17,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnfunc.data import load_dataset, user_cache_dir
-from nnfunc.download import STEMS, DatasetSpec, download_missing, fetch
+from nnfunc.data.cache import user_cache_dir
+from nnfunc.data.load import load_dataset
+from nnfunc.data.datasets import STEMS, DatasetSpec
+from nnfunc.data.download import download_missing, fetch
 from nnfunc.errors import DataError, DataNotFoundError
 
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]

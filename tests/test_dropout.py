@@ -11,8 +11,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import nnfunc as nf
+from nnfunc.model import kink_pattern
 from nnfunc.errors import ConfigError
-from nnfunc.netcheck import check_network
+from nnfunc.verify.network import check_network
 from tests.helpers import assert_bit_identical
 from tests.strategies import problems
 
@@ -125,14 +126,14 @@ def test_inverted_dropout_keeps_the_expected_activation():
 
 
 @pytest.mark.parametrize("dropout, rng, words", [
-    (1.0, 0, "dropout must be a probability in [0, 1)"),
-    (-0.1, 0, "dropout must be a probability in [0, 1)"),
-    (float("nan"), 0, "dropout must be a probability"),
-    (True, 0, "dropout must be a probability"),
-    ("0.5", 0, "dropout must be a probability"),
+    (1.0, 0, "dropout must be a finite number in [0, 1), got 1.0"),
+    (-0.1, 0, "dropout must be a finite number in [0, 1), got -0.1"),
+    (float("nan"), 0, "dropout must be a finite number in [0, 1), got nan"),
+    (True, 0, "dropout must be a finite number in [0, 1), got True"),
+    ("0.5", 0, "dropout must be a finite number in [0, 1), got '0.5'"),
     (0.5, None, "dropout > 0 needs rng="),
     (0.5, "seed", "numpy Generator or an int seed"),
-    (0.5, -1, "rng seed must be >= 0"),
+    (0.5, -1, "rng seed must be an integer >= 0, got -1"),
 ])
 def test_bad_dropout_is_rejected_by_every_function(dropout, rng, words):
     params = nf.init((4, 3, 2), 0)
@@ -140,7 +141,7 @@ def test_bad_dropout_is_rejected_by_every_function(dropout, rng, words):
     kw = dict(dropout=dropout, rng=rng)
     calls = [lambda: nf.forward(params, x, **kw), lambda: nf.loss(params, x, y, **kw),
              lambda: nf.value_and_grad(params, x, y, **kw), lambda: nf.input_grad(params, x, y, **kw),
-             lambda: nf.kink_pattern(params, x, **kw)]
+             lambda: kink_pattern(params, x, **kw)]
     for call in calls:
         with pytest.raises(ConfigError) as info:
             call()
@@ -151,7 +152,7 @@ def test_bad_dropout_is_rejected_by_every_function(dropout, rng, words):
 def test_check_network_needs_an_int_dropout_seed(seed):
     params = nf.init((3, 4, 2), 0, dtype=np.float64)
     x, y = np.ones((2, 3)), np.array([0, 1])
-    with pytest.raises(ConfigError, match="dropout_seed must be an int seed >= 0"):
+    with pytest.raises(ConfigError, match=r"dropout_seed must be an int(eger| seed) >= 0, got .*dropout_seed=0"):
         check_network(params, x, y, dropout=0.5, dropout_seed=seed)
 
 

@@ -5,6 +5,7 @@ import pytest
 
 import nnfunc as nf
 from nnfunc.errors import ConfigError, InputError, ParamsError
+from nnfunc.optim import optimizers
 
 
 @pytest.fixture
@@ -81,7 +82,7 @@ def test_unknown_init_scheme_lists_valid_names():
 
 
 @pytest.mark.parametrize("sizes, message", [
-    ((784,), r"1 entries; give at least an input and an output width"),
+    ((784,), r"has 1 entry; give at least an input and an output width"),
     ((), r"0 entries"),
     ((784, 0, 10), r"int >= 1, got 0"),
     ((784, -3, 10), r"int >= 1, got -3"),
@@ -160,7 +161,7 @@ def test_errors_are_value_errors():
 
 
 def _gradcheck_with(params, grads=None):
-    from nnfunc.gradcheck import gradcheck
+    from nnfunc.verify.checker import gradcheck
 
     return lambda: gradcheck(lambda p: 0.0, params, grads if grads is not None else params)
 
@@ -183,9 +184,9 @@ MESSAGES = [
     (_gradcheck_with({"W": np.ones(2), "b": np.ones(1)}, {"W": np.ones(2)}), ParamsError,
      "grads keys do not match params: missing ['b'], extra []; pass one gradient per params key, under the same key"),
     (lambda: nf.init((3, 2), "seed"), ConfigError,
-     "rng must be a numpy Generator or an int seed, got str; pass np.random.default_rng(seed) or a seed like 0"),
+     "rng must be a numpy Generator or an int seed, got str; pass np.random.default_rng(seed) or a seed like rng=0"),
     (lambda: nf.init((3,), 0), ConfigError,
-     "sizes (3,) has 1 entries; give at least an input and an output width, e.g. (784, 10)"),
+     "sizes (3,) has 1 entry; give at least an input and an output width, e.g. (784, 10)"),
     (lambda: nf.forward(nf.init((3, 2, 2), 0), np.ones((1, 3)), dropout=0.5), ConfigError,
      "dropout > 0 needs rng=: pass a numpy Generator or an int seed for the masks"),
     (lambda: nf.update(nf.init((3, 2), 0), {"W1": np.ones((2, 2)), "b1": np.ones(2)}, lr=0.1), ParamsError,
@@ -196,11 +197,11 @@ MESSAGES = [
      "params['W1'] must be a float ndarray, got <class 'list'>: convert it with np.asarray(p, dtype=np.float32)"),
     (_optimizer_init({"W1": np.ones(2, np.int32)}), ParamsError,
      "params['W1'] must be a float ndarray, got int32: convert it with np.asarray(p, dtype=np.float32)"),
-    (lambda: nf.optimizers.get("adagrad", 0.1), ConfigError,
+    (lambda: optimizers.get("adagrad", 0.1), ConfigError,
      "unknown optimizer 'adagrad': use one of sgd, momentum, nesterov, adam, adamw, rmsprop"),
-    (lambda: nf.optimizers.get("sgd", 0.1, beta=0.9), ConfigError,
+    (lambda: optimizers.get("sgd", 0.1, beta=0.9), ConfigError,
      "optimizer 'sgd' has no setting beta: its settings are none"),
-    (lambda: nf.optimizers.get("adam", 0.1, gamma=1, beta=0.9), ConfigError,
+    (lambda: optimizers.get("adam", 0.1, gamma=1, beta=0.9), ConfigError,
      "optimizer 'adam' has no setting beta, gamma: its settings are b1, b2, eps"),
     (lambda: nf.schedules.get("linear", 0.1, total_steps=5), ConfigError,
      "unknown schedule 'linear': use one of constant, step, exponential, cosine"),

@@ -1,4 +1,4 @@
-"""The training core ``nnfunc.fit``: determinism, resumability, purity, learning, early stopping.
+"""The training core ``nnfunc.training.loop``: determinism, resumability, purity, learning, early stopping.
 
 Every test trains a small network on a synthetic problem (20 uint8
 features, labels from a random linear teacher), so the file runs in a few
@@ -11,7 +11,11 @@ import numpy as np
 import pytest
 
 import nnfunc as nf
-from nnfunc import fit, optimizers, schedules
+from nnfunc import activations
+from nnfunc.optim import optimizers, schedules
+from nnfunc.losses import l2_penalty
+from nnfunc.training import _step
+from nnfunc.training import loop as fit
 from nnfunc.evaluation import evaluate
 from tests.helpers import assert_bit_identical, copy_tree
 
@@ -35,7 +39,7 @@ def make_run(optimizer="adam", lr=None, *, schedule="cosine", total_steps=80, dt
     sched = schedules.get(schedule, lr, total_steps=total_steps)
     opt = optimizers.get(optimizer, sched)
     params = nf.init((N_FEATURES, HIDDEN, N_CLASSES), seed, dtype=dtype)
-    return fit.start(params, opt, seed), opt, sched
+    return fit.start_fit(params, opt, seed), opt, sched
 
 
 def strip_seconds(history):
@@ -49,7 +53,7 @@ def assert_same_state(a, b):
     for x, y in zip(a.opt_state, b.opt_state):
         assert_bit_identical(x, y)
     assert (a.epoch, a.step, a.bad_epochs) == (b.epoch, b.step, b.bad_epochs)
-    assert a.rng_state == b.rng_state
+    assert a.rng_states == b.rng_states
     assert (a.best_params is None) == (b.best_params is None)
     if a.best_params is not None:
         assert_bit_identical(a.best_params, b.best_params)
@@ -65,7 +69,7 @@ def test_fit_is_deterministic():
     runs = []
     for _ in range(2):
         state, opt, sched = make_run()
-        runs.append(fit.fit(state, opt, data, CONFIG, schedule=sched))
+        runs.append(fit.fit(state, opt, data, CONFIG))
     assert runs[0].epoch == 4
     assert_same_state(*runs)
 
@@ -82,10 +86,10 @@ def test_different_seed_gives_different_run():
 def test_two_epochs_then_four_equals_four(optimizer):
     data = teacher_data()
     state, opt, sched = make_run(optimizer)
-    direct = fit.fit(state, opt, data, CONFIG, schedule=sched)
-    half = fit.fit(state, opt, data, CONFIG._replace(epochs=2), schedule=sched)
+    direct = fit.fit(state, opt, data, CONFIG)
+    half = fit.fit(state, opt, data, CONFIG._replace(epochs=2))
     assert half.epoch == 2 and len(half.history) == 2
-    resumed = fit.fit(half, opt, data, CONFIG, schedule=sched)
+    resumed = fit.fit(half, opt, data, CONFIG)
     assert direct.epoch == resumed.epoch == 4
     # the schedule is not constant, so a wrong step count on resume would show
     assert direct.history[0]["lr"] != direct.history[-1]["lr"]
@@ -95,8 +99,8 @@ def test_two_epochs_then_four_equals_four(optimizer):
 def test_fit_past_its_epochs_is_a_no_op():
     data = teacher_data()
     state, opt, sched = make_run()
-    done = fit.fit(state, opt, data, CONFIG._replace(epochs=2), schedule=sched)
-    again = fit.fit(done, opt, data, CONFIG._replace(epochs=1), schedule=sched)
+    done = fit.fit(state, opt, data, CONFIG._replace(epochs=2))
+    again = fit.fit(done, opt, data, CONFIG._replace(epochs=1))
     assert again is done
 
 
@@ -104,7 +108,7 @@ def test_on_epoch_sees_every_epoch_in_order():
     data = teacher_data()
     state, opt, sched = make_run()
     seen = []
-    final = fit.fit(state, opt, data, CONFIG, schedule=sched, on_epoch=lambda s: seen.append(s))
+    final = fit.fit(state, opt, data, CONFIG, on_epoch=lambda s: seen.append(s))
     assert [s.epoch for s in seen] == [1, 2, 3, 4]
     assert [len(s.history) for s in seen] == [1, 2, 3, 4]
     assert_same_state(seen[-1], final)
@@ -120,7 +124,7 @@ def test_states_handed_out_stay_unchanged():
         seen.append(s)
         copies.append(copy_tree([s.params, list(s.opt_state), s.best_params]))
 
-    fit.fit(state, opt, data, CONFIG, schedule=sched, on_epoch=keep)
+    fit.fit(state, opt, data, CONFIG, on_epoch=keep)
     for s, (params, opt_state, best) in zip(seen, copies):
         assert_bit_identical(s.params, params)
         for x, y in zip(s.opt_state, opt_state):
@@ -134,17 +138,17 @@ def test_fit_never_mutates_its_inputs():
     float_data = data._replace(x_train=data.x_train / np.float32(255), x_val=data.x_val / np.float32(255))
     for d in (data, float_data):
         state, opt, sched = make_run("adam")
-        trained = fit.fit(state, opt, d, CONFIG._replace(epochs=1), schedule=sched)
+        trained = fit.fit(state, opt, d, CONFIG._replace(epochs=1))
         # copies in plain lists: copy_tree cannot rebuild NamedTuples
         params, opt_state, best = copy_tree([trained.params, list(trained.opt_state), trained.best_params])
-        rng_state, history = copy_tree([trained.rng_state, list(trained.history)])
+        rng_states, history = copy_tree([trained.rng_states, list(trained.history)])
         before_data = copy_tree(list(d))
-        fit.fit(trained, opt, d, CONFIG._replace(epochs=3), schedule=sched)
+        fit.fit(trained, opt, d, CONFIG._replace(epochs=3))
         assert_bit_identical(trained.params, params)
         for x, y in zip(trained.opt_state, opt_state):
             assert_bit_identical(x, y)
         assert_bit_identical(trained.best_params, best)
-        assert trained.rng_state == rng_state
+        assert trained.rng_states == rng_states
         assert list(trained.history) == history
         for x, y in zip(d, before_data):
             assert_bit_identical(x, y)
@@ -155,7 +159,7 @@ def test_training_learns_the_teacher(optimizer, lr):
     data = teacher_data()
     config = fit.FitConfig(epochs=20, batch_size=32, activation="relu")
     state, opt, sched = make_run(optimizer, lr, total_steps=config.epochs * 16)
-    history = fit.fit(state, opt, data, config, schedule=sched).history
+    history = fit.fit(state, opt, data, config).history
     first, last = history[0], history[-1]
     assert last["train_loss"] < 0.5 * first["train_loss"]
     assert last["val_loss"] < first["val_loss"]
@@ -170,7 +174,7 @@ def test_early_stopping_keeps_the_best_params():
     data = data._replace(y_val=(data.y_val + 1) % N_CLASSES)
     state, opt, sched = make_run("adam", schedule="constant")
     config = fit.FitConfig(epochs=50, batch_size=32, activation="relu", l2=1e-3, patience=3)
-    final = fit.fit(state, opt, data, config, schedule=sched)
+    final = fit.fit(state, opt, data, config)
     val_losses = [r["val_loss"] for r in final.history]
     best_epoch = int(np.argmin(val_losses)) + 1
     assert fit.stopped_early(final, config)
@@ -190,7 +194,7 @@ def test_no_validation_set_means_no_val_metrics_and_no_early_stop():
     data = teacher_data(val_size=0)
     assert data.x_val.shape == (0, N_FEATURES)
     state, opt, sched = make_run()
-    final = fit.fit(state, opt, data, CONFIG._replace(patience=1), schedule=sched)
+    final = fit.fit(state, opt, data, CONFIG._replace(patience=1))
     assert final.epoch == CONFIG.epochs
     for record in final.history:
         assert set(record) == RECORD_KEYS
@@ -202,7 +206,7 @@ def test_no_validation_set_means_no_val_metrics_and_no_early_stop():
 def test_history_records():
     data = teacher_data()
     state, opt, sched = make_run()
-    final = fit.fit(state, opt, data, CONFIG, schedule=sched)
+    final = fit.fit(state, opt, data, CONFIG)
     steps_per_epoch = math.ceil(data.x_train.shape[0] / CONFIG.batch_size)
     assert final.step == CONFIG.epochs * steps_per_epoch
     for i, record in enumerate(final.history, start=1):
@@ -213,18 +217,19 @@ def test_history_records():
             assert 0 <= record[key] <= 1
         for key in ("train_loss", "val_loss", "seconds"):
             assert isinstance(record[key], float) and math.isfinite(record[key]) and record[key] >= 0
-    # without a schedule there is no rate to report
-    no_schedule = fit.fit(state, opt, data, CONFIG._replace(epochs=1))
-    assert no_schedule.history[0]["lr"] is None
+    # a plain number is a constant schedule: the optimizer's rate is reported as is
+    constant_opt = optimizers.get("adam", 0.01)
+    constant = fit.fit(fit.start_fit(state.params, constant_opt, 0), constant_opt, data, CONFIG._replace(epochs=1))
+    assert constant.history[0]["lr"] == 0.01
 
 
 def test_divergence_raises_with_a_fix():
     data = teacher_data()
     state, opt, sched = make_run("sgd", lr=1e6, schedule="constant")
     called = []
-    fix = r"lower the learning rate \(--lr\)"
+    fix = r"lower the learning rate"
     with np.errstate(all="ignore"), pytest.raises(nf.DivergenceError, match=fix) as info:
-        fit.fit(state, opt, data, CONFIG, schedule=sched, on_epoch=called.append)
+        fit.fit(state, opt, data, CONFIG, on_epoch=called.append)
     assert "diverged" in str(info.value)
     assert called == []  # it failed inside the first epoch, before any checkpoint
 
@@ -237,14 +242,14 @@ def test_uint8_and_float_data_train_identically():
     runs = []
     for d in (data, as_float):
         state, opt, sched = make_run()
-        runs.append(fit.fit(state, opt, d, CONFIG, schedule=sched))
+        runs.append(fit.fit(state, opt, d, CONFIG))
     assert_same_state(*runs)
 
 
 def test_float64_network():
     data = teacher_data()
     state, opt, sched = make_run(dtype=np.float64)
-    final = fit.fit(state, opt, data, CONFIG._replace(epochs=2), schedule=sched)
+    final = fit.fit(state, opt, data, CONFIG._replace(epochs=2))
     assert all(p.dtype == np.float64 for p in final.params.values())
     assert all(v.dtype == np.float64 for v in final.opt_state.mu.values())
 
@@ -270,22 +275,29 @@ def test_bad_config_is_refused(change, message):
 
 @pytest.mark.parametrize("name", optimizers.NAMES)
 @pytest.mark.parametrize("l2, dropout", [(0.0, 0.0), (0.01, 0.3)])
-def test_in_place_train_step_equals_the_pure_one(name, l2, dropout):
-    """fit's fast path (buffers reused, params stepped in place) changes no bit."""
+def test_in_place_step_equals_the_public_pure_path(name, l2, dropout):
+    """fit's fast path (buffers reused, params stepped in place) changes no bit of
+    value_and_grad -> opt.update -> apply_updates."""
     rng = np.random.default_rng(0)
     params = nf.init((20, 16, 8, 3), 0)
     x = rng.random((32, 20), dtype=np.float32)
     y = rng.integers(0, 3, 32)
     opt = optimizers.get(name, schedules.cosine(0.05, 10))
-    acts = nf.activations.resolve(["relu", "tanh"], 2)
+    spec = ["relu", "tanh"]
+    acts = activations.resolve(spec, 2)
     pure = [params, opt.init(params)]
     own = [copy_tree(params), fit._copy(opt.init(params))]
-    scratch = fit.make_scratch(params)
+    buffers = _step.make_buffers(params)
     for i in range(4):
-        pure[0], pure[1], ce1, logits1 = fit.train_step(*pure, x, y, opt, acts, l2, dropout, np.random.default_rng(i))
-        own[0], own[1], ce2, logits2 = fit.train_step(*own, x, y, opt, acts, l2, dropout, np.random.default_rng(i), scratch)
-        assert ce1 == ce2
-        assert_bit_identical(logits1, logits2)
+        value, grads = nf.value_and_grad(pure[0], x, y, activation=spec, l2=l2, dropout=dropout,
+                                         rng=np.random.default_rng(i))
+        penalty = l2_penalty(pure[0], 3, l2)
+        updates, pure[1] = opt.update(grads, pure[1], pure[0])
+        pure[0] = nf.apply_updates(pure[0], updates)
+        own[0], own[1], ce, logits = _step.step_in_place(*own, x, y, opt, acts, l2, dropout,
+                                                         np.random.default_rng(i), buffers)
+        assert ce + penalty == value
+        assert logits.shape == (32, 3)
     assert_bit_identical(pure[0], own[0])
     for a, b in zip(pure[1], own[1]):
         assert_bit_identical(a, b)

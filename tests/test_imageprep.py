@@ -1,4 +1,4 @@
-"""Tests for nnfunc.imageprep: synthetic digit files in, MNIST-style vectors out."""
+"""Tests for nnfunc.data.images: synthetic digit files in, MNIST-style rows out."""
 
 import gzip
 
@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from PIL import Image, ImageDraw, ImageOps
 
 from nnfunc.errors import InputError
-from nnfunc.imageprep import load_digit, preprocess
+from nnfunc.data.images import load_image, preprocess
 
 
 def _one(size=(300, 200), ink=0, paper=255, mode="L"):
@@ -66,10 +66,12 @@ def _check_mnist_like(v):
         ("one_rgba.png", _one((300, 200), ink=(0, 0, 0, 255), paper=(0, 0, 0, 0), mode="RGBA")),
     ],
 )
-def test_load_digit_gives_mnist_like_vector(tmp_path, name, image):
+def test_load_image_gives_one_mnist_like_row(tmp_path, name, image):
     path = tmp_path / name
     image.save(path)
-    _check_mnist_like(load_digit(path))
+    x = load_image(path)
+    assert x.shape == (1, 784)  # one row, ready for predict
+    _check_mnist_like(x[0])
 
 
 def test_rgba_transparency_is_white_paper(tmp_path):
@@ -78,14 +80,14 @@ def test_rgba_transparency_is_white_paper(tmp_path):
     rgba.save(tmp_path / "rgba.png")
     opaque = _ring((200, 300), ink=0, paper=255)
     opaque.save(tmp_path / "opaque.png")
-    np.testing.assert_allclose(load_digit(tmp_path / "rgba.png"), load_digit(tmp_path / "opaque.png"), atol=1e-6)
+    np.testing.assert_allclose(load_image(tmp_path / "rgba.png"), load_image(tmp_path / "opaque.png"), atol=1e-6)
 
 
 def test_polarity_does_not_matter(tmp_path):
     dark_on_light = _ring((240, 320), ink=0, paper=255)
     dark_on_light.save(tmp_path / "a.png")
     ImageOps.invert(dark_on_light).save(tmp_path / "b.png")
-    a, b = load_digit(tmp_path / "a.png"), load_digit(tmp_path / "b.png")
+    a, b = load_image(tmp_path / "a.png"), load_image(tmp_path / "b.png")
     assert np.abs(a - b).max() < 0.02
 
 
@@ -152,7 +154,7 @@ def test_blank_image_has_no_ink(tmp_path, paper):
     path = tmp_path / f"blank{paper}.png"
     Image.new("L", (100, 80), paper).save(path)
     with pytest.raises(InputError, match="no ink found") as info:
-        load_digit(path)
+        load_image(path)
     assert str(path) in str(info.value)
 
 
@@ -160,7 +162,7 @@ def test_not_an_image_names_the_file(tmp_path):
     path = tmp_path / "digit.png"
     path.write_text("this is not a PNG")
     with pytest.raises(InputError, match="cannot read") as info:
-        load_digit(path)
+        load_image(path)
     assert str(path) in str(info.value)
 
 
@@ -169,14 +171,14 @@ def test_truncated_image_names_the_file(tmp_path):
     _ring().save(path)
     path.write_bytes(path.read_bytes()[:200])
     with pytest.raises(InputError) as info:
-        load_digit(path)
+        load_image(path)
     assert str(path) in str(info.value)
 
 
 def test_missing_file_names_the_file(tmp_path):
     path = tmp_path / "nowhere.png"
     with pytest.raises(InputError, match="no such file") as info:
-        load_digit(path)
+        load_image(path)
     assert str(path) in str(info.value)
 
 

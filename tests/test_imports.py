@@ -1,11 +1,14 @@
-"""The architecture rules, read from the source with ``ast``.
+"""The architecture rules, read from the source with ``ast`` and checked in fresh interpreters.
 
-Data flows one way: nothing imports the CLIs, only ``plots`` imports
-matplotlib, the gradient checker imports no model code, and ``import nnfunc``
-stays light (no matplotlib, no tqdm).
+Data flows one way through the layers; nothing imports the command line;
+each heavy library loads in one module; the gradient checker imports no
+model code; ``import nnfunc`` stays light; no submodule import shadows a
+package attribute.
 """
 
 import ast
+import importlib
+import inspect
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +16,32 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parent.parent / "nnfunc"
-CLIS = ("nnfunc.train", "nnfunc.evaluate", "nnfunc.predict")
 MODEL_CODE = ("nnfunc.model", "nnfunc.activations", "nnfunc.losses")
+# The layers, in the direction data flows: a module imports only from its own
+# layer or the layers before it. The top package (the public API) comes after
+# the library; only the command line, last, may import it.
+LAYERS = (
+    ("base", ("nnfunc._version", "nnfunc.errors", "nnfunc.checks", "nnfunc.fileio", "nnfunc.allocator")),
+    ("data", ("nnfunc.data",)),
+    ("model", ("nnfunc.params", "nnfunc.activations", "nnfunc.initializers", "nnfunc.losses", "nnfunc.model",
+               "nnfunc.evaluation")),
+    ("optim", ("nnfunc.optim",)),
+    ("verify", ("nnfunc.verify",)),
+    ("training", ("nnfunc.training",)),
+    ("report", ("nnfunc.report",)),
+    ("api", ("nnfunc",)),
+    ("cli", ("nnfunc.cli", "nnfunc.__main__", "nnfunc.train")),
+)
+CLI = ("nnfunc.cli", "nnfunc.__main__", "nnfunc.train")
+# third-party code that only one module may load, each only where it is needed
+ONLY = {
+    "matplotlib": ["nnfunc.report.plots"],
+    "PIL": ["nnfunc.data.images"],
+    "mnist": ["nnfunc.data.idx"],
+    "urllib.request": ["nnfunc.data.download"],
+    "http": ["nnfunc.data.download"],
+    "tqdm": ["nnfunc.data.download", "nnfunc.training.loop"],
+}
 
 
 def module_name(path):
@@ -22,9 +49,11 @@ def module_name(path):
     return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
 
 
-def imported_names(source, module, is_package=False):
+def imported_names(source, module, is_package=False, modules=None):
     """Every module a source file imports, absolute: ``from a import b`` gives both a and a.b.
 
+    With ``modules`` (the package's module names), ``from a import b`` gives
+    only a.b when that is a module: it loads a's ``__init__`` but uses none of it.
     Imports inside functions count too: a lazy import is still an import.
     """
     names = set()
@@ -37,18 +66,20 @@ def imported_names(source, module, is_package=False):
             if node.level:
                 anchor = package.split(".")[: len(package.split(".")) - (node.level - 1)]
                 base = ".".join(anchor + ([base] if base else []))
-            names.add(base)
             # the imported name may be a submodule (from nnfunc import train)
-            names.update(f"{base}.{alias.name}" for alias in node.names)
+            full = [f"{base}.{alias.name}" for alias in node.names]
+            names.update(full)
+            if modules is None or any(name not in modules for name in full):
+                names.add(base)
     return names
 
 
 def all_modules():
     """{module name: set of imported names} for every file of the package."""
-    return {
-        module_name(path): imported_names(path.read_text(), module_name(path), path.name == "__init__.py")
-        for path in sorted(PACKAGE.rglob("*.py"))
-    }
+    paths = sorted(PACKAGE.rglob("*.py"))
+    names = {module_name(path) for path in paths}
+    return {module_name(path): imported_names(path.read_text(), module_name(path), path.name == "__init__.py", names)
+            for path in paths}
 
 
 def imports(names, target):
@@ -59,8 +90,37 @@ MODULES = all_modules()
 
 
 def test_the_package_is_found():
-    assert {"nnfunc", "nnfunc.fit", "nnfunc.plots", "nnfunc.train", "nnfunc.gradcheck"} <= set(MODULES)
-    assert {"nnfunc.gradcheck", "nnfunc.gradcheck.core"} <= set(GRADCHECK)
+    assert {"nnfunc", "nnfunc.training.loop", "nnfunc.report.plots", "nnfunc.train", "nnfunc.cli.train",
+            "nnfunc.verify.checker", "nnfunc.data.download"} <= set(MODULES)
+    assert {"nnfunc.verify.checker", "nnfunc.verify.probes", "nnfunc.verify.report"} == set(CHECKER)
+
+
+def layer_of(module):
+    """Index in LAYERS of the layer that holds ``module`` (its longest matching prefix)."""
+    best = None
+    for index, (_, prefixes) in enumerate(LAYERS):
+        for prefix in prefixes:
+            if (module == prefix or module.startswith(prefix + ".")) and (best is None or len(prefix) > best[1]):
+                best = (index, len(prefix))
+    return best[0]
+
+
+def test_every_module_has_a_layer():
+    assert {m: layer_of(m) for m in MODULES if layer_of(m) is None} == {}
+
+
+@pytest.mark.parametrize("module", sorted(MODULES))
+def test_imports_flow_one_way(module):
+    own = layer_of(module)
+    later = sorted(n for n in MODULES[module] if n.split(".")[0] == "nnfunc" and n in MODULES
+                   and layer_of(n) > own)
+    assert later == [], f"{module} ({LAYERS[own][0]}) imports from later layers"
+
+
+@pytest.mark.parametrize("library, allowed", sorted(ONLY.items()))
+def test_heavy_libraries_load_in_one_place(library, allowed):
+    users = sorted(m for m, names in MODULES.items() if imports(names, library))
+    assert users == sorted(allowed)
 
 
 @pytest.mark.parametrize(
@@ -80,15 +140,10 @@ def test_import_reader_sees_every_form(source, module, expected):
     assert imported_names(source, module, is_package) == expected
 
 
-def test_nothing_imports_the_clis():
-    offenders = {m: sorted(n for n in names if any(imports({n}, c) for c in CLIS))
-                 for m, names in MODULES.items() if m not in CLIS}
+def test_nothing_imports_the_command_line():
+    offenders = {m: sorted(n for n in names if any(imports({n}, c) for c in CLI))
+                 for m, names in MODULES.items() if not any(m == c or m.startswith(c + ".") for c in CLI)}
     assert {m: n for m, n in offenders.items() if n} == {}
-
-
-def test_only_plots_imports_matplotlib():
-    users = sorted(m for m, names in MODULES.items() if imports(names, "matplotlib"))
-    assert users == ["nnfunc.plots"]
 
 
 def internal_closure(start):
@@ -103,20 +158,72 @@ def internal_closure(start):
     return seen
 
 
-GRADCHECK = sorted(m for m in MODULES if m.startswith("nnfunc.gradcheck") and not m.endswith("__main__"))
+# the gradient checker proper: any loss function, no model code
+CHECKER = sorted(m for m in MODULES if m.startswith("nnfunc.verify.") and m != "nnfunc.verify.network")
 
 
-@pytest.mark.parametrize("module", GRADCHECK)
-def test_gradcheck_imports_no_model_code(module):
-    direct = {n for n in MODULES[module] if any(imports({n}, t) for t in MODEL_CODE)}
-    assert direct == set()
-    reached = internal_closure(module)
+@pytest.mark.parametrize("module", CHECKER)
+def test_the_checker_imports_no_model_code(module):
+    reached = internal_closure(module) | {module}
     assert not any(imports(reached, t) for t in MODEL_CODE), sorted(reached)
-    assert not imports(MODULES[module], "nnfunc.netcheck")
+    assert not imports(reached, "nnfunc.verify.network")
 
 
 def test_import_nnfunc_stays_light():
-    heavy = ("matplotlib", "tqdm")
-    code = f"import sys, nnfunc; print(sorted(m for m in sys.modules if m.split('.')[0] in {heavy!r} or m in {CLIS!r}))"
+    heavy = ("matplotlib", "tqdm", "PIL", "mnist", "urllib.request", "http.client", "nnfunc.cli", "nnfunc.train",
+             "nnfunc.report.plots", "nnfunc.data.download")
+    code = f"import sys, nnfunc; print(sorted(m for m in sys.modules if m in {heavy!r}))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "[]"
+
+
+def test_no_module_is_named_like_an_exported_name():
+    """``import nnfunc.X`` sets ``nnfunc.X`` to the module: X must not be something nnfunc exports."""
+    import nnfunc  # noqa: F401  (the loop imports every package)
+
+    for package in {m.rpartition(".")[0] for m in MODULES if "." in m} | {"nnfunc"}:
+        names = {m.rpartition(".")[2] for m in MODULES if m.rpartition(".")[0] == package}
+        namespace = importlib.import_module(package)
+        exported = set(getattr(namespace, "__all__", ())) | {n for n in vars(namespace) if not n.startswith("_")}
+        clashes = {n for n in names & exported if not inspect.ismodule(getattr(namespace, n, None))}
+        assert clashes == set(), package
+    # and the top package's own submodules never share a name with its API
+    assert set(nnfunc.__all__) & {m.split(".")[1] for m in MODULES if m.count(".") >= 1} == set()
+
+
+def test_importing_every_submodule_replaces_no_package_attribute():
+    """Import the package, note every package's attributes, import everything, compare."""
+    modules = [m for m in MODULES if m not in ("nnfunc.__main__",)]
+    code = f"""
+import importlib, sys
+import nnfunc
+packages = {sorted({m for m in MODULES if (PACKAGE.parent / m.replace(".", "/") / "__init__.py").exists()})!r}
+for p in packages:
+    importlib.import_module(p)
+before = {{p: dict(vars(sys.modules[p])) for p in packages}}
+for m in {modules!r}:
+    importlib.import_module(m)
+changed = sorted(f"{{p}}.{{k}}" for p in packages for k, v in before[p].items() if vars(sys.modules[p]).get(k) is not v)
+print(changed)
+"""
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"
+
+
+def test_public_api_is_explicit_and_resolves():
+    import nnfunc
+
+    assert len(nnfunc.__all__) == len(set(nnfunc.__all__))
+    missing = [n for n in nnfunc.__all__ if not hasattr(nnfunc, n)]
+    assert missing == []
+    internal = {"kink_pattern", "num_layers", "validate_params", "param_keys", "check_x", "as_generator"}
+    assert internal & set(nnfunc.__all__) == set()
+    assert {"init", "forward", "loss", "backward", "value_and_grad", "predict", "update", "gradcheck", "fit",
+            "evaluate", "save", "load", "load_image", "check_network"} <= set(nnfunc.__all__)
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE)))
+def test_every_module_states_its_job(path):
+    doc = ast.get_docstring(ast.parse(path.read_text()))
+    assert doc and doc.strip().splitlines()[0].strip(), f"{path} has no one-line docstring"

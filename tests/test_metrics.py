@@ -1,4 +1,4 @@
-"""Tests for nnfunc.metrics: counts, accuracies, tables and the metrics files."""
+"""Tests for nnfunc.report.metrics (counts, accuracies, tables) and the metrics files of nnfunc.training.runlog."""
 
 import csv
 import json
@@ -9,7 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nnfunc import metrics
+from nnfunc.report import metrics
+from nnfunc.training import runlog
 from nnfunc.errors import DataError, InputError
 
 Y_TRUE = np.array([0, 0, 1, 1, 1, 2, 2, 2, 2])
@@ -111,30 +112,30 @@ def _history(with_val=True):
 
 def test_write_read_round_trip(tmp_path):
     history = _history()
-    json_path, csv_path = metrics.write_metrics(tmp_path, history, test={"loss": 0.3, "accuracy": 0.97})
-    record = metrics.read_metrics(tmp_path)
+    json_path, csv_path = runlog.write_metrics(tmp_path, history, test={"loss": 0.3, "accuracy": 0.97})
+    record = runlog.read_metrics(tmp_path)
     assert record == json.loads(json_path.read_text())
     assert list(record) == ["epochs", "test"]
     assert record["test"] == {"loss": 0.3, "accuracy": 0.97}
     assert len(record["epochs"]) == 3
     for entry, row in zip(history, record["epochs"]):
-        assert list(row) == list(metrics.EPOCH_KEYS)
-        for key in metrics.EPOCH_KEYS:
+        assert list(row) == list(runlog.EPOCH_KEYS)
+        for key in runlog.EPOCH_KEYS:
             assert row[key] == float(entry[key])
         assert isinstance(row["epoch"], int)
     with open(csv_path, newline="") as f:
         rows = list(csv.reader(f))
-    assert rows[0] == list(metrics.EPOCH_KEYS)
+    assert rows[0] == list(runlog.EPOCH_KEYS)
     assert len(rows) == 4
     for entry, row in zip(history, rows[1:]):
-        assert [float(v) for v in row] == [float(entry[k]) for k in metrics.EPOCH_KEYS]
+        assert [float(v) for v in row] == [float(entry[k]) for k in runlog.EPOCH_KEYS]
 
 
 def test_missing_validation_is_null_in_json_and_empty_in_csv(tmp_path):
     history = _history(with_val=False)
     del history[0]["val_loss"]  # absent is the same as None
-    metrics.write_metrics(tmp_path, history)
-    record = metrics.read_metrics(tmp_path)
+    runlog.write_metrics(tmp_path, history)
+    record = runlog.read_metrics(tmp_path)
     assert record["test"] is None
     assert all(row["val_loss"] is None and row["val_accuracy"] is None for row in record["epochs"])
     raw = (tmp_path / "metrics.json").read_text()
@@ -147,31 +148,31 @@ def test_missing_validation_is_null_in_json_and_empty_in_csv(tmp_path):
 
 
 def test_write_leaves_no_temp_files_and_overwrites(tmp_path):
-    metrics.write_metrics(tmp_path, _history())
-    metrics.write_metrics(tmp_path, _history()[:1])
+    runlog.write_metrics(tmp_path, _history())
+    runlog.write_metrics(tmp_path, _history()[:1])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["metrics.csv", "metrics.json"]
-    assert len(metrics.read_metrics(tmp_path)["epochs"]) == 1
+    assert len(runlog.read_metrics(tmp_path)["epochs"]) == 1
 
 
 def test_bad_history_raises_and_writes_nothing(tmp_path):
     history = _history()
     del history[1]["lr"]
     with pytest.raises(InputError, match="lr"):
-        metrics.write_metrics(tmp_path, history)
+        runlog.write_metrics(tmp_path, history)
     with pytest.raises(InputError):
-        metrics.write_metrics(tmp_path, _history(), test={"accuracy": 0.9})
+        runlog.write_metrics(tmp_path, _history(), test={"accuracy": 0.9})
     with pytest.raises(InputError):
-        metrics.write_metrics(tmp_path, {"epoch": 1})
+        runlog.write_metrics(tmp_path, {"epoch": 1})
     assert list(tmp_path.iterdir()) == []
 
 
 def test_read_missing_metrics_names_the_file(tmp_path):
     with pytest.raises(InputError, match="metrics.json"):
-        metrics.read_metrics(tmp_path)
+        runlog.read_metrics(tmp_path)
 
 
 @pytest.mark.parametrize("content", [b'{"epochs": [', b"\xff\xfe\x00garbage", b"[1, 2]", b'{"epochs": 3, "test": null}'])
 def test_read_corrupt_metrics_is_a_data_error(tmp_path, content):
     (tmp_path / "metrics.json").write_bytes(content)
     with pytest.raises(DataError, match="metrics.json"):
-        metrics.read_metrics(tmp_path)
+        runlog.read_metrics(tmp_path)

@@ -9,7 +9,9 @@ import pytest
 from hypothesis import given, strategies as st
 
 import nnfunc as nf
-from nnfunc import netcheck
+from nnfunc.model import kink_pattern
+from nnfunc.params import param_keys
+from nnfunc.verify import network as netcheck
 from tests.helpers import assert_bit_identical, copy_tree
 from tests.strategies import architectures, problems
 
@@ -36,7 +38,7 @@ def test_shapes_keys_and_dtypes(dtype, prob):
         assert cache[f"A{l}"].shape == (m, prob.sizes[l]) and cache[f"A{l}"].dtype == dtype
     assert cache["logits"].shape == probs.shape and cache["logits"].dtype == dtype
     grads = nf.backward(params, cache, prob.y, activation=prob.activation, l2=prob.l2)
-    assert list(grads) == nf.param_keys(L)
+    assert list(grads) == param_keys(L)
     for k in params:
         assert grads[k].shape == params[k].shape and grads[k].dtype == dtype
     dx = nf.input_grad(params, prob.x, prob.y, activation=prob.activation)
@@ -228,7 +230,7 @@ def test_backward_names_every_missing_cache_entry():
 
 @given(problems())
 def test_kink_pattern_marks_exactly_the_kinked_units(prob):
-    pattern = nf.kink_pattern(prob.params, prob.x, activation=prob.activation)
+    pattern = kink_pattern(prob.params, prob.x, activation=prob.activation)
     assert pattern.dtype == bool and pattern.ndim == 1
     _, cache = nf.forward(prob.params, prob.x, activation=prob.activation)
     kinked = [l for l, name in enumerate(prob.activation, start=1) if nf.ACTIVATIONS[name].has_kink]

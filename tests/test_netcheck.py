@@ -19,10 +19,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import nnfunc as nf
-from nnfunc import netcheck
+from nnfunc.params import param_keys
+from nnfunc.verify import network as netcheck
 from nnfunc.errors import GradientMismatchError, InputError, ParamsError
-from nnfunc.gradcheck import DEFAULT_EPS
-from nnfunc.netcheck import assert_network_gradients, check_network
+from nnfunc.verify.checker import DEFAULT_EPS
+from nnfunc.verify.network import assert_network_gradients, check_network
 
 REPO = Path(__file__).resolve().parent.parent
 ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "linear")
@@ -54,7 +55,7 @@ def test_random_small_networks_pass(sizes, seed, data, l2, m, dtype):
     params, x, y = problem(sizes, seed, m=m, dtype=dtype)
     report = check_network(params, x, y, activation=activation, l2=l2, mode="full")
     assert report.ok, report.format()
-    assert [row.name for row in report.rows] == [*nf.param_keys(len(sizes) - 1), "x"]
+    assert [row.name for row in report.rows] == [*param_keys(len(sizes) - 1), "x"]
     assert sum(row.checked + row.kinks for row in report.rows) == x.size + sum(
         v.size for v in params.values())
 
@@ -151,7 +152,7 @@ def test_bad_inputs_raise_typed_errors():
 def run_cli(*args):
     # one BLAS thread: for batch-8 matmuls threads only add contention on a shared machine
     env = {**os.environ, "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
-    return subprocess.run([sys.executable, "-m", "nnfunc.gradcheck", *args], cwd=REPO, env=env,
+    return subprocess.run([sys.executable, "-m", "nnfunc", "gradcheck", *args], cwd=REPO, env=env,
                           capture_output=True, text=True, timeout=300)
 
 
@@ -194,7 +195,7 @@ def test_cli_direction_mode_and_bad_arguments():
     result = run_cli("--sizes", "20,x")
     assert result.returncode == 2 and "--sizes" in result.stderr
     result = run_cli("--sizes", "20,6,3", "--seed", "-1")
-    assert result.returncode == 2 and "--seed must be >= 0, got -1" in result.stderr
+    assert result.returncode == 2 and "--seed must be an integer >= 0, got -1; pass a seed like --seed=0" in result.stderr
     assert "Traceback" not in result.stderr
 
 
@@ -205,4 +206,4 @@ def test_cli_checks_dropout_networks():
     assert "dropout 0.5" in result.stdout.splitlines()[0]
     assert _verdict_error(result.stdout)[1] == 12 * 8 + 8 + 8 * 8 + 8 + 8 * 3 + 3 + 8 * 12
     result = run_cli("--sizes", "12,8,3", "--dropout", "1")
-    assert result.returncode == 2 and "dropout must be a probability in [0, 1)" in result.stderr
+    assert result.returncode == 2 and "--dropout must be a finite number in [0, 1), got 1.0" in result.stderr

@@ -7,8 +7,9 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nnfunc import optimizers as opt_mod
-from nnfunc import schedules
+from nnfunc.optim import _kernels
+from nnfunc.optim import optimizers as opt_mod
+from nnfunc.optim import schedules
 from nnfunc.errors import ConfigError, ParamsError
 
 DTYPES = [np.float32, np.float64]
@@ -345,7 +346,7 @@ def test_in_place_step_equals_update_then_apply_bit_for_bit(problem, lr):
         scratch = {k: np.empty_like(v) for k, v in params.items()}
         for grads in grads_list:
             grads_before = copy_tree(grads)
-            out, state = opt.step(grads, state, own_params, scratch)
+            out, state = opt.update_in_place(grads, state, own_params, scratch)
             assert out is own_params  # in place: the loop keeps its arrays
             assert_bit_identical(grads, grads_before)  # grads are only read
         assert_bit_identical(own_params, want_params)
@@ -355,18 +356,14 @@ def test_in_place_step_equals_update_then_apply_bit_for_bit(problem, lr):
 @given(problems())
 def test_chunked_kernels_give_the_same_bits(problem):
     params, grads_list, _ = problem
-    chunk = opt_mod.CHUNK
-    try:
-        for opt_maker in (lambda: all_optimizers(0.1),):
-            opt_mod.CHUNK = 1 << 30
-            want = [run(opt, params, grads_list) for opt in opt_maker()]
-            opt_mod.CHUNK = 3  # every tensor bigger than 3 numbers goes through the chunk loop
-            got = [run(opt, params, grads_list) for opt in opt_maker()]
-            for (p1, s1), (p2, s2) in zip(want, got):
-                assert_bit_identical(p1, p2)
-                assert_state_identical(s1, s2)
-    finally:
-        opt_mod.CHUNK = chunk
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_kernels, "CHUNK", 1 << 30)
+        want = [run(opt, params, grads_list) for opt in all_optimizers(0.1)]
+        mp.setattr(_kernels, "CHUNK", 3)  # every tensor bigger than 3 numbers goes through the chunk loop
+        got = [run(opt, params, grads_list) for opt in all_optimizers(0.1)]
+    for (p1, s1), (p2, s2) in zip(want, got):
+        assert_bit_identical(p1, p2)
+        assert_state_identical(s1, s2)
 
 
 # --- documented defaults, get(), and every path through the chunked kernels ---
@@ -433,11 +430,10 @@ def test_get_passes_settings_through(name):
 @given(problems())
 def test_chunked_kernels_without_params_and_in_place(problem):
     params, grads_list, _ = problem
-    chunk = opt_mod.CHUNK
-    try:
+    with pytest.MonkeyPatch.context() as mp:
         results = {}
         for size in (1 << 30, 3):  # unchunked, then every tensor over 3 numbers in chunks
-            opt_mod.CHUNK = size
+            mp.setattr(_kernels, "CHUNK", size)
             pure, in_place = [], []
             for opt in all_optimizers(0.1):
                 needs_params = opt.name == "adamw"
@@ -446,7 +442,7 @@ def test_chunked_kernels_without_params_and_in_place(problem):
                 own, scratch = copy_tree(params), {k: np.empty_like(v) for k, v in params.items()}
                 state = opt.init(own)
                 for grads in grads_list:
-                    own, state = opt.step(grads, state, own, scratch)
+                    own, state = opt.update_in_place(grads, state, own, scratch)
                 in_place.append((own, state))
             results[size] = pure, in_place
         (pure1, step1), (pure2, step2) = results[1 << 30], results[3]
@@ -458,14 +454,12 @@ def test_chunked_kernels_without_params_and_in_place(problem):
         # and without params, an optimizer without weight decay moves them the same way
         for a, opt in zip(pure1, [o for o in all_optimizers(0.1) if o.name != "adamw"]):
             assert_bit_identical(a, steps_of(opt, params, grads_list))
-    finally:
-        opt_mod.CHUNK = chunk
 
 
 def test_chunk_boundaries_cover_every_element():
     # a tensor of CHUNK + 1 numbers: the last chunk has one element
     rng = np.random.default_rng(9)
-    n = opt_mod.CHUNK + 1
+    n = _kernels.CHUNK + 1
     params = {"W1": rng.standard_normal((n, 1)).astype(np.float32), "b1": np.zeros(1, np.float32)}
     grads = {"W1": rng.standard_normal((n, 1)).astype(np.float32), "b1": np.ones(1, np.float32)}
     for opt in all_optimizers(0.1):
@@ -474,7 +468,7 @@ def test_chunk_boundaries_cover_every_element():
 
 
 @pytest.mark.parametrize("chunk", [3, 1 << 30])
-def test_any_memory_layout_gives_the_same_steps(chunk):
+def test_any_memory_layout_gives_the_same_steps(chunk, monkeypatch):
     # Fortran-ordered and strided arrays do not flatten to views: a chunked
     # kernel writing through a flattened copy would lose its results
     rng = np.random.default_rng(10)
@@ -484,39 +478,35 @@ def test_any_memory_layout_gives_the_same_steps(chunk):
     def odd(tree):
         return {k: np.asfortranarray(v) if v.ndim == 2 else np.repeat(v, 2)[::2] for k, v in tree.items()}
 
-    saved = opt_mod.CHUNK
-    try:
-        opt_mod.CHUNK = chunk
-        for opt in all_optimizers(0.1):
-            want, want_state = run(opt, params, grads)
-            got, got_state = run(opt, odd(params), [odd(g) for g in grads])
-            for k in want:
-                assert np.array_equal(got[k], want[k]), (opt.name, k)
-            own = odd(params)
-            scratch = {k: np.empty_like(v) for k, v in own.items()}
-            state = opt.init(own)
-            for g in grads:
-                own, state = opt.step(odd(g), state, own, scratch)
-            for k in want:
-                assert np.array_equal(own[k], want[k]), (opt.name, k, "step")
-                for field in state._fields[1:]:
-                    assert np.array_equal(getattr(state, field)[k], getattr(want_state, field)[k])
-    finally:
-        opt_mod.CHUNK = saved
+    monkeypatch.setattr(_kernels, "CHUNK", chunk)
+    for opt in all_optimizers(0.1):
+        want, want_state = run(opt, params, grads)
+        got, got_state = run(opt, odd(params), [odd(g) for g in grads])
+        for k in want:
+            assert np.array_equal(got[k], want[k]), (opt.name, k)
+        own = odd(params)
+        scratch = {k: np.empty_like(v) for k, v in own.items()}
+        state = opt.init(own)
+        for g in grads:
+            own, state = opt.update_in_place(odd(g), state, own, scratch)
+        for k in want:
+            assert np.array_equal(own[k], want[k]), (opt.name, k, "step")
+            for field in state._fields[1:]:
+                assert np.array_equal(getattr(state, field)[k], getattr(want_state, field)[k])
 
 
 @pytest.mark.parametrize("factory, kwargs, message", [
-    (opt_mod.momentum, {"lr": 0.1, "beta": "0.9"}, "beta must be in [0, 1), got '0.9'"),
-    (opt_mod.momentum, {"lr": 0.1, "beta": False}, "beta must be in [0, 1), got False"),
-    (opt_mod.adam, {"b1": -0.1}, "b1 must be in [0, 1), got -0.1"),
-    (opt_mod.adam, {"b2": 1.0}, "b2 must be in [0, 1), got 1.0"),
+    (opt_mod.momentum, {"lr": 0.1, "beta": "0.9"}, "beta must be a finite number in [0, 1), got '0.9'"),
+    (opt_mod.momentum, {"lr": 0.1, "beta": False}, "beta must be a finite number in [0, 1), got False"),
+    (opt_mod.adam, {"b1": -0.1}, "b1 must be a finite number in [0, 1), got -0.1"),
+    (opt_mod.adam, {"b2": 1.0}, "b2 must be a finite number in [0, 1), got 1.0"),
     (opt_mod.adam, {"eps": math.inf}, "eps must be a finite number > 0, got inf"),
     (opt_mod.adam, {"eps": True}, "eps must be a finite number > 0, got True"),
     (opt_mod.adam, {"eps": "1e-8"}, "eps must be a finite number > 0, got '1e-8'"),
     (opt_mod.adamw, {"weight_decay": math.inf}, "weight_decay must be a finite number >= 0, got inf"),
     (opt_mod.adamw, {"weight_decay": False}, "weight_decay must be a finite number >= 0, got False"),
     (opt_mod.adamw, {"weight_decay": "0.1"}, "weight_decay must be a finite number >= 0, got '0.1'"),
-    (opt_mod.rmsprop, {"decay": "0.9"}, "decay must be in [0, 1), got '0.9'"),
+    (opt_mod.rmsprop, {"decay": "0.9"}, "decay must be a finite number in [0, 1), got '0.9'"),
     (opt_mod.rmsprop, {"eps": 0.0}, "eps must be a finite number > 0, got 0.0"),
 ])
 def test_bad_settings_are_named_in_the_message(factory, kwargs, message):

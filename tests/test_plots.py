@@ -1,4 +1,4 @@
-"""Tests for nnfunc.plots: each function writes a real, non-blank PNG, headless, without pyplot."""
+"""Tests for nnfunc.report.plots: real, non-blank PNGs, headless, without pyplot, with text that fits."""
 
 import subprocess
 import sys
@@ -8,12 +8,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nnfunc import plots
+from nnfunc.report import plots
 from nnfunc.errors import InputError
 
 from conftest import REPO
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+FASHION = ["T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot"]
+DIGITS = [str(i) for i in range(10)]
 
 
 def _history(n_epochs=5, with_val=True):
@@ -52,6 +54,20 @@ def _check_png(path, min_shape=(100, 100)):
     # More than a few colours: something beyond text was drawn.
     assert len(np.unique(pixels.reshape(-1, 3), axis=0)) > 10
     return pixels
+
+
+def _assert_text_fits(fig, texts):
+    """Assert the drawn, non-empty texts lie inside fig and none overlaps another."""
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    boxes = [(t.get_text(), t.get_window_extent(renderer)) for t in texts if t.get_visible() and t.get_text()]
+    assert boxes
+    for text, box in boxes:
+        assert fig.bbox.x0 <= box.x0 and box.x1 <= fig.bbox.x1, f"{text!r} is clipped left or right: {box}"
+        assert fig.bbox.y0 <= box.y0 and box.y1 <= fig.bbox.y1, f"{text!r} is clipped top or bottom: {box}"
+    for a, (text_a, box_a) in enumerate(boxes):
+        for text_b, box_b in boxes[a + 1 :]:
+            assert not box_a.overlaps(box_b), f"{text_a!r} overlaps {text_b!r}"
 
 
 def _no_temp_files(directory):
@@ -102,6 +118,38 @@ def test_plot_activations(tmp_path):
     _check_png(path, min_shape=(400, 400))
 
 
+def _activation_inputs(k=8):
+    rng = np.random.default_rng(1)
+    return _digits(k, rng), [np.maximum(rng.normal(size=(k, 64)), 0), np.tanh(rng.normal(size=(k, 16)))]
+
+
+def test_plot_activations_names_each_image_by_its_class(tmp_path):
+    images, hidden = _activation_inputs()
+    labels = np.array([9, 0, 6, 2, 1, 5, 8, 3])
+    fig = plots._activations_figure(images, hidden, labels, FASHION)
+    ylabels = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
+    assert ylabels == [FASHION[y] for y in labels]
+    _assert_text_fits(fig, [ax.yaxis.label for ax in fig.axes] + [ax.title for ax in fig.axes])
+    path = plots.plot_activations(images, hidden, tmp_path / "act.png", labels=labels, class_names=FASHION)
+    _check_png(path, min_shape=(400, 400))
+
+
+@pytest.mark.parametrize("class_names", [None, DIGITS])
+def test_plot_activations_says_label_n_for_digits(class_names):
+    images, hidden = _activation_inputs(3)
+    fig = plots._activations_figure(images, hidden, np.array([7, 2, 1]), class_names)
+    assert [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()] == ["label 7", "label 2", "label 1"]
+
+
+def test_plot_activations_rejects_bad_class_names(tmp_path):
+    images, hidden = _activation_inputs(3)
+    with pytest.raises(InputError, match="got 5 class_names.*one name per class"):
+        plots.plot_activations(images, hidden, tmp_path / "act.png", labels=[9, 0, 1], class_names=FASHION[:5])
+    with pytest.raises(InputError, match="pass labels too"):
+        plots.plot_activations(images, hidden, tmp_path / "act.png", class_names=FASHION)
+    assert not (tmp_path / "act.png").exists()
+
+
 def test_plot_activations_rejects_mismatched_rows(tmp_path):
     rng = np.random.default_rng(2)
     with pytest.raises(InputError, match="one row per image"):
@@ -114,6 +162,47 @@ def test_plot_confusion(tmp_path):
     _check_png(plots.plot_confusion(confusion, tmp_path / "cm.png", class_names=[str(i) for i in range(10)]))
     with pytest.raises(InputError, match="class_names"):
         plots.plot_confusion(confusion, tmp_path / "cm2.png", class_names=["a"])
+
+
+@pytest.mark.parametrize("class_names", [DIGITS, FASHION], ids=["mnist", "fashion"])
+def test_confusion_labels_do_not_overlap_or_clip(class_names):
+    rng = np.random.default_rng(3)
+    confusion = np.diag(rng.integers(900, 1100, size=10)) + rng.integers(0, 50, size=(10, 10))
+    fig = plots._confusion_figure(confusion, class_names)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_xticklabels()] == class_names
+    _assert_text_fits(fig, ax.get_xticklabels() + [ax.xaxis.label])
+    _assert_text_fits(fig, ax.get_yticklabels() + [ax.yaxis.label, ax.title])
+
+
+def _long_name_mistakes(m=40):
+    """Images whose true and predicted classes are Fashion-MNIST's longest names."""
+    rng = np.random.default_rng(6)
+    y_true = np.where(np.arange(m) % 2, 0, 9)  # T-shirt/top, Ankle boot
+    y_pred = 9 - y_true
+    return _digits(m, rng), y_true, y_pred, rng.dirichlet(np.ones(10), size=m)
+
+
+@pytest.mark.parametrize("with_probs", [True, False])
+def test_misclassified_titles_do_not_overlap_or_clip(with_probs):
+    images, y_true, y_pred, probs = _long_name_mistakes()
+    fig = plots._misclassified_figure(images, y_true, y_pred, FASHION, probs if with_probs else None)
+    titles = [ax.title for ax in fig.axes]
+    assert len(titles) == 36
+    assert titles[0].get_text().startswith("true: ") and "\npred: " in titles[0].get_text()
+    lines = [line for t in titles for line in t.get_text().split("\n")]
+    assert {"true: T-shirt/top", "true: Ankle boot"} <= set(lines)
+    assert any(line.startswith("pred: T-shirt/top") for line in lines)
+    _assert_text_fits(fig, titles + [fig._suptitle])
+
+
+def test_plot_misclassified_rejects_bad_class_names(tmp_path):
+    images, y_true, y_pred, probs = _long_name_mistakes(6)
+    with pytest.raises(InputError, match="got 3 class_names.*one name per class"):
+        plots.plot_misclassified(images, y_true, y_pred, tmp_path / "mis.png", class_names=FASHION[:3])
+    with pytest.raises(InputError, match="one column per class name"):
+        plots.plot_misclassified(images, y_true, y_pred, tmp_path / "mis.png", class_names=FASHION, probs=probs[:, :5])
+    assert not (tmp_path / "mis.png").exists()
 
 
 @pytest.mark.parametrize("with_probs", [True, False])
@@ -142,13 +231,13 @@ def test_no_pyplot_and_no_global_figures():
         """
         import sys, tempfile, pathlib
         import numpy as np
-        from nnfunc import plots
+        from nnfunc.report import plots
         d = pathlib.Path(tempfile.mkdtemp())
         h = [{"epoch": 1, "train_loss": 1.0, "train_accuracy": 0.5, "val_loss": 1.1, "val_accuracy": 0.4}]
         plots.plot_loss(h, d / "a.png")
         plots.plot_accuracy(h, d / "b.png", test=0.5)
         plots.plot_weights(np.ones((784, 2)), d / "c.png")
-        plots.plot_activations(np.ones((2, 784)), [np.ones((2, 3))], d / "d.png")
+        plots.plot_activations(np.ones((2, 784)), [np.ones((2, 3))], d / "d.png", labels=[0, 1], class_names=["a", "b"])
         plots.plot_confusion(np.eye(2, dtype=int), d / "e.png", class_names=["a", "b"])
         plots.plot_misclassified(np.ones((2, 784)), np.array([0, 1]), np.array([1, 1]), d / "f.png",
                                  class_names=["a", "b"])

@@ -1,20 +1,59 @@
-"""README stays true: its API tour runs as written, and CI reads its test command."""
+"""README stays true: its Python blocks run as written, and CI reads its test command."""
 
+import gzip
+import os
 import re
 import subprocess
 import sys
+
+import numpy as np
+import pytest
+from PIL import Image
 
 from tests.conftest import REPO
 
 README = (REPO / "README.md").read_text()
 
 
+def python_blocks(section):
+    """The ```python blocks of the README section whose heading is ``section``."""
+    body = re.search(rf"^## {re.escape(section)}\n(.*?)(?=^## )", README, flags=re.S | re.M)
+    assert body, f"README lost its section {section!r}"
+    return re.findall(r"```python\n(.*?)```", body.group(1), flags=re.S)
+
+
+def test_every_python_block_is_run_by_a_test():
+    tested = python_blocks("A short tour") + python_blocks("Use a trained model in Python")
+    assert sorted(tested) == sorted(re.findall(r"```python\n(.*?)```", README, flags=re.S))
+
+
 def test_api_tour_runs_as_written():
-    blocks = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+    blocks = python_blocks("A short tour")
     assert blocks, "README lost its python tour"
-    out = subprocess.run([sys.executable, "-c", "\n".join(blocks)], capture_output=True, text=True, cwd=REPO, timeout=300)
+    out = subprocess.run([sys.executable, "-c", "\n".join(blocks)], capture_output=True, text=True, cwd=REPO,
+                         timeout=300)
     assert out.returncode == 0, out.stderr
     assert "OK: max relative error" in out.stdout
+
+
+@pytest.mark.slow
+def test_trained_model_snippet_runs_as_written(tmp_path, mnist_path):
+    """Train a small real run into runs/RUN, draw a real test digit into digit.png, run the block there."""
+    (block,) = python_blocks("Use a trained model in Python")
+    env = {**os.environ, "MPLCONFIGDIR": str(tmp_path / "mpl"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    train = subprocess.run([sys.executable, "-m", "nnfunc", "train", "--train-size", "3000", "--val-size", "300",
+                            "--test-size", "500", "--epochs", "2", "--no-plots", "--quiet", "--out", "runs/RUN",
+                            "--data-dir", str(mnist_path)], cwd=tmp_path, env=env, capture_output=True, text=True,
+                           timeout=300)
+    assert train.returncode == 0, train.stderr
+    with gzip.open(mnist_path / "t10k-images-idx3-ubyte.gz") as f:
+        digit = np.frombuffer(f.read(), dtype=np.uint8, offset=16)[:784].reshape(28, 28)  # a 7
+    Image.fromarray(255 - digit).resize((112, 112)).save(tmp_path / "digit.png")  # dark ink on paper
+    out = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True, cwd=tmp_path, env=env,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "digit.png is 7"
+    assert (tmp_path / "digits.npz").is_file()
 
 
 def test_ci_runs_the_readme_test_command():
@@ -26,3 +65,10 @@ def test_ci_runs_the_readme_test_command():
 
 def test_first_command_installs_and_trains():
     assert 'pip install -e ".[dev]" && python -m nnfunc.train' in README
+
+
+@pytest.mark.parametrize("command", sorted(set(re.findall(r"^(nnfunc [a-z]+)", README, flags=re.M))))
+def test_every_documented_command_exists(command):
+    from nnfunc.cli import COMMANDS
+
+    assert command.split()[1] in COMMANDS

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from nnfunc import schedules
+from nnfunc.optim import schedules
 from nnfunc.errors import ConfigError
 
 rates = st.floats(1e-6, 10.0)
@@ -161,7 +161,7 @@ def test_warmup_hands_over_to_the_base_exactly():
 
 def test_as_schedule_probes_the_first_step():
     first_bad = lambda step: -1.0 if step == 0 else 0.1  # noqa: E731
-    with pytest.raises(ConfigError, match=r"^schedule\(0\) must be >= 0"):
+    with pytest.raises(ConfigError, match=r"^schedule\(0\) must be a finite number >= 0, got -1\.0"):
         schedules.as_schedule(first_bad)
     later_bad = lambda step: 0.1 if step == 0 else -1.0  # noqa: E731
     assert schedules.as_schedule(later_bad) is later_bad  # only step 0 is probed

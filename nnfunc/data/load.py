@@ -1,4 +1,4 @@
-"""Datasets as arrays: find a verified source, cache its arrays, split them.
+"""Datasets as arrays: find a verified source, cache its arrays, split and subset them.
 
 Sources, first hit wins: the ``data_dir`` argument (which must work: its
 problem is raised, nothing else is tried); ``$NNFUNC_DATA_DIR``; the user
@@ -6,29 +6,25 @@ cache ``$XDG_CACHE_HOME/nnfunc/<name>`` (default ``~/.cache/nnfunc/<name>``);
 for Fashion-MNIST the Debian package directory; then a download into the user
 cache, unless offline. A directory may hold the four IDX files itself or in a
 ``<name>`` subfolder, gzipped or not; it counts only when all four verify
-(``nnfunc.download`` knows the files and checks them).
+(``nnfunc.data.idx`` reads and checks the files; ``nnfunc.data.download``,
+imported only when needed, fetches them).
 
-Verifying costs a gunzip, a hash and a parse, so the parsed uint8 arrays are
-kept in ``<user cache>/arrays-v1.npz`` with a stamp (resolved path, size,
-mtime_ns, expected hash) of each source file; a later load whose stamps match
-reads only that file. Source directories are never written to.
+Verifying costs a gunzip, a hash and a parse, so ``nnfunc.data.cache``
+keeps the parsed arrays in the user cache. Source directories are never
+written to.
 """
 
-import json
 import os
-import warnings
-import zipfile
 from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
 
-from nnfunc.download import (CHECK_ORDER, SPECS, STEMS, check_counts, check_mirrors, download_missing,
-                             find_file, parse_idx, read_verified)
+from nnfunc import checks
+from nnfunc.data.cache import load_dir, user_cache_dir
+from nnfunc.data.datasets import SPECS, STEMS, check_mirrors
 from nnfunc.errors import ConfigError, DataError, DataNotFoundError, InputError
-from nnfunc.fileio import save_npz
 
-CACHE_FILE = "arrays-v1.npz"
 _DTYPES = (np.dtype(np.float32), np.dtype(np.float64), np.dtype(np.uint8))
 
 
@@ -82,10 +78,9 @@ def load_dataset(name="mnist", *, data_dir=None, offline=None, mirrors=None, pro
     mirrors = spec.mirrors if mirrors is None else check_mirrors(mirrors)
     if data_dir is not None:
         try:
-            return _to_dataset(*_load_dir(Path(data_dir), key), key, dtype)
+            return _to_dataset(*load_dir(Path(data_dir), key), key, dtype)
         except DataNotFoundError as e:
-            raise DataNotFoundError(f"data_dir {e}; put the four files {', '.join(STEMS)} (.gz or not) there, "
-                                    "or drop data_dir to search the default places") from e
+            raise _not_found(key, [str(e)], PYTHON_WORDS, given_dir=True) from e
 
     places = []
     if os.environ.get("NNFUNC_DATA_DIR"):
@@ -95,18 +90,20 @@ def load_dataset(name="mnist", *, data_dir=None, offline=None, mirrors=None, pro
     tried = []
     for label, directory in places:
         try:
-            return _to_dataset(*_load_dir(directory, key), key, dtype)
+            return _to_dataset(*load_dir(directory, key), key, dtype)
         except DataError as e:
             tried.append(f"{label}: {e}")
     if is_offline(offline):
-        tried.append("download: skipped, offline (offline=True or NNFUNC_OFFLINE=1)")
+        tried.append(_SKIPPED_OFFLINE)
     else:
+        from nnfunc.data.download import download_missing  # the network stack loads only here
+
         try:
             download_missing(user_cache_dir(key), spec, mirrors, progress=progress)
-            return _to_dataset(*_load_dir(user_cache_dir(key), key), key, dtype)
+            return _to_dataset(*load_dir(user_cache_dir(key), key), key, dtype)
         except DataError as e:
             tried.append(f"download into {user_cache_dir(key)}: {e}")
-    raise DataNotFoundError(_not_found_message(key, tried))
+    raise _not_found(key, tried, PYTHON_WORDS, given_dir=False)
 
 
 def split_validation(x, y, val_size, rng):
@@ -129,12 +126,9 @@ def split_validation(x, y, val_size, rng):
     if y.ndim != 1 or x.ndim < 1 or len(x) != len(y):
         raise InputError(f"x {x.shape} and y {y.shape} must be (m, ...) and (m,) with the same m")
     m = len(y)
-    if isinstance(val_size, bool) or not isinstance(val_size, (int, np.integer)):
-        raise ConfigError(f"val_size must be an int count, got {val_size!r}")
-    if not 0 <= val_size < m:
-        raise ConfigError(f"val_size={val_size} must be in 0..{m - 1} for {m} training examples; "
-                          "leave at least one example for training")
-    order = _as_generator(rng).permutation(m)
+    checks.integer(val_size, "val_size", low=0, high=m - 1,
+                   hint=f"{m} training examples must leave at least one for training")
+    order = checks.generator(rng).permutation(m)
     # Sorted indices keep the original row order inside each part.
     train_idx, val_idx = np.sort(order[val_size:]), np.sort(order[:val_size])
     return x[train_idx], y[train_idx], x[val_idx], y[val_idx]
@@ -154,22 +148,14 @@ def subset(dataset, *, n_train=None, n_test=None, rng=None):
     def pick(x, y, n, split):
         if n is None:
             return x, y
-        if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or not 1 <= n <= len(y):
-            raise ConfigError(f"n_{split}={n!r} must be an int in 1..{len(y)}")
+        checks.integer(n, f"n_{split}", low=1, high=len(y))
         idx = np.arange(n) if rng is None else np.sort(generator.choice(len(y), size=n, replace=False))
         return x[idx], y[idx]
 
-    generator = None if rng is None else _as_generator(rng)
+    generator = None if rng is None else checks.generator(rng)
     x_train, y_train = pick(dataset.x_train, dataset.y_train, n_train, "train")
     x_test, y_test = pick(dataset.x_test, dataset.y_test, n_test, "test")
     return dataset._replace(x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
-
-
-def user_cache_dir(name):
-    """``$XDG_CACHE_HOME/nnfunc/<name>``, or ``~/.cache/nnfunc/<name>`` (XDG ignores relative paths)."""
-    base = os.environ.get("XDG_CACHE_HOME", "")
-    root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".cache"
-    return root / "nnfunc" / name
 
 
 def is_offline(offline=None):
@@ -177,72 +163,6 @@ def is_offline(offline=None):
     if offline is None:
         return os.environ.get("NNFUNC_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
     return bool(offline)
-
-
-def _as_generator(rng):
-    if isinstance(rng, np.random.Generator):
-        return rng
-    if isinstance(rng, (int, np.integer)) and not isinstance(rng, bool):
-        return np.random.default_rng(rng)
-    raise ConfigError(f"rng must be a numpy Generator or an int seed, got {rng!r}")
-
-
-def _find_files(directory, name):
-    """Return (dir, {stem: path}) for ``directory`` or its ``name`` subfolder."""
-    directory = directory.expanduser()
-    for candidate in (directory, directory / name):
-        paths = {stem: find_file(candidate, stem) for stem in STEMS}
-        if all(paths.values()):
-            return candidate, paths
-    if not directory.is_dir():
-        raise DataNotFoundError(f"{directory} does not exist or is not a directory")
-    missing = [stem + "[.gz]" for stem in STEMS if find_file(directory, stem) is None]
-    raise DataNotFoundError(f"{directory}: missing {', '.join(missing)}")
-
-
-def _load_dir(directory, name):
-    """Return (dir used, uint8 arrays) from one directory, via the array cache."""
-    spec = SPECS[name]
-    found, paths = _find_files(directory, name)
-    stats = {s: paths[s].stat() for s in STEMS}
-    stamps = json.dumps([[str(paths[s].resolve()), stats[s].st_size, stats[s].st_mtime_ns, spec.sha256[s]]
-                         for s in STEMS])
-    cache = user_cache_dir(name) / CACHE_FILE
-    arrays = _read_cache(cache, stamps)
-    if arrays is None:
-        raws = {stem: read_verified(paths[stem], spec.sha256[stem]) for stem in CHECK_ORDER}
-        arrays = {}
-        for split, key in (("train", "train"), ("t10k", "test")):
-            stems = (f"{split}-images-idx3-ubyte", f"{split}-labels-idx1-ubyte")
-            names = [str(paths[s]) for s in stems]
-            images = parse_idx(raws.pop(stems[0]), kind="images", name=names[0])
-            labels = parse_idx(raws.pop(stems[1]), kind="labels", name=names[1])
-            check_counts(images, labels, names=names)
-            arrays["x_" + key], arrays["y_" + key] = images.reshape(len(images), -1), labels
-        try:
-            save_npz(cache, {**arrays, "stamps": np.array(stamps)})
-        except OSError as e:
-            warnings.warn(f"could not write the array cache {cache} ({e}); loading works but stays slow",
-                          stacklevel=3)
-    return found, arrays
-
-
-def _read_cache(path, stamps):
-    """The cached uint8 arrays if ``path`` holds them for exactly ``stamps``, else None."""
-    if not path.is_file():
-        return None
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            if str(z["stamps"]) != stamps:
-                return None
-            arrays = {k: z[k] for k in ("x_train", "y_train", "x_test", "y_test")}
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile):
-        return None  # a damaged cache is rebuilt from the verified sources
-    for split in ("train", "test"):
-        x, y = arrays["x_" + split], arrays["y_" + split]
-        if not (x.dtype == y.dtype == np.uint8 and x.ndim == 2 and x.shape[1] == 784 and y.shape == (len(x),)):
-            return None
-    return arrays
 
 
 def scale_pixels(x, dtype, out=None):
@@ -272,12 +192,39 @@ def _to_dataset(found, arrays, name, dtype):
                    name, SPECS[name].class_names, str(found))
 
 
-def _not_found_message(name, tried):
-    """The DataNotFoundError text: every place tried, why it failed, and the fix."""
-    lines = [f"no usable source for dataset {name!r}; tried, in order:"]
-    lines += [f"  {i}. {entry}" for i, entry in enumerate(tried, 1)]
+_SKIPPED_OFFLINE = object()  # worded when the message is built
+# How a DataNotFoundError names the options: Python keywords here; the
+# command line rewords it with its flags (``reword_not_found``).
+PYTHON_WORDS = {"data_dir": "data_dir", "pass_dir": "pass it as data_dir=...",
+                "drop_dir": "drop data_dir", "offline_on": "offline=True", "offline_off": "offline=False"}
+
+
+def _not_found(name, tried, words, *, given_dir):
+    """The DataNotFoundError of a failed lookup: every place tried, why it failed, and the fix.
+
+    The error keeps ``dataset``, ``tried`` and ``given_dir`` so that
+    ``reword_not_found`` can say the same in another vocabulary.
+    """
     files = ", ".join(stem + ".gz" for stem in STEMS)
-    lines.append(f"To fix: put the four files {files} (gzipped or not) in one directory and pass it as "
-                 f"data_dir=..., or set NNFUNC_DATA_DIR to it, or place them in {user_cache_dir(name)}; "
-                 "or allow network access (offline=False, unset NNFUNC_OFFLINE) to download them.")
-    return "\n".join(lines)
+    if given_dir:
+        text = (f"{words['data_dir']} {tried[0]}; put the four files {files} (gzipped or not) there, "
+                f"or {words['drop_dir']} to search the default places")
+    else:
+        lines = [f"no usable source for dataset {name!r}; tried, in order:"]
+        skipped = f"download: skipped, offline ({words['offline_on']} or NNFUNC_OFFLINE=1)"
+        lines += [f"  {i}. {skipped if entry is _SKIPPED_OFFLINE else entry}" for i, entry in enumerate(tried, 1)]
+        lines.append(f"To fix: put the four files {files} (gzipped or not) in one directory and "
+                     f"{words['pass_dir']}, or set NNFUNC_DATA_DIR to it, or place them in "
+                     f"{user_cache_dir(name)}; or allow network access ({words['offline_off']}, "
+                     "unset NNFUNC_OFFLINE) to download them.")
+        text = "\n".join(lines)
+    error = DataNotFoundError(text)
+    error.dataset, error.tried, error.given_dir = name, tuple(tried), given_dir
+    return error
+
+
+def reword_not_found(error, words):
+    """The same DataNotFoundError with its options named by ``words`` (keys of PYTHON_WORDS)."""
+    if not hasattr(error, "tried"):
+        return error
+    return _not_found(error.dataset, list(error.tried), {**PYTHON_WORDS, **words}, given_dir=error.given_dir)

@@ -1,8 +1,8 @@
-"""``python -m nnfunc.gradcheck``: check a random network's gradients from the shell.
+"""``nnfunc gradcheck``: check a random network's gradients from the shell.
 
 Builds a random float64 network with ``nnfunc.init`` and a random batch (x
 uniform in [0, 1), uniform random labels), checks the gradients of every
-params tensor and of x with ``nnfunc.netcheck.check_network``, prints the
+params tensor and of x with ``nnfunc.check_network``, prints the
 per-tensor table, and exits 0 when the check passes, 1 when it fails and 2
 on bad arguments.
 """
@@ -13,22 +13,23 @@ import sys
 import numpy as np
 
 import nnfunc as nf
+from nnfunc import checks
 from nnfunc.activations import parse_spec
-from nnfunc.errors import NnfuncError
-from nnfunc.gradcheck.core import DEFAULT_SAMPLES_PER_TENSOR, MODES
-from nnfunc.netcheck import check_network
+from nnfunc.cli import _common
+from nnfunc.errors import ConfigError
+from nnfunc.verify.checker import DEFAULT_EPS, DEFAULT_SAMPLES_PER_TENSOR, MODES
 
 # "auto" checks every coordinate up to this many numbers (params + x): a full
 # check of 784-25-25-10 with a batch of 8 (26,807 numbers) takes a few seconds.
 CLI_MAX_FULL = 50_000
 
 
-def build_parser():
+def build_parser(prog="nnfunc gradcheck"):
     parser = argparse.ArgumentParser(
-        prog="python -m nnfunc.gradcheck",
+        prog=prog,
         description="Check backpropagation of a random network (all params and the input x) "
         "against central differences in float64.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=_common.DefaultsFormatter,
     )
     add = parser.add_argument
     add("--sizes", required=True, help="layer widths n0,...,nL, comma separated, e.g. 784,25,25,10")
@@ -44,41 +45,48 @@ def build_parser():
     add("--batch", type=int, default=8, help="rows in the random batch")
     add("--seed", type=int, default=0, help="seed of the network, batch and sampling")
     add("--scheme", default="he", help="initialization scheme passed to nnfunc.init")
-    add("--eps", type=float, default=None, help="relative step (default: the checker's)")
+    add("--eps", type=float, default=DEFAULT_EPS, help="relative step h / max(1, |p|)")
     add("--samples", type=int, default=DEFAULT_SAMPLES_PER_TENSOR,
         help="coordinates per tensor in sample mode")
     return parser
 
 
-def main(argv=None):
-    """Run the CLI; return the exit code (0 ok, 1 gradients disagree, 2 bad arguments)."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+def check(args, parser):
+    """The run's sizes, with every flag checked; ConfigError names the flag."""
     try:
         sizes = tuple(int(n) for n in args.sizes.split(","))
     except ValueError:
-        parser.error(f"--sizes must be integers separated by commas, got {args.sizes!r}")
-    if args.batch < 1:
-        parser.error(f"--batch must be >= 1, got {args.batch}")
-    if args.seed < 0:
-        parser.error(f"--seed must be >= 0, got {args.seed}")
-    activation = parse_spec(args.activation)
+        raise ConfigError(f"--sizes must be integers separated by commas, got {args.sizes!r}") from None
+    checks.sizes(sizes, "--sizes")
+    checks.integer(args.batch, "--batch", low=1)
+    checks.seed(args.seed, "--seed")
+    checks.number(args.l2, "--l2", low=0)
+    checks.dropout_rate(args.dropout, "--dropout")
+    checks.integer(args.samples, "--samples", low=1)
+    checks.number(args.eps, "--eps", low=0, low_open=True)
+    return sizes
+
+
+def run(args, parser):
+    sizes = check(args, parser)
     rng = np.random.default_rng(args.seed)
-    try:
-        params = nf.init(sizes, rng, scheme=args.scheme, dtype=np.float64)
-        x = rng.random((args.batch, sizes[0]))
-        y = rng.integers(0, sizes[-1], size=args.batch)
-        report = check_network(params, x, y, activation=activation, l2=args.l2, dropout=args.dropout,
-                               dropout_seed=args.seed, mode=args.mode,
-                               eps=args.eps, rng=rng, samples_per_tensor=args.samples,
-                               max_full=CLI_MAX_FULL)
-    except NnfuncError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
+    params = nf.init(sizes, rng, scheme=args.scheme, dtype=np.float64)
+    x = rng.random((args.batch, sizes[0]))
+    y = rng.integers(0, sizes[-1], size=args.batch)
+    report = nf.check_network(params, x, y, activation=parse_spec(args.activation), l2=args.l2,
+                              dropout=args.dropout, dropout_seed=args.seed, mode=args.mode, eps=args.eps, rng=rng,
+                              samples_per_tensor=args.samples, max_full=CLI_MAX_FULL)
     print(f"gradcheck: sizes {'-'.join(map(str, sizes))}, activation {args.activation}, "
           f"l2 {args.l2:g}, dropout {args.dropout:g}, batch {args.batch}, seed {args.seed}, scheme {args.scheme}")
     print(report.format())
     return 0 if report.ok else 1
+
+
+def main(argv=None, prog="nnfunc gradcheck"):
+    """Run the CLI; return the exit code (0 ok, 1 gradients disagree, 2 bad arguments)."""
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    return _common.run(lambda: run(args, parser))
 
 
 if __name__ == "__main__":

@@ -1,10 +1,11 @@
-"""The training core: mini-batch epochs from a state to a new state.
+"""The training loop: mini-batch epochs from a FitState to a new FitState.
 
 ``fit`` is a function of its arguments only: the same state, optimizer,
 data and config give bit-identical results, and a run split into two calls
 (2 epochs, then resumed to 4) equals one call of 4 epochs, because every
-random draw comes from the Generator whose state travels inside FitState.
-It returns new params; it never writes into the arrays it was given.
+random draw comes from the Generators whose states travel inside FitState.
+It returns new params; it never writes into the arrays it was given (its
+in-place fast path, ``_step``, works on private copies).
 """
 
 import math
@@ -14,14 +15,16 @@ from typing import Callable, NamedTuple, Optional
 import numpy as np
 
 from nnfunc import activations as _activations
-from nnfunc.data import scale_pixels
-from nnfunc.errors import ConfigError, DivergenceError
+from nnfunc import checks
+from nnfunc.data.load import scale_pixels
+from nnfunc.errors import DivergenceError
 from nnfunc.evaluation import evaluate
-from nnfunc.inputs import check_l2
-from nnfunc.losses import l2_penalty, softmax_cross_entropy
-from nnfunc.model import _backward, _forward
-from nnfunc.optimizers import apply_updates
+from nnfunc.losses import l2_penalty
 from nnfunc.params import validate_params
+from nnfunc.training._step import make_buffers, step_in_place
+from nnfunc.training.seeds import run_seeds
+
+_STREAMS = ("batches", "dropout")
 
 
 class TrainData(NamedTuple):
@@ -47,8 +50,9 @@ class FitConfig(NamedTuple):
 class FitState(NamedTuple):
     """Everything a run needs to continue exactly where it stopped.
 
-    epoch and step count completed epochs and updates; rng_state is the
-    Generator's bit_generator.state; best_* track the lowest validation loss
+    epoch and step count completed epochs and updates; rng_states holds the
+    ``bit_generator.state`` of the "batches" (shuffling) and "dropout"
+    Generators; best_* track the lowest validation loss
     (best_params is None until a validation loss exists); history holds one
     dict per epoch.
     """
@@ -57,17 +61,25 @@ class FitState(NamedTuple):
     opt_state: tuple
     epoch: int
     step: int
-    rng_state: dict
+    rng_states: dict
     best_params: Optional[dict]
     best_val_loss: float
     bad_epochs: int
     history: tuple
 
 
-def start(params, opt, seed):
-    """The FitState of a run that has not trained yet."""
-    rng = np.random.default_rng(np.random.SeedSequence(seed).spawn(2)[1])
-    return FitState(params, opt.init(params), 0, 0, rng.bit_generator.state, None, math.inf, 0, ())
+def start_fit(params, opt, seed):
+    """The FitState of a run that has not trained yet.
+
+    Args:
+        params: the initial Params (e.g. ``init(sizes, run_seeds(seed).init)``).
+        opt: the Optimizer ``fit`` will use.
+        seed: the run's int seed; shuffling and dropout draw from its
+            "batches" and "dropout" streams (``nnfunc.training.seeds``).
+    """
+    seeds = run_seeds(seed)
+    states = {name: np.random.default_rng(getattr(seeds, name)).bit_generator.state for name in _STREAMS}
+    return FitState(params, opt.init(params), 0, 0, states, None, math.inf, 0, ())
 
 
 def stopped_early(state, config):
@@ -86,46 +98,12 @@ def check_config(config, num_hidden):
     Raises:
         ConfigError: a bad count, rate or activation name.
     """
-    if config.epochs < 0 or config.batch_size < 1:
-        raise ConfigError(f"epochs must be >= 0 and batch_size >= 1, got {config.epochs} and {config.batch_size}")
-    if not 0 <= config.dropout < 1:
-        raise ConfigError(f"dropout must be in [0, 1), got {config.dropout}")
-    if config.patience < 0:
-        raise ConfigError(f"patience must be >= 0 (0 turns early stopping off), got {config.patience}")
-    check_l2(config.l2)
+    checks.integer(config.epochs, "epochs", low=0)
+    checks.integer(config.batch_size, "batch_size", low=1)
+    checks.dropout_rate(config.dropout)
+    checks.integer(config.patience, "patience", low=0, hint="0 turns early stopping off")
+    checks.check_l2(config.l2)
     return _activations.resolve(config.activation, num_hidden)
-
-
-def train_step(params, opt_state, xb, yb, opt, acts, l2=0.0, dropout=0.0, rng=None, scratch=None):
-    """One unchecked mini-batch update: forward, fused softmax-CE gradient, backward, optimizer.
-
-    Args:
-        xb: (k, n0) float in the params' dtype; yb: (k,) int.
-        acts: resolved activations (``nnfunc.activations.resolve``).
-        scratch: None for a pure step (new params and state); or
-            ``make_scratch(params)``, and then params and opt_state are
-            updated in place (``Optimizer.step``) and gradients written into
-            reused buffers: only for a caller that owns them, like ``fit``.
-
-    Returns:
-        (params, opt_state, ce, logits): the new params and state, the batch's
-        mean cross-entropy (without L2) and its logits (k, nL).
-    """
-    cache = _forward(params, xb, acts, dropout, rng)
-    ce, probs = softmax_cross_entropy(cache["logits"], yb)
-    grads, _ = _backward(params, cache, probs, yb, acts, l2, out=None if scratch is None else scratch["grads"])
-    if scratch is not None and opt.step is not None:
-        params, opt_state = opt.step(grads, opt_state, params, scratch["step"])
-    else:
-        updates, opt_state = opt.update(grads, opt_state, params)
-        params = apply_updates(params, updates)
-    return params, opt_state, ce, cache["logits"]
-
-
-def make_scratch(params):
-    """Buffers for an in-place ``train_step``: gradients, and the optimizer's spare arrays."""
-    return {"grads": {k: np.empty_like(v) for k, v in params.items()},
-            "step": {k: np.empty_like(v) for k, v in params.items()}}
 
 
 def _copy(tree):
@@ -135,15 +113,14 @@ def _copy(tree):
     return type(tree)(*(_copy(f) if isinstance(f, dict) else f.copy() for f in tree))
 
 
-def fit(state, opt, data, config, *, schedule=None, on_epoch: Callable = None, progress=False):
+def fit(state, opt, data, config, *, on_epoch: Callable = None, progress=False):
     """Train from ``state`` until ``config.epochs`` epochs are done in total.
 
     Args:
-        state: FitState from ``start`` or a checkpoint.
-        opt: an Optimizer (init, update) pair.
+        state: FitState from ``start_fit`` or a checkpoint.
+        opt: an Optimizer; its schedule gives the lr each epoch reports.
         data: TrainData.
         config: FitConfig.
-        schedule: the optimizer's learning-rate schedule, only to report lr.
         on_epoch: called as ``on_epoch(state)`` after each epoch (to save a
             checkpoint); an exception there stops the run.
         progress: draw a tqdm bar over each epoch's batches.
@@ -158,8 +135,10 @@ def fit(state, opt, data, config, *, schedule=None, on_epoch: Callable = None, p
     L = validate_params(state.params)
     acts = check_config(config, L - 1)
     dtype = state.params["W1"].dtype
-    rng = np.random.Generator(np.random.PCG64())
-    rng.bit_generator.state = state.rng_state
+    rngs = {}
+    for name in _STREAMS:
+        rngs[name] = np.random.Generator(np.random.PCG64())
+        rngs[name].bit_generator.state = state.rng_states[name]
     x = data.x_train
     bs = min(config.batch_size, x.shape[0])
     # the loop owns everything in here: private copies of params and optimizer
@@ -167,7 +146,7 @@ def fit(state, opt, data, config, *, schedule=None, on_epoch: Callable = None, p
     work = {
         "params": _copy(state.params),
         "opt_state": _copy(state.opt_state),
-        "scratch": make_scratch(state.params),
+        "buffers": make_buffers(state.params),
         "xbuf": np.empty((bs, x.shape[1]), dtype=dtype),
         "rawbuf": np.empty((bs, x.shape[1]), dtype=x.dtype),
     }
@@ -175,13 +154,13 @@ def fit(state, opt, data, config, *, schedule=None, on_epoch: Callable = None, p
         # a diverging run overflows before its loss turns non-finite; the
         # DivergenceError raised then says what to change, warnings would only clutter
         with np.errstate(over="ignore", invalid="ignore"):
-            state = _epoch(state, work, rng, opt, data, config, acts, schedule, progress)
+            state = _epoch(state, work, rngs, opt, data, config, acts, progress)
         if on_epoch is not None:
             on_epoch(state)
     return state
 
 
-def _epoch(state, work, rng, opt, data, config, acts, schedule, progress):
+def _epoch(state, work, rngs, opt, data, config, acts, progress):
     """One epoch of ``fit`` on its private ``work`` arrays; returns the next FitState (with copies)."""
     t0 = time.perf_counter()
     x, y = data.x_train, data.y_train
@@ -189,7 +168,7 @@ def _epoch(state, work, rng, opt, data, config, acts, schedule, progress):
     params, opt_state = work["params"], work["opt_state"]
     dtype = params["W1"].dtype
     step = state.step
-    perm = rng.permutation(m)
+    perm = rngs["batches"].permutation(m)
     starts = range(0, m, bs)
     if progress:
         from tqdm import tqdm
@@ -205,12 +184,12 @@ def _epoch(state, work, rng, opt, data, config, acts, schedule, progress):
         else:
             xb = np.take(x, idx, axis=0, out=work["xbuf"][:k])
         yb = y[idx]
-        params, opt_state, ce, logits = train_step(params, opt_state, xb, yb, opt, acts, config.l2, config.dropout,
-                                                   rng, work["scratch"])
+        params, opt_state, ce, logits = step_in_place(params, opt_state, xb, yb, opt, acts, config.l2,
+                                                      config.dropout, rngs["dropout"], work["buffers"])
         if not math.isfinite(ce):
             raise DivergenceError(
                 f"the loss became {ce} at epoch {state.epoch + 1}, step {step + 1}: training diverged; "
-                "lower the learning rate (--lr), add a warmup or decaying --schedule, or raise --l2"
+                "lower the learning rate, add a warmup or a decaying schedule, or raise l2"
             )
         step += 1
         ce_sum += ce * k
@@ -224,7 +203,7 @@ def _epoch(state, work, rng, opt, data, config, acts, schedule, progress):
         "train_accuracy": correct / m,
         "val_loss": None if math.isnan(val.loss) else val.loss,
         "val_accuracy": None if math.isnan(val.accuracy) else val.accuracy,
-        "lr": float(schedule(step - 1)) if schedule and step else None,
+        "lr": float(opt.schedule(step - 1)) if step else None,
         "seconds": time.perf_counter() - t0,
     }
     snapshot = _copy(params)
@@ -234,5 +213,6 @@ def _epoch(state, work, rng, opt, data, config, acts, schedule, progress):
             best_params, best_val, bad = snapshot, val.loss, 0
         else:
             bad += 1
-    return FitState(snapshot, _copy(opt_state), state.epoch + 1, step, rng.bit_generator.state, best_params,
+    rng_states = {name: rng.bit_generator.state for name, rng in rngs.items()}
+    return FitState(snapshot, _copy(opt_state), state.epoch + 1, step, rng_states, best_params,
                     best_val, bad, state.history + (record,))

@@ -2,7 +2,7 @@
 
 ``gradcheck(loss_fn, params, grads)`` takes a function of a dict of arrays
 and the gradient claimed for it, and returns a ``GradcheckReport``. It
-imports no model code: networks are checked by ``nnfunc.netcheck``.
+imports no model code: networks are checked by ``nnfunc.verify.network``.
 
 Invariant (tests check it with read-only arrays): the caller's arrays are
 never written, not even temporarily; every perturbation happens on float64
@@ -10,13 +10,13 @@ copies the checker allocated itself, whatever the caller's dtype.
 """
 
 import math
-import numbers
 
 import numpy as np
 
+from nnfunc import checks
 from nnfunc.errors import ConfigError, GradientMismatchError, InputError, ParamsError
-from nnfunc.gradcheck.probes import coordinate_row, direction_row
-from nnfunc.gradcheck.report import GradcheckReport
+from nnfunc.verify.probes import coordinate_row, direction_row
+from nnfunc.verify.report import GradcheckReport
 
 MODES = ("auto", "full", "sample", "direction")
 # Central-difference error is about eps**2 * |f'''| / 6 (truncation) plus
@@ -89,12 +89,12 @@ def gradcheck(loss_fn, params, grads, *, mode="auto", eps=None, rtol=None, atol=
     _check_number("eps", eps, positive=True)
     _check_number("rtol", rtol, positive=True)
     _check_number("atol", atol, positive=False)
-    _check_count("samples_per_tensor", samples_per_tensor, minimum=1)
-    _check_count("max_full", max_full, minimum=0)
+    checks.integer(samples_per_tensor, "samples_per_tensor", low=1)
+    checks.integer(max_full, "max_full", low=0)
     work = _float64_copies(params, "params", finite=True)
     claimed = _float64_copies(grads, "grads", finite=False)
     _check_same_layout(work, claimed)
-    generator = _generator(rng)
+    generator = checks.generator(rng)
 
     f0 = _finite_scalar(loss_fn(work))
     eps = DEFAULT_EPS if eps is None else float(eps)
@@ -211,23 +211,5 @@ def _finite_scalar(value):
 
 
 def _check_number(name, value, *, positive):
-    if value is None:
-        return
-    ok = isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
-    if not ok or value < 0 or (positive and value == 0):
-        bound = "> 0" if positive else ">= 0"
-        raise ConfigError(f"{name} must be a finite number {bound}, got {value!r}")
-
-
-def _generator(rng):
-    """A numpy Generator from rng (a seed or anything ``np.random.default_rng`` takes)."""
-    try:
-        return np.random.default_rng(rng)
-    except (TypeError, ValueError) as error:
-        raise ConfigError(f"rng must be an int seed >= 0 or a numpy Generator, got {rng!r} "
-                          f"({error}); pass e.g. rng=0") from None
-
-
-def _check_count(name, value, *, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    if value is not None:
+        checks.number(value, name, low=0, low_open=positive)

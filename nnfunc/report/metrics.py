@@ -1,24 +1,12 @@
-"""Classification metrics and the per-run metrics files (no plotting here).
+"""Classification metrics: accuracy, confusion matrix, per-class accuracy, and their text tables.
 
-Labels are integer class ids ``(m,)`` as everywhere in nnfunc. A run's
-history is written twice, as ``metrics.json`` (the record ``read_metrics``
-reads back) and ``metrics.csv`` (for spreadsheets), both atomically.
+Labels are integer class ids ``(m,)`` as everywhere in nnfunc.
 """
-
-import csv
-import io
-import json
-import math
-from pathlib import Path
 
 import numpy as np
 
-from nnfunc import fileio
-from nnfunc.errors import DataError, InputError
-
-EPOCH_KEYS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
-# Without a validation set there is nothing to report, so these may be absent.
-OPTIONAL_KEYS = ("val_loss", "val_accuracy")
+from nnfunc import checks
+from nnfunc.errors import InputError
 
 
 def _labels(name, y):
@@ -74,8 +62,7 @@ def confusion_matrix(y_true, y_pred, n_classes):
     Raises:
         InputError: bad shapes or a label outside [0, n_classes).
     """
-    if isinstance(n_classes, bool) or not isinstance(n_classes, (int, np.integer)) or n_classes < 1:
-        raise InputError(f"n_classes must be a positive int, got {n_classes!r}")
+    checks.integer(n_classes, "n_classes", low=1, error=InputError)
     y_true, y_pred = _label_pair(y_true, y_pred)
     for name, y in (("y_true", y_true), ("y_pred", y_pred)):
         if y.size and (y.min() < 0 or y.max() >= n_classes):
@@ -165,100 +152,3 @@ def format_per_class(confusion, class_names):
         shown = "n/a" if np.isnan(a) else f"{100 * a:.2f}%"
         lines.append(f"{name:<{name_width}} {int(s):>{num_width}} {int(h):>{num_width}} {shown:>8}")
     return "\n".join(lines)
-
-
-def _number(value, key, epoch_index):
-    """Return value as a JSON-safe int/float, or None when missing or not finite."""
-    if value is None:
-        return None
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise InputError(f"history[{epoch_index}][{key!r}] is {value!r}; pass a number (or None)")
-    if key == "epoch":
-        return int(value)
-    value = float(value)
-    # JSON has no nan/inf; null says "no value" in both files.
-    return value if math.isfinite(value) else None
-
-
-def _epoch_rows(history):
-    if isinstance(history, (str, bytes, dict)) or not hasattr(history, "__iter__"):
-        raise InputError("history must be a list of per-epoch dicts, as returned by training")
-    rows = []
-    for i, entry in enumerate(history):
-        if not isinstance(entry, dict):
-            raise InputError(f"history[{i}] is a {type(entry).__name__}; each epoch must be a dict")
-        missing = [k for k in EPOCH_KEYS if k not in entry and k not in OPTIONAL_KEYS]
-        if missing:
-            raise InputError(f"history[{i}] lacks {missing}; each epoch needs the keys {list(EPOCH_KEYS)}")
-        rows.append({k: _number(entry.get(k), k, i) for k in EPOCH_KEYS})
-    return rows
-
-
-def _test_record(test):
-    if test is None:
-        return None
-    if not isinstance(test, dict) or not {"loss", "accuracy"} <= set(test):
-        raise InputError(f"test must be None or a dict with 'loss' and 'accuracy', got {test!r}")
-    return {k: _number(test[k], k, "test") for k in ("loss", "accuracy")}
-
-
-def write_metrics(run_dir, history, test=None):
-    """Write ``metrics.json`` and ``metrics.csv`` into ``run_dir`` atomically.
-
-    Args:
-        run_dir: the run's directory (created if missing).
-        history: list of per-epoch dicts with keys ``EPOCH_KEYS``; the
-            ``val_*`` values may be None, nan or absent (no validation set).
-            Other keys are ignored.
-        test: None, or a dict with the final test ``loss`` and ``accuracy``.
-
-    Returns:
-        (json_path, csv_path) as Paths.
-
-    Raises:
-        InputError: history or test is malformed.
-    """
-    rows = _epoch_rows(history)
-    record = {"epochs": rows, "test": _test_record(test)}
-    run_dir = Path(run_dir)
-    json_path, csv_path = run_dir / "metrics.json", run_dir / "metrics.csv"
-    fileio.write_json(json_path, record)
-    text = io.StringIO()
-    writer = csv.writer(text, lineterminator="\n")
-    writer.writerow(EPOCH_KEYS)
-    # repr of a float round-trips exactly; None becomes an empty cell.
-    writer.writerows([["" if row[k] is None else repr(row[k]) for k in EPOCH_KEYS] for row in rows])
-    fileio.write_text(csv_path, text.getvalue())
-    return json_path, csv_path
-
-
-def read_metrics(run_dir):
-    """Read back the record ``write_metrics`` wrote.
-
-    Args:
-        run_dir: the run's directory.
-
-    Returns:
-        {"epochs": [per-epoch dict, ...], "test": {"loss", "accuracy"} or None}.
-
-    Raises:
-        InputError: there is no ``metrics.json`` in ``run_dir``.
-        DataError: the file is not valid JSON or lacks the expected structure.
-    """
-    path = Path(run_dir) / "metrics.json"
-    try:
-        raw = path.read_bytes()
-    except FileNotFoundError:
-        raise InputError(f"no metrics file {path}; pass the directory of a finished training run") from None
-    try:
-        record = json.loads(raw.decode("utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise DataError(f"{path} is not valid JSON ({err}); it is corrupt: re-run write_metrics") from None
-    if (
-        not isinstance(record, dict)
-        or not isinstance(record.get("epochs"), list)
-        or not all(isinstance(e, dict) for e in record["epochs"])
-        or "test" not in record
-    ):
-        raise DataError(f"{path} lacks the 'epochs' list or 'test' entry; it is not an nnfunc metrics file")
-    return record

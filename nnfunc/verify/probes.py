@@ -9,7 +9,7 @@ restores it exactly, so the caller's arrays are never touched. Probes return
 import numpy as np
 
 from nnfunc.errors import ConfigError
-from nnfunc.gradcheck.report import DIRECTION, TensorRow
+from nnfunc.verify.report import DIRECTION, TensorRow
 
 _TINY = np.finfo(np.float64).tiny
 

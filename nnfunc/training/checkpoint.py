@@ -2,10 +2,11 @@
 
 Layout (every entry a plain array, loadable with ``allow_pickle=False``):
 ``format_version``, ``nnfunc_version``, ``meta`` (a JSON string: config,
-dataset, epoch, step, RNG state, early-stopping counters, history, the
+dataset, epoch, step, RNG states, early-stopping counters, history, the
 optimizer state's field names), ``params/W1`` ..., ``best/W1`` ... (when a
 validation set tracked the best params) and ``opt/<field>`` or
-``opt/<field>/<key>`` for the optimizer state.
+``opt/<field>/<key>`` for the optimizer state. ``nnfunc.training.model_file``
+reads the params of these files and writes the smaller model files.
 """
 
 import json
@@ -14,15 +15,20 @@ from pathlib import Path
 
 import numpy as np
 
-from nnfunc import __version__
+from nnfunc._version import __version__
 from nnfunc.errors import CheckpointError, ParamsError
 from nnfunc.fileio import save_npz
-from nnfunc.fit import FitState
+from nnfunc.training.loop import FitState
 from nnfunc.params import layer_sizes, param_keys, validate_params
 
-FORMAT_VERSION = 1
-_META_KEYS = ("config", "dataset", "sizes", "dtype", "epoch", "step", "rng_state", "best_val_loss",
+# 2: two RNG streams (batches, dropout) instead of one
+FORMAT_VERSION = 2
+KIND = "checkpoint"
+_META_KEYS = ("config", "dataset", "sizes", "dtype", "epoch", "step", "rng_states", "best_val_loss",
               "bad_epochs", "opt_fields", "history")
+# what every "no usable file" message offers instead
+FIX = ("pass a run directory written by python -m nnfunc.train (it holds model.npz) "
+       "or a model file written by nnfunc.save")
 
 
 def save(path, state, config, dataset):
@@ -49,7 +55,7 @@ def save(path, state, config, dataset):
         "dtype": str(state.params["W1"].dtype),
         "epoch": state.epoch,
         "step": state.step,
-        "rng_state": state.rng_state,
+        "rng_states": state.rng_states,
         "best_val_loss": state.best_val_loss if np.isfinite(state.best_val_loss) else None,
         "bad_epochs": state.bad_epochs,
         "opt_fields": fields,
@@ -59,17 +65,24 @@ def save(path, state, config, dataset):
     save_npz(path, arrays)
 
 
-def read(path):
-    """Read a checkpoint's arrays and meta; return (arrays dict, meta dict).
+def read(path, *, kinds=(KIND,), meta_keys=_META_KEYS):
+    """Read an nnfunc ``.npz`` (checkpoint or model file); return (arrays dict, meta dict).
+
+    Args:
+        path: the file. kinds: the ``meta["kind"]`` values accepted (a
+            checkpoint has none stored and counts as "checkpoint").
+        meta_keys: keys its meta record must hold.
 
     Raises:
-        CheckpointError: missing, truncated, corrupt or pickled file, or an
-            unknown format version.
+        CheckpointError: missing, truncated, corrupt or pickled file, an
+            unknown format version, or a file of another kind.
     """
     path = Path(path)
-    fix = "train a new run, or point to the model.npz of a finished run"
+    fix = FIX
+    if path.is_dir():
+        raise CheckpointError(f"{path} is a directory without model.npz; {fix}")
     if not path.is_file():
-        raise CheckpointError(f"no checkpoint at {path}; {fix}")
+        raise CheckpointError(f"no file at {path}; {fix}")
     try:
         with open(path, "rb") as f:
             magic = f.read(4)
@@ -79,7 +92,8 @@ def read(path):
     if magic != b"PK\x03\x04":
         raise CheckpointError(f"{path} is not an .npz file (it does not start like a zip archive); {fix}")
     try:
-        with np.load(path, allow_pickle=False) as npz:
+        # our own handle: np.load leaks its file when the zip turns out broken
+        with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
     except ValueError as exc:
         if "pickle" in str(exc):
@@ -102,7 +116,13 @@ def read(path):
         meta = json.loads(str(arrays["meta"]))
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{path} has a corrupt meta record ({exc}); {fix}") from None
-    missing = sorted(set(_META_KEYS) - set(meta)) if isinstance(meta, dict) else list(_META_KEYS)
+    if not isinstance(meta, dict):
+        raise CheckpointError(f"{path} has a meta record that is not a JSON object; {fix}")
+    kind = meta.get("kind", KIND)
+    if kind not in kinds:
+        raise CheckpointError(f"{path} is an nnfunc {kind} file, but a {' or '.join(kinds)} is needed here; "
+                              "resuming needs the model.npz of a training run")
+    missing = sorted(set(meta_keys) - set(meta))
     if missing:
         raise CheckpointError(f"{path} has a meta record without {', '.join(missing)}; {fix}")
     return arrays, meta
@@ -123,17 +143,21 @@ def _params(arrays, prefix, path):
     return params
 
 
-def load_params(path, *, sizes=None):
+def load_params(path, *, sizes=None, arrays=None):
     """The params to evaluate from a checkpoint (best-validation ones when stored).
 
     Args:
         path: model.npz.
         sizes: expected widths (n0, ..., nL), or None to accept any.
+        arrays: ``(arrays, meta)`` already returned by ``read(path)``, or None to read.
+
+    Returns:
+        (params, meta): Params, and the file's meta record (a dict).
 
     Raises:
         CheckpointError: bad file, or an architecture other than ``sizes``.
     """
-    arrays, meta = read(path)
+    arrays, meta = read(path) if arrays is None else arrays
     prefix = "best/" if any(k.startswith("best/") for k in arrays) else "params/"
     params = _params(arrays, prefix, path)
     check_architecture(params, sizes, path)
@@ -186,7 +210,7 @@ def load_state(path, opt, *, sizes=None):
         type(template)(**fields),
         meta["epoch"],
         meta["step"],
-        meta["rng_state"],
+        meta["rng_states"],
         best,
         np.inf if best_val is None else best_val,
         meta["bad_epochs"],

@@ -4,6 +4,8 @@ Every function takes plain data (history dicts, arrays), draws on its own
 ``matplotlib.figure.Figure`` with an Agg canvas, writes one PNG atomically
 through ``fileio.save_figure`` and returns the path. pyplot is never
 imported, so no global figure state is created and no display is needed.
+The ``_*_figure`` helpers build a figure without saving it, so tests can
+check where its text landed.
 """
 
 import math
@@ -141,6 +143,17 @@ def _images(images, image_shape, name):
     return images.reshape(-1, *image_shape)
 
 
+def _names(class_names, ids, what):
+    """Return class_names as strs after checking every id in ``ids`` indexes one."""
+    names = [str(c) for c in class_names]
+    ids = np.asarray(ids).ravel()
+    if ids.size and (ids.min() < 0 or ids.max() >= len(names)):
+        raise InputError(
+            f"got {len(names)} class_names but {what} go from {ids.min()} to {ids.max()}; pass one name per class"
+        )
+    return names
+
+
 def _grid(n):
     cols = max(1, math.ceil(math.sqrt(n)))
     return math.ceil(n / cols), cols
@@ -191,22 +204,30 @@ def plot_weights(W1, path, *, image_shape=(28, 28), max_units=64):
     return _save(fig, path)
 
 
-def plot_activations(images, hidden, path, *, labels=None, image_shape=(28, 28)):
-    """Show sample digits beside the activations they cause in each hidden layer.
+def plot_activations(images, hidden, path, *, labels=None, class_names=None, image_shape=(28, 28)):
+    """Show sample images beside the activations they cause in each hidden layer.
 
     Args:
         images: (k, n0) float in [0, 1], n0 == prod(image_shape).
         hidden: list of (k, n_l) float arrays, one per hidden layer
             (the cache's ``A1`` .. ``A{L-1}``).
         path: destination PNG.
-        labels: None or (k,) int labels shown beside each digit.
+        labels: None or (k,) int labels shown beside each image.
+        class_names: None or names indexed by label; when given, each
+            image is labelled with its class name instead of "label N".
         image_shape: (height, width) of one input image.
 
     Returns:
-        The path written: one row per sample, the digit then one bar chart
+        The path written: one row per sample, the image then one bar chart
         per layer (unit index vs activation). Each layer's column shares
         one y range so samples can be compared.
     """
+    fig = _activations_figure(images, hidden, labels, class_names, image_shape)
+    return _save(fig, path)
+
+
+def _activations_figure(images, hidden, labels=None, class_names=None, image_shape=(28, 28)):
+    """Build plot_activations' Figure without saving it."""
     digits = _images(images, image_shape, "images")
     k = len(digits)
     layers = [np.asarray(a, dtype=np.float64) for a in hidden]
@@ -215,6 +236,10 @@ def plot_activations(images, hidden, path, *, labels=None, image_shape=(28, 28))
             raise InputError(f"hidden[{l - 1}] must be ({k}, n_{l}), got shape {a.shape}; pass one row per image")
     if labels is not None and len(labels) != k:
         raise InputError(f"got {len(labels)} labels for {k} images; pass one label per image or None")
+    if class_names is not None:
+        if labels is None:
+            raise InputError("class_names was given without labels; pass labels too, or drop class_names")
+        names = _names(class_names, labels, "labels")
     fig = _figure(1.3 + 3.6 * len(layers), 0.5 + 1.05 * k)
     grid = fig.add_gridspec(k, 1 + len(layers), width_ratios=[1] + [3.4] * len(layers))
     for i in range(k):
@@ -223,7 +248,10 @@ def plot_activations(images, hidden, path, *, labels=None, image_shape=(28, 28))
         ax.set_xticks([])
         ax.set_yticks([])
         if labels is not None:
-            ax.set_ylabel(f"label {int(labels[i])}", fontsize=8)
+            label = int(labels[i])
+            name = str(label) if class_names is None else names[label]
+            # A bare digit beside an image reads as a stray tick; MNIST's names are just that.
+            ax.set_ylabel(f"label {label}" if name == str(label) else name, fontsize=8)
         if i == 0:
             ax.set_title("input", fontsize=9)
     for l, a in enumerate(layers, start=1):
@@ -244,7 +272,7 @@ def plot_activations(images, hidden, path, *, labels=None, image_shape=(28, 28))
             else:
                 ax.set_xlabel("unit", fontsize=8)
     fig.tight_layout(pad=0.4, h_pad=0.3, w_pad=0.6)
-    return _save(fig, path)
+    return fig
 
 
 def plot_confusion(confusion, path, *, class_names):
@@ -258,8 +286,14 @@ def plot_confusion(confusion, path, *, class_names):
     Returns:
         The path written. Colour is each row's fraction on a square-root
         scale, so the few off-diagonal mistakes stay visible beside a bright
-        diagonal; the cells show raw counts.
+        diagonal; the cells show raw counts. Names longer than 3
+        characters are slanted on the x axis so they do not overlap.
     """
+    return _save(_confusion_figure(confusion, class_names), path)
+
+
+def _confusion_figure(confusion, class_names):
+    """Build plot_confusion's Figure without saving it."""
     confusion = np.asarray(confusion)
     n = confusion.shape[0] if confusion.ndim == 2 else 0
     if confusion.ndim != 2 or confusion.shape != (n, n) or n == 0:
@@ -268,26 +302,33 @@ def plot_confusion(confusion, path, *, class_names):
         raise InputError(f"got {len(class_names)} class_names for {n} classes; pass one name per class")
     support = confusion.sum(axis=1, keepdims=True)
     fraction = confusion / np.maximum(support, 1)
-    size = max(4.0, 0.5 * n + 1.5)
-    fig = _figure(size + 0.8, size)
+    names = [str(c) for c in class_names]
+    slanted = max(map(len, names)) > 3
+    # Long names need wider cells, so slanted labels clear each other, and
+    # room beside and below the matrix; constrained layout then fits them all.
+    size = max(4.0, (0.6 if slanted else 0.5) * n + 1.5)
+    fig = _figure(size + (1.3 if slanted else 0.8), size + (0.3 if slanted else 0.0), layout="constrained")
     ax = fig.add_subplot()
     image = ax.imshow(fraction, cmap="Blues", norm=PowerNorm(0.5, vmin=0, vmax=1), interpolation="nearest")
-    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="fraction of the true class")
+    fig.colorbar(image, ax=ax, fraction=0.046, pad=0.02, label="fraction of the true class")
     fontsize = 8 if n <= 12 else 6
     for i in range(n):
         for j in range(n):
             if confusion[i, j]:
                 color = "white" if fraction[i, j] > 0.3 else "black"
                 ax.text(j, i, str(int(confusion[i, j])), ha="center", va="center", color=color, fontsize=fontsize)
-    ax.set_xticks(range(n), [str(c) for c in class_names])
-    ax.set_yticks(range(n), [str(c) for c in class_names])
+    ax.set_yticks(range(n), names)
+    if slanted:
+        # Anchored rotation puts each slanted label's end under its own column.
+        ax.set_xticks(range(n), names, rotation=45, ha="right", rotation_mode="anchor", fontsize=9)
+    else:
+        ax.set_xticks(range(n), names)
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     total = int(confusion.sum())
     hits = int(np.trace(confusion))
     ax.set_title(f"Confusion matrix ({hits}/{total} correct = {100 * hits / max(total, 1):.2f}%)", fontsize=10)
-    fig.tight_layout()
-    return _save(fig, path)
+    return fig
 
 
 def plot_misclassified(images, y_true, y_pred, path, *, class_names, probs=None, max_items=36, image_shape=(28, 28)):
@@ -306,36 +347,48 @@ def plot_misclassified(images, y_true, y_pred, path, *, class_names, probs=None,
         image_shape: (height, width) of one image.
 
     Returns:
-        The path written (a short note if nothing was misclassified).
+        The path written (a short note if nothing was misclassified). Each
+        panel is titled "true: X" over "pred: Y (p)", and panels are as wide
+        as the longest such line.
     """
+    return _save(_misclassified_figure(images, y_true, y_pred, class_names, probs, max_items, image_shape), path)
+
+
+def _misclassified_figure(images, y_true, y_pred, class_names, probs=None, max_items=36, image_shape=(28, 28)):
+    """Build plot_misclassified's Figure without saving it."""
     digits = _images(images, image_shape, "images")
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     if y_true.shape != (len(digits),) or y_pred.shape != (len(digits),):
         raise InputError(f"y_true {y_true.shape} and y_pred {y_pred.shape} must both be ({len(digits)},)")
+    names = _names(class_names, np.concatenate([y_true, y_pred]), "y_true and y_pred")
     wrong = np.flatnonzero(y_true != y_pred)
     confidence = None
     if probs is not None:
         probs = np.asarray(probs, dtype=np.float64)
-        if probs.ndim != 2 or probs.shape[0] != len(digits):
-            raise InputError(f"probs must be ({len(digits)}, n_classes), got shape {probs.shape}")
+        if probs.shape != (len(digits), len(names)):
+            raise InputError(
+                f"probs must be ({len(digits)}, {len(names)}), one column per class name; got {probs.shape}"
+            )
         confidence = probs[np.arange(len(digits)), y_pred]
         wrong = wrong[np.argsort(-confidence[wrong], kind="stable")]
     shown = wrong[: max(0, max_items)]
     if not len(shown):
         fig = _figure(4, 1.5)
         fig.text(0.5, 0.5, f"no misclassified examples among {len(digits)}", ha="center", va="center")
-        return _save(fig, path)
+        return fig
+    suffix = [""] * len(digits) if confidence is None else [f" ({c:.2f})" for c in confidence]
+    titles = [f"true: {names[y_true[i]]}\npred: {names[y_pred[i]]}{suffix[i]}" for i in shown]
+    longest = max(len(line) for t in titles for line in t.split("\n"))
+    # 7-point characters average under 0.065 inch; panels never shrink below 1.3 inch.
+    width = max(1.3, 0.065 * longest + 0.15)
     rows, cols = _grid(len(shown))
     # Constrained layout, unlike tight_layout, leaves room for the suptitle.
-    fig = _figure(max(4.0, 1.45 * cols), 1.5 * rows + 0.4, layout="constrained")
-    for slot, i in enumerate(shown):
+    fig = _figure(max(4.0, width * cols), 1.6 * rows + 0.4, layout="constrained")
+    for slot, (i, title) in enumerate(zip(shown, titles)):
         ax = fig.add_subplot(rows, cols, slot + 1)
         ax.imshow(digits[i], cmap="gray_r", vmin=0, vmax=1, interpolation="nearest")
         ax.set_xticks([])
         ax.set_yticks([])
-        title = f"true {class_names[y_true[i]]} / pred {class_names[y_pred[i]]}"
-        if confidence is not None:
-            title += f"\n(p={confidence[i]:.2f})"
         ax.set_title(title, fontsize=7, pad=2)
     fig.suptitle(f"Misclassified: {len(shown)} of {len(wrong)} mistakes in {len(digits)} images", fontsize=10)
-    return _save(fig, path)
+    return fig

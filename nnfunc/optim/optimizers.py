@@ -1,4 +1,4 @@
-"""Gradient-descent optimizers as pure ``(init, update)`` pairs.
+"""Gradient-descent optimizers as pure ``(init, update)`` pairs: the rules and their settings.
 
     opt = adam(1e-3)
     state = opt.init(params)
@@ -15,36 +15,38 @@ array: updates done so far) and dicts of arrays with the params' keys,
 shapes and dtypes, so checkpoints can store any state generically. Arrays
 keep the params' dtype: float32 in, float32 state and updates out.
 
-``lr`` is a number or a schedule ``step -> float`` (see ``nnfunc.schedules``),
+``lr`` is a number or a schedule ``step -> float`` (see ``nnfunc.optim.schedules``),
 called with ``count`` before the update, so the first update uses ``lr(0)``.
 """
 
 import inspect
-import math
-import numbers
 from typing import Callable, NamedTuple
 
 import numpy as np
 
+from nnfunc import checks
 from nnfunc.errors import ConfigError, ParamsError
-from nnfunc.schedules import as_schedule
+from nnfunc.optim import _kernels
+from nnfunc.optim.schedules import as_schedule
 
 
-CHUNK = 1 << 16  # elements per kernel call: 256 KB of float32, five arrays fit a core's L2
 
 
 class Optimizer(NamedTuple):
     """An optimizer: ``init(params) -> state`` and ``update(grads, state, params) -> (updates, state)``.
 
-    ``step(grads, state, params, scratch) -> (params, state)`` is the same
-    update done in place, for a training loop that owns its arrays (see
-    ``_build``); everything else should use ``update``.
+    ``schedule(step) -> lr`` is the rate ``update`` uses at each step (a
+    constant rate is a schedule too). ``update_in_place(grads, state,
+    params, scratch) -> (params, state)`` is the same update written into
+    the params and state it is given: only for a training loop that owns
+    those arrays (``nnfunc.training``); everything else uses ``update``.
     """
 
     init: Callable
     update: Callable
     name: str
-    step: Callable = None
+    schedule: Callable
+    update_in_place: Callable
 
 
 class SgdState(NamedTuple):
@@ -99,44 +101,23 @@ def _count(value=0):
     return np.array(value, dtype=np.int64)
 
 
-def _check_decay(value, what):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 <= value < 1:
-        raise ConfigError(f"{what} must be in [0, 1), got {value!r}: pass e.g. {what}=0.9")
-    return float(value)
+def _decay(value, name):
+    return checks.number(value, name, low=0, high=1, high_open=True, hint=f"pass e.g. {name}=0.9")
 
 
-def _check_positive(value, what):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value < math.inf:
-        raise ConfigError(f"{what} must be a finite number > 0, got {value!r}: pass e.g. {what}=1e-8")
-    return float(value)
+def _positive(value, name):
+    return checks.number(value, name, low=0, low_open=True, hint=f"pass e.g. {name}=1e-8")
 
 
 def _build(name, schedule, state_type, slots, kernel):
-    """Make an Optimizer from a per-tensor ``kernel``, the one place its math lives.
+    """Make an Optimizer from a per-tensor kernel of ``nnfunc.optim._kernels``.
 
-    ``kernel(k, g, p, old, new, u, lr_t, count)`` reads the gradient ``g``,
-    param ``p`` and the old slot arrays ``old`` (a tuple, one per name in
-    ``slots``), and writes the new slot arrays into ``new`` and the update
-    into ``u``. It may be called with ``new`` being ``old`` (elementwise, so
-    safe): ``update`` passes fresh arrays and stays pure; ``step`` passes the
-    state's own arrays and updates params in place. Both run the same
-    floating-point operations, so they agree bit for bit.
+    ``slots`` names the state's dicts in the order the kernel reads them.
+    ``update`` gives the kernel fresh arrays and stays pure;
+    ``update_in_place`` gives it the state's own arrays and adds the update
+    into the params. Both run the same floating-point operations, so they
+    agree bit for bit.
     """
-
-    def run(k, g, p, old, new, u, lr_t, count):
-        # Walk big tensors in L2-sized chunks: the kernel's many elementwise
-        # passes then hit cache instead of memory (about 25% faster for a
-        # 784-512-512-10 Adam step). Elementwise, so results are unchanged.
-        # Only arrays laid out in C order flatten to views; ravel() would
-        # copy any other, and the kernel's writes would be lost.
-        if g.size <= CHUNK or not all(a.flags.c_contiguous for a in (u, *new)):
-            return kernel(k, g, p, old, new, u, lr_t, count)
-        flat = [a.ravel() for a in (g, u, *old, *new)] + ([] if p is None else [p.ravel()])
-        n = len(old)
-        for s in range(0, g.size, CHUNK):
-            g_, u_, *rest = (a[s : s + CHUNK] for a in flat)
-            p_ = rest.pop() if p is not None else None
-            kernel(k, g_, p_, tuple(rest[:n]), tuple(rest[n:]), u_, lr_t, count)
 
     def init(params):
         _check_params(params)
@@ -149,13 +130,14 @@ def _build(name, schedule, state_type, slots, kernel):
             old = tuple(getattr(state, s)[k] for s in slots)
             out = tuple(np.empty_like(a) for a in old)
             u = np.empty_like(g)
-            run(k, g, None if params is None else params[k], old, out, u, lr_t, int(state.count))
+            _kernels.run(kernel, k, g, None if params is None else params[k], old, out, u, lr_t,
+                         int(state.count))
             updates[k] = u
             for d, a in zip(new, out):
                 d[k] = a
         return updates, state_type(_count(state.count + 1), *new)
 
-    def step(grads, state, params, scratch):
+    def update_in_place(grads, state, params, scratch):
         """In place, for a loop that owns all four dicts: params += update; state slots overwritten.
 
         ``scratch`` holds one spare array per key (``empty_like`` params).
@@ -168,11 +150,11 @@ def _build(name, schedule, state_type, slots, kernel):
         for k, g in grads.items():
             slot_arrays = tuple(d[k] for d in own)
             u = scratch[k]
-            run(k, g, params[k], slot_arrays, slot_arrays, u, lr_t, count)
+            _kernels.run(kernel, k, g, params[k], slot_arrays, slot_arrays, u, lr_t, count)
             params[k] += u
         return params, state._replace(count=_count(count + 1))
 
-    return Optimizer(init, update, name, step)
+    return Optimizer(init, update, name, schedule, update_in_place)
 
 
 def sgd(lr):
@@ -181,11 +163,7 @@ def sgd(lr):
     Raises:
         ConfigError: ``lr`` negative, non-finite, or a bad schedule.
     """
-
-    def kernel(k, g, p, old, new, u, lr_t, count):
-        np.multiply(g, -g.dtype.type(lr_t), out=u)
-
-    return _build("sgd", as_schedule(lr), SgdState, (), kernel)
+    return _build("sgd", as_schedule(lr), SgdState, (), _kernels.sgd())
 
 
 def momentum(lr, beta=0.9, nesterov=False):
@@ -200,57 +178,15 @@ def momentum(lr, beta=0.9, nesterov=False):
         ConfigError: bad ``lr`` or ``beta`` outside [0, 1).
     """
     schedule = as_schedule(lr)
-    beta = _check_decay(beta, "beta")
-
-    def kernel(k, g, p, old, new, u, lr_t, count):
-        (mu,), (m,) = old, new
-        b, neg_lr = g.dtype.type(beta), -g.dtype.type(lr_t)
-        np.multiply(mu, b, out=m)
-        m += g
-        if nesterov:
-            np.multiply(m, b, out=u)
-            u += g
-            u *= neg_lr
-        else:
-            np.multiply(m, neg_lr, out=u)
-
+    kernel = _kernels.momentum(_decay(beta, "beta"), bool(nesterov))
     return _build("nesterov" if nesterov else "momentum", schedule, MomentumState, ("mu",), kernel)
 
 
 def _adam(lr, b1, b2, eps, weight_decay, decay_biases, name):
     schedule = as_schedule(lr)
-    b1, b2 = _check_decay(b1, "b1"), _check_decay(b2, "b2")
-    eps = _check_positive(eps, "eps")
-    if isinstance(weight_decay, bool) or not isinstance(weight_decay, numbers.Real) \
-            or not 0 <= weight_decay < math.inf:
-        raise ConfigError(f"weight_decay must be a finite number >= 0, got {weight_decay!r}")
-
-    def kernel(k, g, p, old, new, u, lr_t, count):
-        (mu, nu), (m, v) = old, new
-        decays = weight_decay and (decay_biases or not k.startswith("b"))
-        if decays and p is None:
-            raise ConfigError(f"{name} needs the params for weight decay: call update(grads, state, params)")
-        # Bias corrections in Python floats, folded into two scalars:
-        # mu_hat / (sqrt(nu_hat) + eps) == mu / (sqrt(nu) + eps * root) * root / c1.
-        c1, root = 1.0 - b1 ** (count + 1), math.sqrt(1.0 - b2 ** (count + 1))
-        f = g.dtype.type
-        np.multiply(g, f(1.0 - b1), out=u)  # u is scratch until the direction is computed
-        np.multiply(mu, f(b1), out=m)
-        m += u
-        np.multiply(g, g, out=u)
-        u *= f(1.0 - b2)
-        np.multiply(nu, f(b2), out=v)
-        v += u
-        np.sqrt(v, out=u)
-        u += f(eps * root)
-        np.divide(m, u, out=u)
-        if decays:
-            u *= f(root / c1)
-            u += p * f(weight_decay)
-            u *= -f(lr_t)
-        else:
-            u *= f(-lr_t * root / c1)
-
+    b1, b2, eps = _decay(b1, "b1"), _decay(b2, "b2"), _positive(eps, "eps")
+    weight_decay = checks.number(weight_decay, "weight_decay", low=0)
+    kernel = _kernels.adam(b1, b2, eps, weight_decay, decay_biases, name)
     return _build(name, schedule, AdamState, ("mu", "nu"), kernel)
 
 
@@ -292,21 +228,7 @@ def rmsprop(lr=1e-3, decay=0.9, eps=1e-8):
         ConfigError: bad ``lr``, ``decay`` outside [0, 1), ``eps`` <= 0.
     """
     schedule = as_schedule(lr)
-    decay = _check_decay(decay, "decay")
-    eps = _check_positive(eps, "eps")
-
-    def kernel(k, g, p, old, new, u, lr_t, count):
-        (nu,), (v,) = old, new
-        f = g.dtype.type
-        np.multiply(g, g, out=u)  # scratch until the last two lines
-        u *= f(1.0 - decay)
-        np.multiply(nu, f(decay), out=v)
-        v += u
-        np.sqrt(v, out=u)
-        u += f(eps)
-        np.divide(g, u, out=u)
-        u *= -f(lr_t)
-
+    kernel = _kernels.rmsprop(_decay(decay, "decay"), _positive(eps, "eps"))
     return _build("rmsprop", schedule, RmspropState, ("nu",), kernel)
 
 

@@ -1,13 +1,14 @@
-"""Turn a photo or drawing of one digit into an MNIST-style input vector.
+"""A user's image of one digit -> the (1, 784) row a network trained on MNIST expects.
 
 MNIST digits are bright ink on a black 28x28 field: the digit is scaled
 (aspect kept) so its longer side is 20 px, anti-aliased, then placed so its
 centre of mass sits on pixel (14, 14). ``preprocess`` repeats that on a
-grey image; ``load_digit`` reads a file with Pillow and calls it.
+grey image; ``load_image`` reads a file with Pillow and calls it. Pillow is
+imported only when an image is read or resized, so ``import nnfunc`` stays
+light.
 """
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
 
 from nnfunc.errors import InputError
 
@@ -47,6 +48,8 @@ def _crop(ink):
 def _scale(digit):
     """Resize so the longer side is BOX px, keeping the aspect ratio (anti-aliased)."""
     height, width = digit.shape
+    from PIL import Image
+
     factor = BOX / max(height, width)
     size = (max(1, round(width * factor)), max(1, round(height * factor)))
     resized = Image.fromarray(digit.astype(np.float32)).resize(size, Image.Resampling.LANCZOS)
@@ -98,6 +101,8 @@ def preprocess(gray):
 
 def _to_gray(image):
     """Return a Pillow image as (H, W) float64 in [0, 1]; transparency becomes white paper."""
+    from PIL import Image
+
     if image.mode in ("I", "F") or image.mode.startswith("I;16"):
         # 16-bit and float PNG/TIFF modes: Pillow's "L" conversion would clip them.
         values = np.asarray(image, dtype=np.float64)
@@ -109,19 +114,23 @@ def _to_gray(image):
     return np.asarray(image.convert("L"), dtype=np.float64) / 255.0
 
 
-def load_digit(path):
-    """Read an image file of one digit and preprocess it like MNIST.
+def load_image(path):
+    """Read an image file of one digit and preprocess it like MNIST, ready for ``predict``.
 
     Args:
-        path: a PNG, JPEG or other Pillow-readable image of any size.
+        path: a PNG, JPEG or other Pillow-readable image of any size, either
+            polarity (dark ink on paper or light ink on black).
 
     Returns:
-        (784,) float32 in [0, 1], as ``preprocess``.
+        x: (1, 784) float32 in [0, 1], one row as ``preprocess`` makes it;
+        stack several with ``np.concatenate``.
 
     Raises:
         InputError: the file is missing, unreadable or not an image, or
             the image holds no ink; the message names the file.
     """
+    from PIL import Image, ImageOps, UnidentifiedImageError
+
     try:
         with Image.open(path) as image:
             # Phone photos store their rotation in EXIF rather than in the pixels.
@@ -131,6 +140,6 @@ def load_digit(path):
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError) as err:
         raise InputError(f"{path}: cannot read it as an image ({err}); pass a PNG or JPEG file") from None
     try:
-        return preprocess(gray)
+        return preprocess(gray)[None, :]
     except InputError as err:
         raise InputError(f"{path}: {err}") from None

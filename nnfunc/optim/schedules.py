@@ -9,31 +9,24 @@ uninterrupted one. Every factory validates its settings and raises
 """
 
 import math
-import numbers
 
+from nnfunc import checks
 from nnfunc.errors import ConfigError
 
 NAMES = ("constant", "step", "exponential", "cosine")
 
 
-def _check_rate(value, what="lr"):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ConfigError(f"{what} must be a finite number, got {value!r}: pass e.g. {what}=0.01")
-    if value < 0:
-        raise ConfigError(f"{what} must be >= 0, got {value!r}: pass a non-negative rate")
-    return float(value)
+def _check_rate(value, name="lr", hint=None):
+    return checks.number(value, name, low=0, hint=hint or f"pass a rate like {name}=0.01")
 
 
-def _check_count(value, what, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ConfigError(f"{what} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+def _check_count(value, name, minimum):
+    return checks.integer(value, name, low=minimum)
 
 
-def _check_factor(value, what):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not 0 < value <= 1:
-        raise ConfigError(f"{what} must be in (0, 1] so the rate decays, got {value!r}: pass e.g. {what}=0.1")
-    return float(value)
+def _check_factor(value, name):
+    return checks.number(value, name, low=0, high=1, low_open=True,
+                         hint=f"the rate must decay: pass e.g. {name}=0.1")
 
 
 def _check_step(step):
@@ -58,7 +51,7 @@ def as_schedule(lr):
             callable whose rate at step 0 is not a finite number >= 0.
     """
     if callable(lr):
-        _check_rate(lr(0), "schedule(0)")
+        _check_rate(lr(0), "schedule(0)", hint="a schedule must return a rate >= 0 at every step")
         return lr
     return constant(lr)
 
@@ -104,10 +97,7 @@ def exponential(lr, decay_rate, decay_steps):
     """
     lr = _check_rate(lr)
     decay_rate = _check_factor(decay_rate, "decay_rate")
-    real = isinstance(decay_steps, numbers.Real) and not isinstance(decay_steps, bool)
-    if not real or not 0 < decay_steps < math.inf:
-        raise ConfigError(f"decay_steps must be a finite number > 0, got {decay_steps!r}")
-    decay_steps = float(decay_steps)
+    decay_steps = checks.number(decay_steps, "decay_steps", low=0, low_open=True)
 
     def schedule(step):
         _check_step(step)

@@ -1,19 +1,17 @@
 """Check a network's backpropagation, parameters and input, in one call.
 
-``check_network`` wraps the generic ``nnfunc.gradcheck`` around the model:
+``check_network`` wraps the generic ``nnfunc.verify.checker`` around the model:
 it checks every params tensor and the input batch ``x`` (under the key
 ``"x"``) against central differences of ``loss``, in float64, and skips
 coordinates whose step moves a ReLU-like unit across its kink (detected with
 ``kink_pattern``).
 """
 
-import numbers
-
 import numpy as np
 
+from nnfunc import checks
 from nnfunc.errors import ConfigError, InputError
-from nnfunc.gradcheck import DEFAULT_MAX_FULL, DEFAULT_SAMPLES_PER_TENSOR, gradcheck
-from nnfunc.gradcheck.core import raise_unless_ok
+from nnfunc.verify.checker import DEFAULT_MAX_FULL, DEFAULT_SAMPLES_PER_TENSOR, gradcheck, raise_unless_ok
 from nnfunc.model import input_grad, kink_pattern, loss, value_and_grad
 from nnfunc.params import param_keys, validate_params
 
@@ -42,7 +40,7 @@ def check_network(params, x, y, *, activation="relu", l2=0.0, dropout=0.0, dropo
         dropout: probability in [0, 1) of zeroing each hidden unit.
         dropout_seed: int seed of the dropout masks (used when dropout > 0).
         mode, eps, rtol, atol, rng, samples_per_tensor, max_full: as for
-            ``nnfunc.gradcheck.gradcheck`` (``max_full`` counts params and x).
+            ``nnfunc.gradcheck`` (``max_full`` counts params and x).
 
     Returns:
         GradcheckReport with one row per params tensor (in layer order) and
@@ -55,10 +53,11 @@ def check_network(params, x, y, *, activation="relu", l2=0.0, dropout=0.0, dropo
     keys = param_keys(L)
     work = {k: np.array(params[k], dtype=np.float64) for k in keys}
     x = np.array(x, dtype=np.float64) if _is_real(x) else x
-    if isinstance(dropout_seed, bool) or not isinstance(dropout_seed, numbers.Integral) or dropout_seed < 0:
+    if isinstance(dropout_seed, np.random.Generator):
         raise ConfigError(f"dropout_seed must be an int seed >= 0, got {dropout_seed!r}: a Generator "
                           "would draw new masks at every evaluation, so pass e.g. dropout_seed=0")
-    model = dict(activation=activation, dropout=dropout, rng=int(dropout_seed))
+    dropout_seed = checks.seed(dropout_seed, "dropout_seed")
+    model = dict(activation=activation, dropout=dropout, rng=dropout_seed)
     _, grads = value_and_grad(work, x, y, l2=l2, **model)
     combined_grads = {**grads, INPUT_KEY: input_grad(work, x, y, l2=l2, **model)}
     combined = {**work, INPUT_KEY: x}

@@ -1,0 +1,3 @@
+"""The package version, in one place that every layer may import."""
+
+__version__ = "0.2.0"

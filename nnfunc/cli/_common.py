@@ -1,0 +1,70 @@
+"""What every command shares: flag-worded errors, finding a model and its data, exit codes."""
+
+import argparse
+import sys
+from pathlib import Path
+
+from nnfunc.data import load as data_load
+from nnfunc.errors import DataNotFoundError, NnfuncError
+from nnfunc.training import model_file
+
+# the command line's names for load_dataset's options
+CLI_WORDS = {"data_dir": "--data-dir", "pass_dir": "pass it with --data-dir DIR", "drop_dir": "drop --data-dir",
+             "offline_on": "--offline", "offline_off": "drop --offline"}
+EXIT_ERROR = 2
+
+
+class DefaultsFormatter(argparse.HelpFormatter):
+    """--help that shows each flag's real default, and nothing for flags without one."""
+
+    def _get_help_string(self, action):
+        help = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "(default" not in help:
+            help += " (default: %(default)s)"
+        return help
+
+
+def flag(name):
+    """The flag of a config key: "val_size" -> "--val-size"."""
+    return "--" + name.replace("_", "-")
+
+
+def report(exc):
+    """Print a library error for a shell user; return the exit code."""
+    print(f"error: {exc}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def load_model(path):
+    """nnfunc.load for a command: a run directory, its model.npz, or a model file."""
+    return model_file.load(path)
+
+
+def load_data(name, *, data_dir=None, recorded=None, offline=False, progress=False, dtype="uint8"):
+    """A verified dataset, looked up as the user expects from a command.
+
+    ``data_dir`` (``--data-dir``) must work when given. Otherwise the
+    directory a run recorded (``recorded``) is tried first, then the usual
+    lookup, so a run's later commands need no ``--data-dir`` again.
+
+    Raises:
+        DataNotFoundError: worded with flags (``--data-dir``, ``--offline``).
+    """
+    options = dict(offline=offline or None, dtype=dtype, progress=progress)
+    try:
+        if data_dir is None and recorded and Path(recorded).is_dir():
+            try:
+                return data_load.load_dataset(name, data_dir=recorded, **options)
+            except DataNotFoundError:
+                pass  # moved or changed since the run: fall back to the usual places
+        return data_load.load_dataset(name, data_dir=data_dir, **options)
+    except DataNotFoundError as exc:
+        raise data_load.reword_not_found(exc, CLI_WORDS) from None
+
+
+def run(body):
+    """Call ``body()`` and turn nnfunc's errors into a message and exit code 2."""
+    try:
+        return body()
+    except NnfuncError as exc:
+        return report(exc)

@@ -1,0 +1,60 @@
+"""``nnfunc evaluate MODEL``: test accuracy, per-class accuracy and confusion matrix of a run or model file."""
+
+import argparse
+import sys
+
+import nnfunc as nf
+from nnfunc.cli import _common
+from nnfunc.data.datasets import SPECS
+from nnfunc.data.load import subset
+from nnfunc.errors import CheckpointError, ConfigError
+from nnfunc.report import metrics
+
+
+def build_parser(prog):
+    p = argparse.ArgumentParser(prog=prog, description="Evaluate a trained network on its dataset's test set: "
+                                "accuracy, loss, per-class accuracy and the confusion matrix.")
+    p.add_argument("model", help="a run directory written by nnfunc train, its model.npz, or a file from nnfunc.save")
+    p.add_argument("--dataset", choices=tuple(SPECS),
+                   help="test set to use (default: the one the model was trained on; needed for a model file "
+                   "saved without dataset=)")
+    p.add_argument("--data-dir", help="directory holding the four IDX files (default: the directory the run "
+                   "recorded, else $NNFUNC_DATA_DIR, the cache, a download)")
+    p.add_argument("--offline", action="store_true", help="never use the network to fetch data")
+    return p
+
+
+def evaluate(args):
+    model = _common.load_model(args.model)
+    name = args.dataset or model.dataset
+    if name is None:
+        raise ConfigError(f"{model.path} does not record its dataset; pass --dataset "
+                          f"({' or '.join(SPECS)})")
+    ds = _common.load_data(name, data_dir=args.data_dir, recorded=model.config.get("data_source"),
+                           offline=args.offline)
+    if name == model.dataset:
+        ds = subset(ds, n_test=model.config.get("test_size"))  # the test set the run reported on
+    sizes = nf.layer_sizes(model.params)
+    if (sizes[0], sizes[-1]) != (ds.x_test.shape[1], len(ds.class_names)):
+        raise CheckpointError(f"{model.path} maps {sizes[0]} inputs to {sizes[-1]} classes, but {name} has "
+                              f"{ds.x_test.shape[1]} pixels and {len(ds.class_names)} classes; pass the "
+                              "--dataset it was trained on")
+    result = nf.evaluate(model.params, ds.x_test, ds.y_test, activation=model.activation,
+                         l2=model.config.get("l2", 0.0))
+    names = model.classes or ds.class_names
+    confusion = metrics.confusion_matrix(ds.y_test, result.predictions, len(names))
+    print(f"{name} test set: {len(ds.y_test)} examples, model {model.path}")
+    print(f"test accuracy {100 * result.accuracy:.2f}%   test loss {result.loss:.4f}\n")
+    print(metrics.format_per_class(confusion, names))
+    print()
+    print(metrics.format_confusion(confusion, names))
+    return 0
+
+
+def main(argv=None, prog="nnfunc evaluate"):
+    args = build_parser(prog).parse_args(argv)
+    return _common.run(lambda: evaluate(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

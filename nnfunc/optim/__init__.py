@@ -1,0 +1,1 @@
+"""Optimization: the update rules as ``(init, update)`` pairs, their fused kernels, and lr schedules."""

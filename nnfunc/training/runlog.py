@@ -1,0 +1,152 @@
+"""A run directory's files: config.json, metrics.json and metrics.csv, and a fresh run's name.
+
+A run's history is written twice, as ``metrics.json`` (the record
+``read_metrics`` reads back) and ``metrics.csv`` (for spreadsheets), both
+atomically; the checkpoint beside them is ``nnfunc.training.checkpoint``'s.
+"""
+
+import csv
+import datetime
+import io
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from nnfunc import fileio
+from nnfunc.errors import ConfigError, DataError, InputError
+
+EPOCH_KEYS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
+# Without a validation set there is nothing to report, so these may be absent.
+OPTIONAL_KEYS = ("val_loss", "val_accuracy")
+
+
+def new_run_dir(root="runs"):
+    """A directory name that does not exist yet: ``root/<YYYYmmdd-HHMMSS>[-n]`` (not created)."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    out = Path(root) / stamp
+    n = 1
+    while out.exists():
+        n += 1
+        out = Path(root) / f"{stamp}-{n}"
+    return out
+
+
+def write_config(run_dir, config):
+    """Write the run's settings as ``config.json`` atomically."""
+    fileio.write_json(Path(run_dir) / "config.json", config)
+
+
+def read_config(run_dir):
+    """The settings ``write_config`` wrote, as a dict.
+
+    Raises:
+        ConfigError: no readable config.json in ``run_dir``.
+    """
+    path = Path(run_dir) / "config.json"
+    try:
+        config = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {path} ({exc}); pass the directory of a run written by "
+                          "python -m nnfunc.train") from None
+    if not isinstance(config, dict):
+        raise ConfigError(f"{path} does not hold a JSON object; it is not an nnfunc run config")
+    return config
+
+
+def _number(value, key, epoch_index):
+    """Return value as a JSON-safe int/float, or None when missing or not finite."""
+    if value is None:
+        return None
+    if isinstance(value, (bool, np.bool_)) or not isinstance(value, (int, float, np.integer, np.floating)):
+        raise InputError(f"history[{epoch_index}][{key!r}] is {value!r}; pass a number (or None)")
+    if key == "epoch":
+        return int(value)
+    value = float(value)
+    # JSON has no nan/inf; null says "no value" in both files.
+    return value if math.isfinite(value) else None
+
+
+def _epoch_rows(history):
+    if isinstance(history, (str, bytes, dict)) or not hasattr(history, "__iter__"):
+        raise InputError("history must be a list of per-epoch dicts, as returned by training")
+    rows = []
+    for i, entry in enumerate(history):
+        if not isinstance(entry, dict):
+            raise InputError(f"history[{i}] is a {type(entry).__name__}; each epoch must be a dict")
+        missing = [k for k in EPOCH_KEYS if k not in entry and k not in OPTIONAL_KEYS]
+        if missing:
+            raise InputError(f"history[{i}] lacks {missing}; each epoch needs the keys {list(EPOCH_KEYS)}")
+        rows.append({k: _number(entry.get(k), k, i) for k in EPOCH_KEYS})
+    return rows
+
+
+def _test_record(test):
+    if test is None:
+        return None
+    if not isinstance(test, dict) or not {"loss", "accuracy"} <= set(test):
+        raise InputError(f"test must be None or a dict with 'loss' and 'accuracy', got {test!r}")
+    return {k: _number(test[k], k, "test") for k in ("loss", "accuracy")}
+
+
+def write_metrics(run_dir, history, test=None):
+    """Write ``metrics.json`` and ``metrics.csv`` into ``run_dir`` atomically.
+
+    Args:
+        run_dir: the run's directory (created if missing).
+        history: list of per-epoch dicts with keys ``EPOCH_KEYS``; the
+            ``val_*`` values may be None, nan or absent (no validation set).
+            Other keys are ignored.
+        test: None, or a dict with the final test ``loss`` and ``accuracy``.
+
+    Returns:
+        (json_path, csv_path) as Paths.
+
+    Raises:
+        InputError: history or test is malformed.
+    """
+    rows = _epoch_rows(history)
+    record = {"epochs": rows, "test": _test_record(test)}
+    run_dir = Path(run_dir)
+    json_path, csv_path = run_dir / "metrics.json", run_dir / "metrics.csv"
+    fileio.write_json(json_path, record)
+    text = io.StringIO()
+    writer = csv.writer(text, lineterminator="\n")
+    writer.writerow(EPOCH_KEYS)
+    # repr of a float round-trips exactly; None becomes an empty cell.
+    writer.writerows([["" if row[k] is None else repr(row[k]) for k in EPOCH_KEYS] for row in rows])
+    fileio.write_text(csv_path, text.getvalue())
+    return json_path, csv_path
+
+
+def read_metrics(run_dir):
+    """Read back the record ``write_metrics`` wrote.
+
+    Args:
+        run_dir: the run's directory.
+
+    Returns:
+        {"epochs": [per-epoch dict, ...], "test": {"loss", "accuracy"} or None}.
+
+    Raises:
+        InputError: there is no ``metrics.json`` in ``run_dir``.
+        DataError: the file is not valid JSON or lacks the expected structure.
+    """
+    path = Path(run_dir) / "metrics.json"
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        raise InputError(f"no metrics file {path}; pass the directory of a finished training run") from None
+    try:
+        record = json.loads(raw.decode("utf-8"))
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise DataError(f"{path} is not valid JSON ({err}); it is corrupt: re-run write_metrics") from None
+    if (
+        not isinstance(record, dict)
+        or not isinstance(record.get("epochs"), list)
+        or not all(isinstance(e, dict) for e in record["epochs"])
+        or "test" not in record
+    ):
+        raise DataError(f"{path} lacks the 'epochs' list or 'test' entry; it is not an nnfunc metrics file")
+    return record
