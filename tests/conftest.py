@@ -8,6 +8,7 @@ command selects it), ``dev`` (the default: random, fewer examples) and
 import os
 from pathlib import Path
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, settings
 
@@ -30,6 +31,18 @@ settings.register_profile(
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(autouse=True)
+def numpy_errors_raise():
+    """Loose numerics are errors: an overflow, 0/0 or a divide by zero fails where it happens.
+
+    Library code that expects one (a diverging run) says so with its own
+    ``np.errstate``. Underflow is left alone: tiny numbers rounding to 0 is
+    what softmax of far-apart logits and numpy's own ``isclose`` are meant to do.
+    """
+    with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
+        yield
 
 
 def mnist_dir():

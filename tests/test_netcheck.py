@@ -24,6 +24,7 @@ from nnfunc.verify import network as netcheck
 from nnfunc.errors import GradientMismatchError, InputError, ParamsError
 from nnfunc.verify.checker import DEFAULT_EPS
 from nnfunc.verify.network import assert_network_gradients, check_network
+from tests.strategies import architectures
 
 REPO = Path(__file__).resolve().parent.parent
 ACTIVATIONS = ("relu", "leaky_relu", "sigmoid", "tanh", "linear")
@@ -41,17 +42,13 @@ def problem(sizes, seed, *, m=4, dtype=np.float64):
     return params, x, y
 
 
-architectures = st.lists(st.integers(1, 5), min_size=2, max_size=4)
-
-
-@given(sizes=architectures, seed=st.integers(0, 2**32 - 1), data=st.data(),
+@given(arch=architectures(max_layers=3, max_width=5), seed=st.integers(0, 2**32 - 1), one_name=st.booleans(),
        l2=st.sampled_from([0.0, 0.1]), m=st.integers(1, 4),
        dtype=st.sampled_from([np.float32, np.float64]))
-def test_random_small_networks_pass(sizes, seed, data, l2, m, dtype):
-    hidden = len(sizes) - 2
-    activation = data.draw(st.one_of(
-        st.sampled_from(ACTIVATIONS),
-        st.lists(st.sampled_from(ACTIVATIONS), min_size=hidden, max_size=hidden).map(tuple)))
+def test_random_small_networks_pass(arch, seed, one_name, l2, m, dtype):
+    sizes, acts = arch
+    # the spec either way: one name for every hidden layer, or one name per layer
+    activation = acts[0] if one_name and acts else acts
     params, x, y = problem(sizes, seed, m=m, dtype=dtype)
     report = check_network(params, x, y, activation=activation, l2=l2, mode="full")
     assert report.ok, report.format()

@@ -11,6 +11,8 @@ from nnfunc.optim import _kernels
 from nnfunc.optim import optimizers as opt_mod
 from nnfunc.optim import schedules
 from nnfunc.errors import ConfigError, ParamsError
+from tests.helpers import assert_bit_identical, copy_tree
+from tests.strategies import architectures
 
 DTYPES = [np.float32, np.float64]
 
@@ -41,22 +43,12 @@ def make_tree(rng, shapes, dtype, scale=1.0):
 def problems(draw):
     """(params, list of grads for 3 steps, dtype) with small random shapes."""
     dtype = draw(st.sampled_from(DTYPES))
-    shapes = draw(st.lists(st.tuples(st.integers(1, 4), st.integers(1, 4)), min_size=1, max_size=3))
+    sizes, _ = draw(architectures(max_layers=3, max_width=4))
+    shapes = list(zip(sizes[:-1], sizes[1:]))
     rng = np.random.default_rng(draw(st.integers(0, 2**32 - 1)))
     params = make_tree(rng, shapes, dtype)
     grads = [make_tree(rng, shapes, dtype) for _ in range(3)]
     return params, grads, dtype
-
-
-def copy_tree(tree):
-    return {k: v.copy() for k, v in tree.items()}
-
-
-def assert_bit_identical(a, b):
-    assert list(a) == list(b)
-    for k in a:
-        assert a[k].dtype == b[k].dtype and a[k].shape == b[k].shape, k
-        assert a[k].tobytes() == b[k].tobytes(), k
 
 
 def assert_state_identical(s1, s2):
