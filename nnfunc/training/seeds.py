@@ -13,11 +13,15 @@ from nnfunc import checks
 
 
 class RunSeeds(NamedTuple):
-    """The run's streams, each a ``numpy.random.SeedSequence``: pass one to ``default_rng``."""
+    """The run's streams, each a ``numpy.random.SeedSequence``: pass one to ``default_rng``.
 
-    init: np.random.SeedSequence      # the initial params
+    Children 0 and 1 are the streams nnfunc 0.1 already drew the split and
+    the shuffles from (``spawn(2)``), so those stay as they were.
+    """
+
     split: np.random.SeedSequence     # which training examples are held out for validation
     batches: np.random.SeedSequence   # each epoch's shuffle
+    init: np.random.SeedSequence      # the initial params
     dropout: np.random.SeedSequence   # the dropout masks
 
 
