@@ -18,10 +18,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from nnfunc.data.cache import CACHE_FILE, user_cache_dir
-from nnfunc.data.load import Dataset, load_dataset, split_validation, subset
+from nnfunc.data.load import Dataset, load_dataset, scale_pixels, split_validation, subset
 from nnfunc.data.datasets import SPECS, STEMS
 from nnfunc.data.idx import check_counts, parse_idx, read_verified
 from nnfunc.errors import ConfigError, DataError, DataNotFoundError, InputError
+from tests.helpers import correctly_rounded_pixels
 
 # Well-known per-class counts of MNIST: a check that the data is the real thing.
 MNIST_TRAIN_COUNTS = [5923, 6742, 5958, 6131, 5842, 5421, 5918, 6265, 5851, 5949]
@@ -97,8 +98,9 @@ def test_real_mnist_float32(mnist_path, warm_cache, mnist_session):
     assert np.bincount(ds.y_test, minlength=10).tolist() == MNIST_TEST_COUNTS
     assert ds.name == "mnist" and ds.class_names == tuple("0123456789")
     assert ds.source == str(mnist_path)
-    # Scaled in float32 itself (no float64 detour), so exactly uint8 / float32(255).
-    assert np.array_equal(ds.x_test, mnist_session[1].x_test.astype(np.float32) / np.float32(255))
+    # Each pixel is the float32 nearest to the exact quotient p / 255 (an exact-rational
+    # table, not the library's division): no rounding through a wider or a reciprocal step.
+    assert np.array_equal(ds.x_test, correctly_rounded_pixels(np.float32)[mnist_session[1].x_test])
 
 
 def test_float64_and_uint8_are_the_same_scaling(mnist_path, warm_cache, mnist_session):
@@ -107,8 +109,30 @@ def test_float64_and_uint8_are_the_same_scaling(mnist_path, warm_cache, mnist_se
     f64 = load_dataset("mnist", data_dir=mnist_path, dtype=np.float64)
     assert f64.x_test.dtype == np.float64
     # np.array_equal, not assert_array_equal: the latter is much slower on big arrays.
-    assert np.array_equal(f64.x_test, raw.x_test / 255.0)
+    assert np.array_equal(f64.x_test, correctly_rounded_pixels(np.float64)[raw.x_test])
     assert np.array_equal(f64.y_train, raw.y_train)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_scale_pixels_is_the_correctly_rounded_quotient(dtype):
+    # every uint8 value, against exact rationals (no MNIST needed)
+    table = correctly_rounded_pixels(dtype)
+    pixels = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    scaled = scale_pixels(pixels, dtype)
+    assert scaled.dtype == dtype and scaled.shape == (16, 16)
+    assert np.array_equal(scaled, table.reshape(16, 16))
+    # the out= path the training loop uses writes the same numbers into the buffer it is given
+    buffer = np.full((16, 16), -1.0, dtype=dtype)
+    assert scale_pixels(pixels, dtype, out=buffer) is buffer
+    assert np.array_equal(buffer, scaled)
+    # by hand: 0 -> 0, 255 -> 1, 51 = 255 / 5 -> the float nearest 1/5; and strictly increasing
+    assert scaled.ravel()[[0, 51, 255]].tolist() == [0.0, float(dtype(0.2)), 1.0]
+    assert np.all(np.diff(scaled.ravel()) > 0)
+    # the oracle sees a 1-ulp slip: x * (1/255) misses on many pixel values
+    assert np.count_nonzero(np.arange(256).astype(dtype) * dtype(1 / 255) != table) > 10
+    # floats are only cast, not divided again
+    floats = np.array([[0.25, 1.0]])
+    assert np.array_equal(scale_pixels(floats, dtype), floats) and scale_pixels(floats, dtype).dtype == dtype
 
 
 def test_damaged_array_cache_is_rebuilt(mnist_session):

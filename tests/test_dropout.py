@@ -42,9 +42,15 @@ def test_dropout_functions_agree_with_each_other(prob, dropout, seed):
     cross_entropy = -np.mean(nf.log_softmax(cache["logits"])[np.arange(len(prob.y)), prob.y])
     np.testing.assert_allclose(probs, nf.softmax(cache["logits"]), rtol=1e-12, atol=1e-300)
     np.testing.assert_allclose(value, cross_entropy + penalty, rtol=1e-9, atol=1e-12)
-    # input_grad runs the same masked network: it equals the x-gradient check_network proves
+    # input_grad runs the same masked network. Z1 = x @ W1 + b1 gives dL/dx = dZ1 @ W1.T and
+    # dL/dW1 = x.T @ dZ1 (without L2), so sum(dx * x) == sum(dL/dW1 * W1): two code paths tied
+    # by an identity, which a dx missing the masks, scaled or permuted would break
     dx = nf.input_grad(prob.params, prob.x, prob.y, l2=prob.l2, **kw)
     assert dx.shape == prob.x.shape and dx.dtype == prob.x.dtype
+    _, data_grads = nf.value_and_grad(prob.params, prob.x, prob.y, l2=0.0, **kw)
+    lhs, rhs = dx * prob.x, data_grads["W1"] * prob.params["W1"]
+    scale = np.sum(np.abs(lhs)) + np.sum(np.abs(rhs))
+    np.testing.assert_allclose(np.sum(lhs), np.sum(rhs), rtol=1e-9, atol=1e-12 * scale + 1e-300)
 
 
 def _revealing_network(n_in, width, seed, dtype):

@@ -17,7 +17,8 @@ from nnfunc.losses import l2_penalty
 from nnfunc.training import _step
 from nnfunc.training import loop as fit
 from nnfunc.evaluation import evaluate
-from tests.helpers import assert_bit_identical, copy_tree
+from nnfunc.data.load import _to_dataset
+from tests.helpers import assert_bit_identical, copy_tree, correctly_rounded_pixels
 
 N_FEATURES, N_CLASSES, HIDDEN = 20, 4, 16
 RECORD_KEYS = {"epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"}
@@ -236,9 +237,15 @@ def test_divergence_raises_with_a_fix():
 
 def test_uint8_and_float_data_train_identically():
     data = teacher_data()
-    # exactly what load_dataset(dtype=np.float32) computes from the uint8 pixels
-    as_float = data._replace(x_train=np.divide(data.x_train, np.float32(255), dtype=np.float32),
-                             x_val=np.divide(data.x_val, np.float32(255), dtype=np.float32))
+    # The loader's path: load_dataset(dtype=np.float32) scales a whole split at once
+    # (_to_dataset), while fit scales each uint8 batch into its own buffer. Both must
+    # give the correctly rounded p / 255, checked against an exact-rational table.
+    arrays = {"x_train": data.x_train, "y_train": data.y_train, "x_test": data.x_val, "y_test": data.y_val}
+    loaded = _to_dataset("in memory", arrays, "mnist", np.float32)
+    as_float = data._replace(x_train=loaded.x_train, x_val=loaded.x_test)
+    pixels = correctly_rounded_pixels(np.float32)
+    assert as_float.x_train.dtype == np.float32
+    assert np.array_equal(as_float.x_train, pixels[data.x_train]) and np.array_equal(as_float.x_val, pixels[data.x_val])
     runs = []
     for d in (data, as_float):
         state, opt, sched = make_run()

@@ -5,6 +5,8 @@ rewrite of it) on non-square logits, so a lost keepdims, a wrong axis or a
 misplaced subtraction cannot hide behind symmetry.
 """
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given
@@ -112,10 +114,21 @@ def test_l2_penalty_is_half_l2_times_squared_weights_only(seed, num_layers, l2):
     rng = np.random.default_rng(seed)
     sizes = tuple(rng.integers(1, 6, num_layers + 1))
     params = {k: v + 1 for k, v in nf.init(sizes, rng, dtype=np.float64).items()}  # biases 1, not 0
-    expected = 0.5 * l2 * sum(np.sum(params[f"W{l}"] ** 2) for l in range(1, num_layers + 1))
+    # element by element, summed exactly (fsum): no array reduction shared with the library
+    expected = 0.5 * l2 * math.fsum(float(w) * float(w) for l in range(1, num_layers + 1) for w in params[f"W{l}"].flat)
     value = l2_penalty(params, num_layers, l2)
     assert isinstance(value, float)
     assert value == pytest.approx(expected, rel=1e-12, abs=0.0)
     # only the first num_layers weight matrices count
     if num_layers > 1:
         assert l2_penalty(params, num_layers - 1, l2) < value or l2 == 0
+
+
+def test_l2_penalty_of_known_weights():
+    # by hand: ||W1||^2 = 1 + 4 + 9 + 16 = 30, ||W2||^2 = 0.25, biases ignored;
+    # 0.5 * 0.2 * 30.25 = 3.025
+    params = {"W1": np.array([[1.0, -2.0], [3.0, 4.0]]), "b1": np.array([5.0, 6.0]),
+              "W2": np.array([[0.5], [0.0]]), "b2": np.array([7.0])}
+    assert l2_penalty(params, 2, 0.2) == pytest.approx(3.025, rel=1e-15)
+    assert l2_penalty(params, 1, 0.2) == pytest.approx(3.0, rel=1e-15)  # only W1 counted
+    assert l2_penalty(params, 2, 0.0) == 0.0

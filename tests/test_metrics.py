@@ -36,6 +36,11 @@ def test_accuracy_equals_trace_over_total(n_classes, m, seed):
     rng = np.random.default_rng(seed)
     y_true, y_pred = rng.integers(0, n_classes, m), rng.integers(0, n_classes, m)
     confusion = metrics.confusion_matrix(y_true, y_pred, n_classes)
+    # counted pair by pair in a plain loop, not through a flat index and bincount
+    counts = [[0] * n_classes for _ in range(n_classes)]
+    for t, p in zip(y_true.tolist(), y_pred.tolist()):
+        counts[t][p] += 1
+    assert confusion.tolist() == counts
     assert confusion.sum() == m
     assert metrics.accuracy(y_true, y_pred) == pytest.approx(np.trace(confusion) / m)
     acc = metrics.per_class_accuracy(confusion)

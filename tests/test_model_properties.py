@@ -4,6 +4,8 @@ The central one: on every drawn network the analytic gradient of ``loss``
 (params and input x, L2 included) equals the numerical one, kink-aware.
 """
 
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, strategies as st
@@ -12,7 +14,8 @@ import nnfunc as nf
 from nnfunc.model import kink_pattern
 from nnfunc.params import param_keys
 from nnfunc.verify import network as netcheck
-from tests.helpers import assert_bit_identical, copy_tree
+from nnfunc.losses import l2_penalty
+from tests.helpers import assert_bit_identical, copy_tree, exact_axpy
 from tests.strategies import architectures, problems
 
 
@@ -67,8 +70,12 @@ def test_backward_agrees_with_value_and_grad(prob):
     assert_bit_identical(grads, grads2)
     assert value == nf.loss(prob.params, prob.x, prob.y, **kw)
     if prob.l2:
+        # the L2 term, l2 * W, added once to the data gradient: checked against the sum
+        # rounded from exact rationals, for every weight matrix, and biases untouched
         plain = nf.backward(prob.params, cache, prob.y, activation=prob.activation)
-        assert_bit_identical(grads["W1"], plain["W1"] + prob.l2 * prob.params["W1"])
+        for k, W in prob.params.items():
+            want = exact_axpy(plain[k], prob.l2, W, W.dtype) if k[0] == "W" else plain[k]
+            assert_bit_identical(grads[k], want)
 
 
 @given(st.integers(1, 6), st.integers(1, 12), st.floats(-1e3, 1e3), st.integers(0, 2**32 - 1))
@@ -182,12 +189,27 @@ def test_l2_gradient_is_exactly_l2_times_w(prob, l2):
     kw = dict(activation=prob.activation)
     v0, g0 = nf.value_and_grad(prob.params, prob.x, prob.y, **kw)
     v1, g1 = nf.value_and_grad(prob.params, prob.x, prob.y, l2=l2, **kw)
+    L = len(prob.sizes) - 1
     for k, W in prob.params.items():
         if k.startswith("W"):
-            assert_bit_identical(g1[k], g0[k] + l2 * W)
+            # exactly: g0 + l2 * W with IEEE's two roundings, worked out in exact rationals
+            assert_bit_identical(g1[k], exact_axpy(g0[k], l2, W, W.dtype))
+            # and it is the derivative of the penalty's value: the penalty is quadratic, so a
+            # central difference with step 1 is exact, [P(W + e) - P(W - e)] / 2 = l2 * w
+            numeric = np.empty_like(W)
+            moved = {**prob.params, k: W.copy()}
+            for i in np.ndindex(W.shape):
+                moved[k][i] = W[i] + 1.0
+                up = l2_penalty(moved, L, l2)
+                moved[k][i] = W[i] - 1.0
+                down = l2_penalty(moved, L, l2)
+                moved[k][i] = W[i]
+                numeric[i] = (up - down) / 2
+            np.testing.assert_allclose(g1[k] - g0[k], numeric, rtol=1e-9, atol=1e-12)
         else:
             assert_bit_identical(g1[k], g0[k])  # biases are not decayed
-    penalty = 0.5 * l2 * sum(float((W**2).sum()) for k, W in prob.params.items() if k.startswith("W"))
+    # the penalty 0.5 * l2 * sum of squared weights, summed exactly (fsum) element by element
+    penalty = 0.5 * l2 * math.fsum(float(w) ** 2 for k, W in prob.params.items() if k.startswith("W") for w in W.flat)
     np.testing.assert_allclose(v1 - v0, penalty, rtol=1e-9, atol=1e-12)
 
 
@@ -196,7 +218,19 @@ def test_update_is_a_plain_gradient_step(prob, lr):
     _, grads = nf.value_and_grad(prob.params, prob.x, prob.y, activation=prob.activation)
     assert_bit_identical(nf.update(prob.params, grads, lr=0.0), prob.params)
     new = nf.update(prob.params, grads, lr=lr)
-    assert_bit_identical(new, {k: prob.params[k] - lr * grads[k] for k in prob.params})
+    # p - lr * g as IEEE float64 must round it, worked out in exact rationals
+    assert_bit_identical(new, {k: exact_axpy(p, -lr, grads[k], p.dtype) for k, p in prob.params.items()})
+    # the optimizers' sgd, a separate code path, takes the same step
+    opt = nf.sgd(lr)
+    assert_bit_identical(new, nf.apply_updates(prob.params, opt.update(grads, opt.init(prob.params))[0]))
+
+
+def test_update_of_known_numbers():
+    # by hand: 1 - 0.5 * 0.5 = 0.75, -2 - 0.5 * -1 = -1.5, 0.25 - 0.5 * 0.5 = 0, bias 3 - 0.5 * 4 = 1
+    params = {"W1": np.array([[1.0], [-2.0], [0.25]]), "b1": np.array([3.0])}
+    grads = {"W1": np.array([[0.5], [-1.0], [0.5]]), "b1": np.array([4.0])}
+    new = nf.update(params, grads, lr=0.5)
+    assert new["W1"].tolist() == [[0.75], [-1.5], [0.0]] and new["b1"].tolist() == [1.0]
 
 
 def test_leaky_relu_uses_slope_one_hundredth():
@@ -233,9 +267,16 @@ def test_kink_pattern_marks_exactly_the_kinked_units(prob):
     pattern = kink_pattern(prob.params, prob.x, activation=prob.activation)
     assert pattern.dtype == bool and pattern.ndim == 1
     _, cache = nf.forward(prob.params, prob.x, activation=prob.activation)
-    kinked = [l for l, name in enumerate(prob.activation, start=1) if nf.ACTIVATIONS[name].has_kink]
-    expected = [cache[f"A{l}"].ravel() > 0 for l in kinked]
+    # the documented meaning, not the library's shortcut (A > 0 of the kinked layers):
+    # the sign of each pre-activation Z = A_prev @ W + b of every relu / leaky_relu layer
+    expected = []
+    for l, name in enumerate(prob.activation, start=1):
+        if name in ("relu", "leaky_relu"):
+            Z = cache[f"A{l - 1}"] @ prob.params[f"W{l}"] + prob.params[f"b{l}"]
+            expected.append(Z.ravel() > 0)
     assert np.array_equal(pattern, np.concatenate(expected) if expected else np.zeros(0, bool))
+    assert pattern.size == prob.x.shape[0] * sum(
+        n for n, name in zip(prob.sizes[1:-1], prob.activation) if name in ("relu", "leaky_relu"))
 
 
 @given(problems())

@@ -1,17 +1,19 @@
 """Laws of the optimizers: purity, dtype keeping, zero-rate identity, reference formulas, convergence."""
 
 import math
+from fractions import Fraction
 
 import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+import nnfunc as nf
 from nnfunc.optim import _kernels
 from nnfunc.optim import optimizers as opt_mod
 from nnfunc.optim import schedules
 from nnfunc.errors import ConfigError, ParamsError
-from tests.helpers import assert_bit_identical, copy_tree
+from tests.helpers import assert_bit_identical, copy_tree, exact_axpy, round_exact
 from tests.strategies import architectures
 
 DTYPES = [np.float32, np.float64]
@@ -76,13 +78,33 @@ def test_zero_lr_leaves_params_bit_identical(problem):
         assert_bit_identical(new_params, params)
 
 
+def exact_sgd_step(params, grads, lr, dtype):
+    """p - lr * g element by element in exact rationals, rounded to ``dtype`` after the
+    product and after the difference (what IEEE arithmetic in ``dtype`` must give),
+    with the rate held in ``dtype`` as the params are."""
+    return {k: exact_axpy(p, -Fraction(float(dtype(lr))), grads[k], dtype) for k, p in params.items()}
+
+
+def test_exact_sgd_step_oracle_by_hand():
+    # 1 - 0.25 * 0.5 = 0.875 and 3 - 0.25 * -2 = 3.5 exactly; 0.1 is not a float:
+    # in float64 0.1 * 3 rounds to 0.30000000000000004, and 1 - that rounds to the float 0.7
+    params, grads = {"W1": np.array([1.0, 3.0, 1.0])}, {"W1": np.array([0.5, -2.0, 3.0])}
+    assert exact_sgd_step(params, grads, 0.25, np.float64)["W1"][:2].tolist() == [0.875, 3.5]
+    assert exact_sgd_step(params, grads, 0.1, np.float64)["W1"][2] == 1.0 - 0.1 * 3.0 == 0.7
+    # ties go to even: 1 + 2**-53 is halfway between 1 and its successor
+    assert round_exact(1 + Fraction(1, 2**53), np.float64) == 1.0
+    assert round_exact(1 + Fraction(3, 2**53), np.float64) == 1.0 + 2 * 2.0**-52
+
+
 @given(problems(), st.floats(1e-4, 1.0))
 def test_sgd_step_is_params_minus_lr_times_grads(problem, lr):
     params, grads, dtype = problem
     opt = opt_mod.sgd(lr)
     updates, _ = opt.update(grads[0], opt.init(params), params)
-    expected = {k: params[k] - dtype(lr) * grads[0][k] for k in params}
-    assert_bit_identical(opt_mod.apply_updates(params, updates), expected)
+    stepped = opt_mod.apply_updates(params, updates)
+    assert_bit_identical(stepped, exact_sgd_step(params, grads[0], lr, dtype))
+    # and the model's own plain step, a separate code path, lands on the same bits
+    assert_bit_identical(stepped, nf.update(params, grads[0], lr=lr))
 
 
 @given(problems())
@@ -153,15 +175,18 @@ def test_momentum_and_nesterov_match_reference_and_differ():
     params = make_tree(rng, [(3, 2)], np.float64)
     grads = [make_tree(rng, [(3, 2)], np.float64) for _ in range(3)]
     lr, beta = 0.1, 0.9
+    # closed form instead of the recurrence: the velocity after step t is
+    # mu_t = sum_{s<=t} beta**(t-s) g_s, and each step subtracts lr * mu_t
+    # (heavy ball) or lr * (g_t + beta * mu_t) (Nesterov)
+    velocity = [{k: sum(beta ** (t - s) * grads[s][k] for s in range(t + 1)) for k in params}
+                for t in range(len(grads))]
     for nesterov in (False, True):
-        p, mu = copy_tree(params), {k: 0.0 for k in params}
-        for g in grads:
-            for k in p:
-                mu[k] = beta * mu[k] + g[k]
-                p[k] = p[k] - lr * (g[k] + beta * mu[k] if nesterov else mu[k])
+        steps = [{k: grads[t][k] + beta * velocity[t][k] if nesterov else velocity[t][k] for k in params}
+                 for t in range(len(grads))]
+        want = {k: params[k] - lr * sum(step[k] for step in steps) for k in params}
         got, _ = run(opt_mod.momentum(lr, beta=beta, nesterov=nesterov), params, grads)
-        for k in p:
-            np.testing.assert_allclose(got[k], p[k], rtol=1e-12, atol=1e-12)
+        for k in want:
+            np.testing.assert_allclose(got[k], want[k], rtol=1e-12, atol=1e-12)
     plain, _ = run(opt_mod.momentum(lr, beta=beta), params, grads)
     ahead, _ = run(opt_mod.momentum(lr, beta=beta, nesterov=True), params, grads)
     assert not np.allclose(plain["W1"], ahead["W1"])
@@ -220,14 +245,19 @@ def test_rmsprop_matches_reference():
     params = make_tree(rng, [(2, 3)], np.float64)
     grads = [make_tree(rng, [(2, 3)], np.float64) for _ in range(4)]
     lr, decay, eps = 0.01, 0.8, 1e-3
-    p, nu = copy_tree(params), {k: 0.0 for k in params}
-    for g in grads:
-        for k in p:
-            nu[k] = decay * nu[k] + (1 - decay) * g[k] ** 2
-            p[k] = p[k] - lr * g[k] / (np.sqrt(nu[k]) + eps)
+    # closed form instead of the recurrence: nu_t = (1 - decay) * sum_{s<=t} decay**(t-s) g_s**2
+    nu = [{k: (1 - decay) * sum(decay ** (t - s) * grads[s][k] ** 2 for s in range(t + 1)) for k in params}
+          for t in range(len(grads))]
+    want = {k: params[k] - lr * sum(grads[t][k] / (np.sqrt(nu[t][k]) + eps) for t in range(len(grads)))
+            for k in params}
     got, _ = run(opt_mod.rmsprop(lr, decay=decay, eps=eps), params, grads)
-    for k in p:
-        np.testing.assert_allclose(got[k], p[k], rtol=1e-12, atol=1e-14)
+    for k in want:
+        np.testing.assert_allclose(got[k], want[k], rtol=1e-12, atol=1e-14)
+    # the documented first step, by hand: nu = (1 - decay) g**2, so the step is
+    # lr / sqrt(1 - decay) per unit gradient sign when eps is negligible
+    first, _ = run(opt_mod.rmsprop(lr, decay=decay, eps=1e-300), params, grads[:1])
+    for k in params:
+        np.testing.assert_allclose(first[k] - params[k], -np.sign(grads[0][k]) * lr / np.sqrt(1 - decay), rtol=1e-12)
 
 
 @given(problems(), st.floats(1e-4, 0.1))

@@ -221,8 +221,14 @@ def test_plot_misclassified(tmp_path, with_probs):
 def test_plot_misclassified_with_no_mistakes_still_writes(tmp_path):
     rng = np.random.default_rng(5)
     y = rng.integers(0, 10, 6)
-    path = plots.plot_misclassified(_digits(6, rng), y, y, tmp_path / "mis.png", class_names=list("0123456789"))
+    images = _digits(6, rng)
+    path = plots.plot_misclassified(images, y, y, tmp_path / "mis.png", class_names=list("0123456789"))
     assert path.read_bytes()[:8] == PNG_MAGIC
+    # the picture is the documented short note, not an empty canvas or a gallery
+    fig = plots._misclassified_figure(images, y, y, list("0123456789"))
+    assert [t.get_text() for t in fig.texts] == ["no misclassified examples among 6"] and not fig.axes
+    with Image.open(path) as image:
+        assert np.asarray(image.convert("L")).min() < 128  # dark text on the white background
 
 
 def test_no_pyplot_and_no_global_figures():

@@ -2,13 +2,16 @@
 
 import math
 import re
+from fractions import Fraction
 
+import numpy as np
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from nnfunc.optim import schedules
 from nnfunc.errors import ConfigError
+from tests.helpers import round_exact
 
 rates = st.floats(1e-6, 10.0)
 
@@ -19,7 +22,7 @@ def test_values_at_known_steps():
     assert [step(s) for s in (0, 9, 10, 19, 20, 35)] == [1.0, 1.0, 0.5, 0.5, 0.25, 0.125]
     expo = schedules.exponential(2.0, decay_rate=0.5, decay_steps=4)
     assert expo(0) == 2.0 and expo(4) == 1.0 and expo(8) == 0.5
-    assert expo(2) == pytest.approx(2.0 * 0.5**0.5)
+    assert expo(2) == pytest.approx(math.sqrt(2))  # 2 * 0.5 ** (2 / 4) = 2 / sqrt(2)
     cos = schedules.cosine(1.0, decay_steps=100, final_lr=0.1)
     assert cos(0) == 1.0
     assert cos(50) == pytest.approx(0.55)
@@ -156,7 +159,11 @@ def test_warmup_hands_over_to_the_base_exactly():
     # 0.1 * 3 / 3 is 0.10000000000000002 in floating point: the ramp must stop
     # before warmup_steps, where the base schedule takes over with its own value
     schedule = schedules.warmup(0.1, 2)
-    assert [schedule(s) for s in range(4)] == [0.1 / 3, 0.1 * 2 / 3, 0.1, 0.1]
+    rates = [schedule(s) for s in range(4)]
+    # the ramp 0.1 * k / 3 for k = 1, 2: the float nearest that exact rational (0.1 being the float 0.1)
+    assert rates[:2] == [round_exact(Fraction(0.1) * k / 3, np.float64) for k in (1, 2)]
+    assert rates[:2] == pytest.approx([1 / 30, 2 / 30], rel=1e-15, abs=0)  # by hand
+    assert rates[2:] == [0.1, 0.1]  # exactly the base rate, not the ramp's rounding of it
 
 
 def test_as_schedule_probes_the_first_step():
@@ -174,7 +181,7 @@ def test_get_defaults_of_each_named_schedule():
     assert schedules.get("step", 1.0, total_steps=2)(1) == pytest.approx(0.1)
     # exponential: tenfold over the decay
     assert schedules.get("exponential", 1.0, total_steps=10)(10) == pytest.approx(0.1)
-    assert schedules.get("exponential", 1.0, total_steps=10)(5) == pytest.approx(0.1**0.5)
+    assert schedules.get("exponential", 1.0, total_steps=10)(5) == pytest.approx(1 / math.sqrt(10))
     # cosine: to 0 by default, to final_lr when given
     assert schedules.get("cosine", 1.0, total_steps=10)(10) == 0.0
     final = schedules.get("cosine", 1.0, total_steps=10, final_lr=0.2)
