@@ -138,7 +138,8 @@ def resolve(activation, num_hidden):
         ) from None
     if len(names) != num_hidden:
         raise ConfigError(
-            f"got {len(names)} activation names for {num_hidden} hidden layers; "
+            f"got {len(names)} activation name{'s' * (len(names) != 1)} for {num_hidden} hidden "
+            f"layer{'s' * (num_hidden != 1)}; "
             f"give one name per hidden layer or a single name for all"
         )
     return tuple(get(n) for n in names)

@@ -109,5 +109,5 @@ def test_resolve_and_get():
             activations.get(bad)
     with pytest.raises(ConfigError, match="a name or a sequence of names"):
         activations.resolve(3, 1)
-    with pytest.raises(ConfigError, match="got 1 activation names for 2 hidden layers"):
+    with pytest.raises(ConfigError, match="got 1 activation name for 2 hidden layers"):
         activations.resolve(["relu"], 2)

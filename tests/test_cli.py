@@ -283,6 +283,7 @@ def test_reusing_a_run_directory_is_refused(cli, base, tmp_path):
         (["--train-size", "0"], ["--train-size", ">= 1"]),
         (["--init", "kaiming"], ["--init", "he_uniform"]),
         (["--hidden", "16,0"], ["--hidden", ">= 1"]),
+        (["--decay-epochs", "0"], ["--decay-epochs", ">= 1"]),
     ],
 )
 def test_bad_flags_fail_before_writing(cli, tmp_path, args, words):
@@ -497,3 +498,17 @@ def test_resume_that_would_change_nothing_is_refused(cli, base, tmp_path, args, 
     result = cli.run("train", "--resume", run, *args)
     assert_clean_error(result, 2, *words)
     assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+def test_a_moved_data_directory_falls_back_and_is_named(cli, tmp_path):
+    copy = tmp_path / "mnist-copy"
+    shutil.copytree(cli.mnist, copy)
+    out = tmp_path / "run"
+    result = cli.run("train", *SMALL, "--epochs", "1", "--no-plots", "--quiet", "--out", out, "--data-dir", copy,
+                     data=False)
+    assert result.returncode == 0, result.stderr
+    shutil.rmtree(copy)
+    lost = cli.run("evaluate", out, data=False)
+    assert_clean_error(lost, 2, "1. the run's recorded data directory: " + str(copy), "--data-dir DIR")
+    found = cli.run("evaluate", out)  # --data-dir points at the files' new place
+    assert found.returncode == 0, found.stderr

@@ -72,7 +72,7 @@ def test_unknown_activation_lists_valid_names(net):
 
 def test_activation_sequence_of_wrong_length(net):
     params, x, _ = net
-    with pytest.raises(ConfigError, match=r"2 activation names for 1 hidden layers"):
+    with pytest.raises(ConfigError, match=r"2 activation names for 1 hidden layer;"):
         nf.forward(params, x, activation=["relu", "tanh"])
 
 

@@ -185,7 +185,11 @@ def test_cli_relu_with_l2_reports_kinks():
 
 def test_cli_direction_mode_and_bad_arguments():
     result = run_cli("--sizes", "20,6,3", "--activation", "relu,", "--mode", "direction")
-    assert result.returncode == 2 and "activation" in result.stderr
+    assert result.returncode == 2 and "--activation 'relu,' for --sizes '20,6,3'" in result.stderr
+    result = run_cli("--sizes", "20,6,3", "--activation", "relu,tanh")
+    assert result.returncode == 2 and "2 activation names for 1 hidden layer;" in result.stderr
+    result = run_cli("--sizes", "20,6,3", "--scheme", "kaiming")
+    assert result.returncode == 2 and "--scheme 'kaiming' is unknown; choose one of he," in result.stderr
     result = run_cli("--sizes", "20,6,3", "--activation", "tanh", "--mode", "direction")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "direction" in result.stdout and "OK: max relative error" in result.stdout

@@ -2,10 +2,9 @@
 
 import argparse
 import sys
-from pathlib import Path
 
 from nnfunc.data import load as data_load
-from nnfunc.errors import DataNotFoundError, NnfuncError
+from nnfunc.errors import DataError, DataNotFoundError, NnfuncError
 from nnfunc.training import model_file
 
 # the command line's names for load_dataset's options
@@ -51,15 +50,17 @@ def load_data(name, *, data_dir=None, recorded=None, offline=False, progress=Fal
         DataNotFoundError: worded with flags (``--data-dir``, ``--offline``).
     """
     options = dict(offline=offline or None, dtype=dtype, progress=progress)
+    tried = []
     try:
-        if data_dir is None and recorded and Path(recorded).is_dir():
+        if data_dir is None and recorded:
             try:
                 return data_load.load_dataset(name, data_dir=recorded, **options)
-            except DataNotFoundError:
-                pass  # moved or changed since the run: fall back to the usual places
+            except DataError as exc:  # moved or changed since the run: fall back to the usual places
+                reason = exc.tried[0] if getattr(exc, "given_dir", False) else str(exc)
+                tried.append(f"the run's recorded data directory: {reason}")
         return data_load.load_dataset(name, data_dir=data_dir, **options)
     except DataNotFoundError as exc:
-        raise data_load.reword_not_found(exc, CLI_WORDS) from None
+        raise data_load.reword_not_found(exc, CLI_WORDS, tried_first=tried) from None
 
 
 def run(body):

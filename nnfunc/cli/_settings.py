@@ -88,7 +88,8 @@ def make_config(args):
         return config
     config = {**DEFAULTS, **flags}
     config["lr"] = config["lr"] if config["lr"] is not None else DEFAULT_LR[config["optimizer"]]
-    config["decay_epochs"] = config["decay_epochs"] or config["epochs"]
+    if config["decay_epochs"] is None:
+        config["decay_epochs"] = config["epochs"]
     check_config(config)
     config["nnfunc_version"] = nf.__version__
     return config

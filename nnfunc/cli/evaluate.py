@@ -41,7 +41,7 @@ def evaluate(args):
                               "--dataset it was trained on")
     result = nf.evaluate(model.params, ds.x_test, ds.y_test, activation=model.activation,
                          l2=model.config.get("l2", 0.0))
-    names = model.classes or ds.class_names
+    names = ds.class_names  # the rows are the test set's true classes
     confusion = metrics.confusion_matrix(ds.y_test, result.predictions, len(names))
     print(f"{name} test set: {len(ds.y_test)} examples, model {model.path}")
     print(f"test accuracy {100 * result.accuracy:.2f}%   test loss {result.loss:.4f}\n")

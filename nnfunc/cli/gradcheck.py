@@ -14,9 +14,11 @@ import numpy as np
 
 import nnfunc as nf
 from nnfunc import checks
+from nnfunc import activations
 from nnfunc.activations import parse_spec
 from nnfunc.cli import _common
 from nnfunc.errors import ConfigError
+from nnfunc.initializers import SCHEMES
 from nnfunc.verify.checker import DEFAULT_EPS, DEFAULT_SAMPLES_PER_TENSOR, MODES
 
 # "auto" checks every coordinate up to this many numbers (params + x): a full
@@ -58,6 +60,12 @@ def check(args, parser):
     except ValueError:
         raise ConfigError(f"--sizes must be integers separated by commas, got {args.sizes!r}") from None
     checks.sizes(sizes, "--sizes")
+    try:
+        activations.resolve(parse_spec(args.activation), len(sizes) - 2)
+    except ConfigError as exc:
+        raise ConfigError(f"--activation {args.activation!r} for --sizes {args.sizes!r}: {exc}") from None
+    if args.scheme not in SCHEMES:
+        raise ConfigError(f"--scheme {args.scheme!r} is unknown; choose one of {', '.join(SCHEMES)}")
     checks.integer(args.batch, "--batch", low=1)
     checks.seed(args.seed, "--seed")
     checks.number(args.l2, "--l2", low=0)

@@ -223,8 +223,13 @@ def _not_found(name, tried, words, *, given_dir):
     return error
 
 
-def reword_not_found(error, words):
-    """The same DataNotFoundError with its options named by ``words`` (keys of PYTHON_WORDS)."""
+def reword_not_found(error, words, *, tried_first=()):
+    """The same DataNotFoundError with its options named by ``words`` (keys of PYTHON_WORDS).
+
+    ``tried_first``: places the caller tried before ``load_dataset`` (strings
+    "where: why"), listed ahead of the error's own.
+    """
     if not hasattr(error, "tried"):
         return error
-    return _not_found(error.dataset, list(error.tried), {**PYTHON_WORDS, **words}, given_dir=error.given_dir)
+    tried = list(error.tried) if error.given_dir else [*tried_first, *error.tried]
+    return _not_found(error.dataset, tried, {**PYTHON_WORDS, **words}, given_dir=error.given_dir)
