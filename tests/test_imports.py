@@ -35,7 +35,7 @@ LAYERS = (
 CLI = ("nnfunc.cli", "nnfunc.__main__", "nnfunc.train")
 # third-party code that only one module may load, each only where it is needed
 ONLY = {
-    "matplotlib": ["nnfunc.report.plots"],
+    "matplotlib": ["nnfunc.report._canvas", "nnfunc.report.curves", "nnfunc.report.pictures"],
     "PIL": ["nnfunc.data.images"],
     "mnist": ["nnfunc.data.idx"],
     "urllib.request": ["nnfunc.data.download"],
@@ -90,7 +90,7 @@ MODULES = all_modules()
 
 
 def test_the_package_is_found():
-    assert {"nnfunc", "nnfunc.training.loop", "nnfunc.report.plots", "nnfunc.train", "nnfunc.cli.train",
+    assert {"nnfunc", "nnfunc.training.loop", "nnfunc.report.pictures", "nnfunc.train", "nnfunc.cli.train",
             "nnfunc.verify.checker", "nnfunc.data.download"} <= set(MODULES)
     assert {"nnfunc.verify.checker", "nnfunc.verify.probes", "nnfunc.verify.report"} == set(CHECKER)
 
@@ -171,7 +171,7 @@ def test_the_checker_imports_no_model_code(module):
 
 def test_import_nnfunc_stays_light():
     heavy = ("matplotlib", "tqdm", "PIL", "mnist", "urllib.request", "http.client", "nnfunc.cli", "nnfunc.train",
-             "nnfunc.report.plots", "nnfunc.data.download")
+             "nnfunc.report._canvas", "nnfunc.data.download")
     code = f"import sys, nnfunc; print(sorted(m for m in sys.modules if m in {heavy!r}))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "[]"

@@ -1,4 +1,4 @@
-"""Tests for nnfunc.report.plots: real, non-blank PNGs, headless, without pyplot, with text that fits."""
+"""Tests for nnfunc.report.curves and nnfunc.report.pictures: real, non-blank PNGs, headless, without pyplot, with text that fits."""
 
 import subprocess
 import sys
@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from nnfunc.report import plots
+from nnfunc.report import curves, pictures
 from nnfunc.errors import InputError
 
 from conftest import REPO
@@ -76,24 +76,24 @@ def _no_temp_files(directory):
 
 @pytest.mark.parametrize("with_val", [True, False])
 def test_plot_loss(tmp_path, with_val):
-    path = plots.plot_loss(_history(with_val=with_val), tmp_path / "loss.png")
+    path = curves.plot_loss(_history(with_val=with_val), tmp_path / "loss.png")
     assert path == tmp_path / "loss.png"
     _check_png(path)
     _no_temp_files(tmp_path)
 
 
 def test_plot_loss_single_epoch(tmp_path):
-    _check_png(plots.plot_loss(_history(1), tmp_path / "loss.png"))
+    _check_png(curves.plot_loss(_history(1), tmp_path / "loss.png"))
 
 
 @pytest.mark.parametrize("test", [None, 0.97, {"loss": 0.1, "accuracy": 0.97}])
 def test_plot_accuracy(tmp_path, test):
-    _check_png(plots.plot_accuracy(_history(), tmp_path / "acc.png", test=test))
+    _check_png(curves.plot_accuracy(_history(), tmp_path / "acc.png", test=test))
 
 
 def test_test_accuracy_line_changes_the_picture(tmp_path):
-    without = _check_png(plots.plot_accuracy(_history(), tmp_path / "a.png"))
-    with_test = _check_png(plots.plot_accuracy(_history(), tmp_path / "b.png", test=0.9))
+    without = _check_png(curves.plot_accuracy(_history(), tmp_path / "a.png"))
+    with_test = _check_png(curves.plot_accuracy(_history(), tmp_path / "b.png", test=0.9))
     assert without.shape == with_test.shape
     assert not np.array_equal(without, with_test)
 
@@ -101,12 +101,12 @@ def test_test_accuracy_line_changes_the_picture(tmp_path):
 def test_plot_weights(tmp_path):
     W1 = np.random.default_rng(0).normal(0, 0.05, size=(784, 100)).astype(np.float32)
     W1[:, 3] = 0.0  # a dead unit must not divide by zero
-    _check_png(plots.plot_weights(W1, tmp_path / "w.png", max_units=64), min_shape=(400, 400))
+    _check_png(pictures.plot_weights(W1, tmp_path / "w.png", max_units=64), min_shape=(400, 400))
 
 
 def test_plot_weights_rejects_wrong_input_size(tmp_path):
     with pytest.raises(InputError, match="784"):
-        plots.plot_weights(np.zeros((100, 10)), tmp_path / "w.png")
+        pictures.plot_weights(np.zeros((100, 10)), tmp_path / "w.png")
     assert not (tmp_path / "w.png").exists()
 
 
@@ -114,7 +114,7 @@ def test_plot_activations(tmp_path):
     rng = np.random.default_rng(1)
     images = _digits(8, rng)
     hidden = [np.maximum(rng.normal(size=(8, 64)), 0), np.tanh(rng.normal(size=(8, 16)))]
-    path = plots.plot_activations(images, hidden, tmp_path / "act.png", labels=np.arange(8))
+    path = pictures.plot_activations(images, hidden, tmp_path / "act.png", labels=np.arange(8))
     _check_png(path, min_shape=(400, 400))
 
 
@@ -126,49 +126,49 @@ def _activation_inputs(k=8):
 def test_plot_activations_names_each_image_by_its_class(tmp_path):
     images, hidden = _activation_inputs()
     labels = np.array([9, 0, 6, 2, 1, 5, 8, 3])
-    fig = plots._activations_figure(images, hidden, labels, FASHION)
+    fig = pictures._activations_figure(images, hidden, labels, FASHION)
     ylabels = [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()]
     assert ylabels == [FASHION[y] for y in labels]
     _assert_text_fits(fig, [ax.yaxis.label for ax in fig.axes] + [ax.title for ax in fig.axes])
-    path = plots.plot_activations(images, hidden, tmp_path / "act.png", labels=labels, class_names=FASHION)
+    path = pictures.plot_activations(images, hidden, tmp_path / "act.png", labels=labels, class_names=FASHION)
     _check_png(path, min_shape=(400, 400))
 
 
 @pytest.mark.parametrize("class_names", [None, DIGITS])
 def test_plot_activations_says_label_n_for_digits(class_names):
     images, hidden = _activation_inputs(3)
-    fig = plots._activations_figure(images, hidden, np.array([7, 2, 1]), class_names)
+    fig = pictures._activations_figure(images, hidden, np.array([7, 2, 1]), class_names)
     assert [ax.get_ylabel() for ax in fig.axes if ax.get_ylabel()] == ["label 7", "label 2", "label 1"]
 
 
 def test_plot_activations_rejects_bad_class_names(tmp_path):
     images, hidden = _activation_inputs(3)
     with pytest.raises(InputError, match="got 5 class_names.*one name per class"):
-        plots.plot_activations(images, hidden, tmp_path / "act.png", labels=[9, 0, 1], class_names=FASHION[:5])
+        pictures.plot_activations(images, hidden, tmp_path / "act.png", labels=[9, 0, 1], class_names=FASHION[:5])
     with pytest.raises(InputError, match="pass labels too"):
-        plots.plot_activations(images, hidden, tmp_path / "act.png", class_names=FASHION)
+        pictures.plot_activations(images, hidden, tmp_path / "act.png", class_names=FASHION)
     assert not (tmp_path / "act.png").exists()
 
 
 def test_plot_activations_rejects_mismatched_rows(tmp_path):
     rng = np.random.default_rng(2)
     with pytest.raises(InputError, match="one row per image"):
-        plots.plot_activations(_digits(4, rng), [np.zeros((3, 10))], tmp_path / "act.png")
+        pictures.plot_activations(_digits(4, rng), [np.zeros((3, 10))], tmp_path / "act.png")
 
 
 def test_plot_confusion(tmp_path):
     rng = np.random.default_rng(3)
     confusion = np.diag(rng.integers(900, 1100, size=10)) + rng.integers(0, 5, size=(10, 10))
-    _check_png(plots.plot_confusion(confusion, tmp_path / "cm.png", class_names=[str(i) for i in range(10)]))
+    _check_png(pictures.plot_confusion(confusion, tmp_path / "cm.png", class_names=[str(i) for i in range(10)]))
     with pytest.raises(InputError, match="class_names"):
-        plots.plot_confusion(confusion, tmp_path / "cm2.png", class_names=["a"])
+        pictures.plot_confusion(confusion, tmp_path / "cm2.png", class_names=["a"])
 
 
 @pytest.mark.parametrize("class_names", [DIGITS, FASHION], ids=["mnist", "fashion"])
 def test_confusion_labels_do_not_overlap_or_clip(class_names):
     rng = np.random.default_rng(3)
     confusion = np.diag(rng.integers(900, 1100, size=10)) + rng.integers(0, 50, size=(10, 10))
-    fig = plots._confusion_figure(confusion, class_names)
+    fig = pictures._confusion_figure(confusion, class_names)
     ax = fig.axes[0]
     assert [t.get_text() for t in ax.get_xticklabels()] == class_names
     _assert_text_fits(fig, ax.get_xticklabels() + [ax.xaxis.label])
@@ -186,7 +186,7 @@ def _long_name_mistakes(m=40):
 @pytest.mark.parametrize("with_probs", [True, False])
 def test_misclassified_titles_do_not_overlap_or_clip(with_probs):
     images, y_true, y_pred, probs = _long_name_mistakes()
-    fig = plots._misclassified_figure(images, y_true, y_pred, FASHION, probs if with_probs else None)
+    fig = pictures._misclassified_figure(images, y_true, y_pred, FASHION, probs if with_probs else None)
     titles = [ax.title for ax in fig.axes]
     assert len(titles) == 36
     assert titles[0].get_text().startswith("true: ") and "\npred: " in titles[0].get_text()
@@ -199,9 +199,9 @@ def test_misclassified_titles_do_not_overlap_or_clip(with_probs):
 def test_plot_misclassified_rejects_bad_class_names(tmp_path):
     images, y_true, y_pred, probs = _long_name_mistakes(6)
     with pytest.raises(InputError, match="got 3 class_names.*one name per class"):
-        plots.plot_misclassified(images, y_true, y_pred, tmp_path / "mis.png", class_names=FASHION[:3])
+        pictures.plot_misclassified(images, y_true, y_pred, tmp_path / "mis.png", class_names=FASHION[:3])
     with pytest.raises(InputError, match="one column per class name"):
-        plots.plot_misclassified(images, y_true, y_pred, tmp_path / "mis.png", class_names=FASHION, probs=probs[:, :5])
+        pictures.plot_misclassified(images, y_true, y_pred, tmp_path / "mis.png", class_names=FASHION, probs=probs[:, :5])
     assert not (tmp_path / "mis.png").exists()
 
 
@@ -212,7 +212,7 @@ def test_plot_misclassified(tmp_path, with_probs):
     y_true = rng.integers(0, 10, m)
     y_pred = np.where(rng.random(m) < 0.5, y_true, (y_true + 1) % 10)
     probs = rng.dirichlet(np.ones(10), size=m) if with_probs else None
-    path = plots.plot_misclassified(
+    path = pictures.plot_misclassified(
         _digits(m, rng), y_true, y_pred, tmp_path / "mis.png", class_names=[str(i) for i in range(10)], probs=probs
     )
     _check_png(path)
@@ -222,10 +222,10 @@ def test_plot_misclassified_with_no_mistakes_still_writes(tmp_path):
     rng = np.random.default_rng(5)
     y = rng.integers(0, 10, 6)
     images = _digits(6, rng)
-    path = plots.plot_misclassified(images, y, y, tmp_path / "mis.png", class_names=list("0123456789"))
+    path = pictures.plot_misclassified(images, y, y, tmp_path / "mis.png", class_names=list("0123456789"))
     assert path.read_bytes()[:8] == PNG_MAGIC
     # the picture is the documented short note, not an empty canvas or a gallery
-    fig = plots._misclassified_figure(images, y, y, list("0123456789"))
+    fig = pictures._misclassified_figure(images, y, y, list("0123456789"))
     assert [t.get_text() for t in fig.texts] == ["no misclassified examples among 6"] and not fig.axes
     with Image.open(path) as image:
         assert np.asarray(image.convert("L")).min() < 128  # dark text on the white background
@@ -237,15 +237,15 @@ def test_no_pyplot_and_no_global_figures():
         """
         import sys, tempfile, pathlib
         import numpy as np
-        from nnfunc.report import plots
+        from nnfunc.report import curves, pictures
         d = pathlib.Path(tempfile.mkdtemp())
         h = [{"epoch": 1, "train_loss": 1.0, "train_accuracy": 0.5, "val_loss": 1.1, "val_accuracy": 0.4}]
-        plots.plot_loss(h, d / "a.png")
-        plots.plot_accuracy(h, d / "b.png", test=0.5)
-        plots.plot_weights(np.ones((784, 2)), d / "c.png")
-        plots.plot_activations(np.ones((2, 784)), [np.ones((2, 3))], d / "d.png", labels=[0, 1], class_names=["a", "b"])
-        plots.plot_confusion(np.eye(2, dtype=int), d / "e.png", class_names=["a", "b"])
-        plots.plot_misclassified(np.ones((2, 784)), np.array([0, 1]), np.array([1, 1]), d / "f.png",
+        curves.plot_loss(h, d / "a.png")
+        curves.plot_accuracy(h, d / "b.png", test=0.5)
+        pictures.plot_weights(np.ones((784, 2)), d / "c.png")
+        pictures.plot_activations(np.ones((2, 784)), [np.ones((2, 3))], d / "d.png", labels=[0, 1], class_names=["a", "b"])
+        pictures.plot_confusion(np.eye(2, dtype=int), d / "e.png", class_names=["a", "b"])
+        pictures.plot_misclassified(np.ones((2, 784)), np.array([0, 1]), np.array([1, 1]), d / "f.png",
                                  class_names=["a", "b"])
         assert len(list(d.glob("*.png"))) == 6
         import matplotlib._pylab_helpers as helpers

@@ -124,24 +124,24 @@ def run_gradcheck(params, train, config):
 
 def write_plots(out, state, ds, test, activation):
     """Draw every PNG of a run; ``test`` is the Evaluation of the final params on the test set."""
-    from nnfunc.report import metrics, plots
+    from nnfunc.report import curves, metrics, pictures
 
     params = loop.final_params(state)
     history = list(state.history)
-    plots.plot_loss(history, out / "loss.png")
-    plots.plot_accuracy(history, out / "accuracy.png", test=test.accuracy)
+    curves.plot_loss(history, out / "loss.png")
+    curves.plot_accuracy(history, out / "accuracy.png", test=test.accuracy)
     if ds.x_test.shape[1] == 784:
-        plots.plot_weights(params["W1"], out / "weights.png")
+        pictures.plot_weights(params["W1"], out / "weights.png")
         sample = scale_pixels(ds.x_test[:8], np.float32)
         _, cache = nf.forward(params, sample, activation=activation)
         hidden = [cache[f"A{l}"] for l in range(1, len(params) // 2)]
         if hidden:
-            plots.plot_activations(sample, hidden, out / "activations.png", labels=ds.y_test[:8],
+            pictures.plot_activations(sample, hidden, out / "activations.png", labels=ds.y_test[:8],
                                    class_names=ds.class_names)
-        plots.plot_misclassified(scale_pixels(ds.x_test, np.float32), ds.y_test, test.predictions,
+        pictures.plot_misclassified(scale_pixels(ds.x_test, np.float32), ds.y_test, test.predictions,
                                  out / "misclassified.png", class_names=ds.class_names, probs=test.probs)
     confusion = metrics.confusion_matrix(ds.y_test, test.predictions, len(ds.class_names))
-    plots.plot_confusion(confusion, out / "confusion.png", class_names=ds.class_names)
+    pictures.plot_confusion(confusion, out / "confusion.png", class_names=ds.class_names)
 
 
 def train(args):

@@ -1,1 +1,1 @@
-"""Reports of a trained network: metrics as numbers and text, and the PNG plots (the only matplotlib code)."""
+"""Reports of a trained network: metrics as numbers and text (``metrics``), and PNGs (``curves``, ``pictures``; the only matplotlib code, drawn through ``_canvas``)."""
