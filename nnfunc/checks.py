@@ -89,7 +89,7 @@ def generator(rng, name="rng"):
     return np.random.default_rng(seed(rng, f"{name} seed", example=f"{name}=0"))
 
 
-def sizes(value, name="sizes"):
+def sizes(value, name="sizes", *, example="(784, 10)"):
     """Validate layer widths (n0, ..., nL); return them as a tuple of ints."""
     try:
         widths = tuple(value)
@@ -98,7 +98,7 @@ def sizes(value, name="sizes"):
     if len(widths) < 2:
         count = "1 entry" if len(widths) == 1 else f"{len(widths)} entries"
         raise ConfigError(f"{name} {widths} has {count}; give at least an input and an output width, "
-                          "e.g. (784, 10)")
+                          f"e.g. {example}")
     for n in widths:
         if not _is_int(n) or n < 1:
             raise ConfigError(f"every width in {name} must be an int >= 1, got {n!r} in {widths}")
@@ -135,6 +135,31 @@ def check_x(x, n_in, dtype):
             "clean or impute the data before training"
         )
     return x
+
+
+def check_examples(x, y, n_in, n_classes, name="x"):
+    """Check a whole labelled set (pixels or features) without copying it; return (x, y as intp).
+
+    Unlike ``check_x`` it keeps uint8 pixels as they are (scaled later, chunk
+    by chunk) and allows m = 0.
+
+    Args:
+        x: (m, n_in) uint8 pixels 0..255, or real numbers, all finite.
+        y: (m,) int class ids in [0, n_classes).
+        name: how the message names x (e.g. "data.x_val").
+
+    Raises:
+        InputError: wrong type, shape, dtype, a NaN or inf, or bad labels.
+    """
+    if not isinstance(x, np.ndarray) or x.ndim != 2 or x.shape[1] != n_in:
+        shape = getattr(x, "shape", type(x).__name__)
+        raise InputError(f"{name} must be a 2-D array (m, {n_in}), batch first, got {shape}; "
+                         "flatten images to rows of the first layer's width")
+    if not (x.dtype == np.uint8 or np.issubdtype(x.dtype, np.floating) or np.issubdtype(x.dtype, np.integer)):
+        raise InputError(f"{name} must hold uint8 pixels or real numbers, got dtype {x.dtype}")
+    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+        raise InputError(f"{name} contains NaN or inf; clean or impute the data first")
+    return x, check_y(y, x.shape[0], n_classes)
 
 
 def check_y(y, m, n_classes):

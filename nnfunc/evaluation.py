@@ -9,6 +9,7 @@ from typing import NamedTuple
 import numpy as np
 
 from nnfunc import activations as _activations
+from nnfunc import checks
 from nnfunc.data.load import scale_pixels
 from nnfunc.losses import l2_penalty, softmax, softmax_cross_entropy
 from nnfunc.model import _forward
@@ -39,9 +40,18 @@ def evaluate(params, x, y, *, activation="relu", l2=0.0, chunk=CHUNK):
 
     Returns:
         Evaluation; for m = 0, loss and accuracy are nan.
+
+    Raises:
+        ParamsError, InputError, ConfigError: bad params, data or settings.
     """
     L = validate_params(params)
     acts = _activations.resolve(activation, L - 1)
+    x, y = checks.check_examples(x, y, params["W1"].shape[0], params[f"W{L}"].shape[1])
+    return _evaluate(params, L, acts, x, y, checks.check_l2(l2), checks.integer(chunk, "chunk", low=1))
+
+
+def _evaluate(params, L, acts, x, y, l2, chunk=CHUNK):
+    """Unchecked ``evaluate`` (the training loop's validation pass)."""
     dtype = params["W1"].dtype
     m, k = x.shape[0], params[f"W{L}"].shape[1]
     probs = np.empty((m, k), dtype=dtype)

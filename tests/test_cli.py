@@ -256,7 +256,7 @@ def test_reusing_a_run_directory_is_refused(cli, base, tmp_path):
     shutil.copytree(base[0], out)
     before = (out / "model.npz").read_bytes()
     result = cli.run("train", *SMALL, "--epochs", "2", "--out", out)
-    assert_clean_error(result, 2, "already holds a run", f"--resume {out}")
+    assert_clean_error(result, 2, "already holds a model.npz", f"--resume {out}")
     assert (out / "model.npz").read_bytes() == before
 
 
@@ -487,7 +487,7 @@ def test_a_saved_model_file_works_with_predict_and_evaluate(cli, base, digit_fil
 
 @pytest.mark.parametrize("args, words", [
     (["--epochs", "2"], ["already trained 2 epochs", "--epochs above 2"]),
-    (["--epochs", "4"], ["reaches lr 0 at epoch 2", "--epochs 2 at most", "start a new run with --epochs 4"]),
+    (["--epochs", "4"], ["learning rate is 0 from epoch 3 on", "finished its schedule", "new run with --epochs 4"]),
     (["--epochs", "4", "--lr", "0.1"], ["keeps the run's own settings", "drop --lr"]),
     (["--epochs", "4", "--out", "elsewhere"], ["drop --out"]),
 ])
@@ -512,3 +512,30 @@ def test_a_moved_data_directory_falls_back_and_is_named(cli, tmp_path):
     assert_clean_error(lost, 2, "1. the run's recorded data directory: " + str(copy), "--data-dir DIR")
     found = cli.run("evaluate", out)  # --data-dir points at the files' new place
     assert found.returncode == 0, found.stderr
+
+
+def test_resume_past_the_cosine_end_says_how_far_it_can_go(cli, tmp_path):
+    out = tmp_path / "run"
+    train(cli, out, "--epochs", "1", "--decay-epochs", "2", "--no-plots", "--quiet")
+    refused = cli.run("train", "--resume", out, "--epochs", "4")
+    assert_clean_error(refused, 2, "learning rate is 0 from epoch 3 on", "Resume with --epochs 2 at most")
+    followed = cli.run("train", "--resume", out, "--epochs", "2", "--quiet")  # the hint works
+    assert followed.returncode == 0, followed.stderr
+
+
+def test_an_unwritable_out_is_a_message_not_a_traceback(cli, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = cli.run("train", *SMALL, "--epochs", "1", "--no-plots", "--out", blocker / "run")
+    assert_clean_error(result, 2, str(blocker / "run"), "check the path")
+
+
+def test_a_relative_data_dir_is_recorded_absolute(cli, tmp_path):
+    link = cli.home / "data-link"
+    if not link.exists():
+        link.symlink_to(cli.mnist, target_is_directory=True)
+    out = tmp_path / "run"
+    result = cli.run("train", *SMALL, "--epochs", "1", "--no-plots", "--quiet", "--out", out, "--data-dir",
+                     "data-link", data=False)
+    assert result.returncode == 0, result.stderr
+    assert read_json(out / "config.json")["data_source"] == str(link)  # absolute, the link kept as given

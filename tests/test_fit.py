@@ -308,3 +308,43 @@ def test_in_place_step_equals_the_public_pure_path(name, l2, dropout):
     assert_bit_identical(pure[0], own[0])
     for a, b in zip(pure[1], own[1]):
         assert_bit_identical(a, b)
+
+
+def test_an_optimizer_without_an_in_place_update_trains_the_same(tmp_path):
+    """fit falls back to the pure update for a user's own Optimizer(init, update): same bits, no lr."""
+    data = teacher_data()
+    state, opt, _ = make_run("momentum", schedule="constant")
+    own = nf.Optimizer(opt.init, opt.update)  # name, schedule and update_in_place left out
+    fast = fit.fit(state, opt, data, CONFIG)
+    plain = fit.fit(fit.start_fit(state.params, own, 0), own, data, CONFIG)
+    assert_bit_identical(fast.params, plain.params)
+    assert [r["lr"] for r in plain.history] == [None] * CONFIG.epochs
+
+
+@pytest.mark.parametrize("change, message", [
+    (lambda d: d._replace(y_train=d.y_train - 1), r"class id -1, outside \[0, 4\)"),
+    (lambda d: d._replace(x_train=d.x_train[:, :-1]), r"data.x_train must be a 2-D array \(m, 20\)"),
+    (lambda d: d._replace(x_val=np.full(d.x_val.shape, np.nan)), r"data.x_val contains NaN or inf"),
+    (lambda d: d._replace(y_train=d.y_train[:-1]), r"y has 499 labels but x has 500 rows"),
+    (lambda d: d._replace(x_train=d.x_train[:0], y_train=d.y_train[:0]), r"data.x_train has no rows"),
+    (lambda d: tuple(d), r"data must be a TrainData"),
+])
+def test_bad_data_is_refused_before_training(change, message):
+    state, opt, _ = make_run()
+    with pytest.raises(nf.InputError, match=message):
+        fit.fit(state, opt, change(teacher_data()), CONFIG)
+
+
+@pytest.mark.parametrize("call, error, message", [
+    (lambda p, x, y: evaluate(p, np.full(x.shape, np.nan), y), nf.InputError, "NaN or inf"),
+    (lambda p, x, y: evaluate(p, x, y, l2=-1.0), nf.ConfigError, "l2 must be a finite number >= 0"),
+    (lambda p, x, y: evaluate(p, x[:, :5], y), nf.InputError, r"must be a 2-D array \(m, 20\)"),
+    (lambda p, x, y: evaluate(p, x, y + 5), nf.InputError, "outside"),
+    (lambda p, x, y: evaluate(p, x, y, chunk=0), nf.ConfigError, "chunk must be an integer >= 1"),
+])
+def test_evaluate_checks_its_arguments(call, error, message):
+    data = teacher_data()
+    params = nf.init((N_FEATURES, 8, N_CLASSES), 0)
+    x = data.x_val.astype(np.float32)
+    with pytest.raises(error, match=message):
+        call(params, x, data.y_val)

@@ -1,5 +1,6 @@
 """Trained models on disk (``nf.save``, ``nf.load``): exact round trips, both file kinds, clear errors."""
 
+import json
 import pickle
 import zipfile
 
@@ -11,6 +12,7 @@ from nnfunc.training import checkpoint
 from tests.helpers import assert_bit_identical
 
 SIZES = (12, 8, 6, 3)
+RUN_SIZES = (12, 8, 6, 10)  # ten outputs, like the dataset the run records
 CLASSES = ("cat", "dog", "bird")
 
 
@@ -26,7 +28,7 @@ def run_dir(tmp_path):
     x = rng.integers(0, 256, size=(90, SIZES[0]), dtype=np.uint8)
     y = x[:, :3].argmax(axis=1).astype(np.int64)
     opt = nf.adam(1e-2)
-    state = nf.start_fit(nf.init(SIZES, 1), opt, 0)
+    state = nf.start_fit(nf.init(RUN_SIZES, 1), opt, 0)
     config = nf.FitConfig(epochs=2, batch_size=16, activation=["relu", "tanh"])
     state = nf.fit(state, opt, nf.TrainData(x[:60], y[:60], x[60:], y[60:]), config)
     run = tmp_path / "run"
@@ -67,7 +69,7 @@ def test_load_reads_a_run_directory_and_its_checkpoint(run_dir):
     # a validation set tracked the best params: those are the ones to use
     assert_bit_identical(by_dir.params, state.best_params)
     assert by_dir.activation == ("relu", "tanh")
-    assert by_dir.dataset == "fashion-mnist" and by_dir.classes[0] == "T-shirt/top" and len(by_dir.classes) == 3 + 7
+    assert by_dir.dataset == "fashion-mnist" and by_dir.classes[0] == "T-shirt/top" and len(by_dir.classes) == 10
     assert by_dir.config["l2"] == 0.0
 
 
@@ -122,3 +124,40 @@ def test_a_model_file_cannot_be_resumed(tmp_path, params):
     path = nf.save(tmp_path / "model.npz", params, activation="relu")
     with pytest.raises(nf.CheckpointError, match="nnfunc model file, but a checkpoint is needed"):
         checkpoint.load_state(path, nf.adam(), sizes=SIZES)
+
+
+def _resave(tmp_path, params, **meta_changes):
+    """A model file whose meta record was edited after nf.save: what a damaged or hand-made file looks like."""
+    path = nf.save(tmp_path / "m.npz", params, activation="relu", classes=CLASSES)
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = {**json.loads(str(arrays["meta"])), **meta_changes}
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(tmp_path / "bad.npz", **arrays)
+    return tmp_path / "bad.npz"
+
+
+@pytest.mark.parametrize("change", [{"activation": 5}, {"activation": ["relu", 3]}, {"classes": 3},
+                                    {"classes": ["a", "b"]}, {"dataset": ["mnist"]}])
+def test_a_damaged_meta_record_is_a_checkpoint_error(tmp_path, params, change):
+    with pytest.raises(nf.CheckpointError, match="damaged|does not fit"):
+        nf.load(_resave(tmp_path, params, **change))
+
+
+@pytest.mark.parametrize("classes, dataset", [(5, None), (None, ["mnist"]), (None, 3)])
+def test_save_refuses_non_sequence_classes_and_odd_datasets(tmp_path, params, classes, dataset):
+    with pytest.raises(nf.ConfigError):
+        nf.save(tmp_path / "m.npz", params, activation="relu", classes=classes, dataset=dataset)
+
+
+def test_a_format_1_checkpoint_still_gives_its_params(run_dir):
+    """Runs written by nnfunc 0.1 (checkpoint format 1) can be evaluated, not resumed."""
+    run, state = run_dir
+    path = run / "model.npz"
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    arrays["format_version"] = np.array(1)
+    np.savez(path, **arrays)
+    assert_bit_identical(nf.load(run).params, state.best_params)
+    with pytest.raises(nf.CheckpointError, match=r"format 1 .*needed in format 2. Pass the directory of a run"):
+        checkpoint.load_state(path, nf.adam(1e-2), sizes=RUN_SIZES)

@@ -64,8 +64,10 @@ def load_data(name, *, data_dir=None, recorded=None, offline=False, progress=Fal
 
 
 def run(body):
-    """Call ``body()`` and turn nnfunc's errors into a message and exit code 2."""
+    """Call ``body()`` and turn nnfunc's errors, and the file system's, into a message and exit code 2."""
     try:
         return body()
     except NnfuncError as exc:
         return report(exc)
+    except OSError as exc:  # a path that cannot be written or read: say which, not a traceback
+        return report(f"{exc.strerror or exc}: {exc.filename or ''}; check the path and its permissions".strip())

@@ -111,7 +111,15 @@ def check_resume(out, state, opt, config, fit_config, steps_per_epoch):
                           f"{config['patience']} epochs); it would stop again at once. Start a new run instead")
     horizon = config["decay_epochs"] * steps_per_epoch
     if config["epochs"] > config["decay_epochs"] and opt.schedule(horizon) == 0:
-        raise ConfigError(
-            f"{out}'s {config['schedule']} schedule reaches lr 0 at epoch {config['decay_epochs']}, so epochs after "
-            f"it would change nothing. Resume with --epochs {config['decay_epochs']} at most, or start a new run "
-            f"with --epochs {config['epochs']} (its schedule then decays over all {config['epochs']} epochs)")
+        last = config["decay_epochs"]
+        why = (f"{out}'s learning rate is 0 from epoch {last + 1} on ({config['schedule']} schedule, --lr "
+               f"{config['lr']:g}), so epochs after {last} would change nothing.")
+        if config["lr"] == 0:
+            todo = "Start a new run with a learning rate above 0"
+        elif state.epoch < last:
+            todo = (f"Resume with --epochs {last} at most, or start a new run with --epochs {config['epochs']} "
+                    f"(its schedule then decays over all {config['epochs']} epochs)")
+        else:
+            todo = (f"It has finished its schedule; start a new run with --epochs {config['epochs']} "
+                    f"(its schedule then decays over all {config['epochs']} epochs)")
+        raise ConfigError(f"{why} {todo}")

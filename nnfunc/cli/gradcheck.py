@@ -59,7 +59,7 @@ def check(args, parser):
         sizes = tuple(int(n) for n in args.sizes.split(","))
     except ValueError:
         raise ConfigError(f"--sizes must be integers separated by commas, got {args.sizes!r}") from None
-    checks.sizes(sizes, "--sizes")
+    checks.sizes(sizes, "--sizes", example="--sizes 784,10")
     try:
         activations.resolve(parse_spec(args.activation), len(sizes) - 2)
     except ConfigError as exc:

@@ -144,6 +144,14 @@ def write_plots(out, state, ds, test, activation):
     pictures.plot_confusion(confusion, out / "confusion.png", class_names=ds.class_names)
 
 
+def _unfinished(path):
+    """Whether ``path`` is this nnfunc's checkpoint of a run that never finished an epoch."""
+    try:
+        return checkpoint.read(path)[1]["epoch"] == 0
+    except nf.CheckpointError:
+        return False  # someone else's file, or another version's: never overwrite it
+
+
 def train(args):
     config = make_config(args)
     out = run_dir_of(args.resume) if args.resume else Path(args.out or runlog.new_run_dir())
@@ -162,8 +170,9 @@ def train(args):
         check_resume(out, state, opt, config, fit_config, steps_per_epoch)
     else:
         # a run that never finished an epoch (it diverged or was stopped) may be started over
-        if (out / "model.npz").exists() and checkpoint.read(out / "model.npz")[1]["epoch"] > 0:
-            raise ConfigError(f"{out} already holds a run; continue it with --resume {out} or pick another --out")
+        if (out / "model.npz").exists() and not _unfinished(out / "model.npz"):
+            raise ConfigError(f"{out} already holds a model.npz; continue its run with --resume {out} or pick "
+                              "another --out")
         state = nf.start_fit(params, opt, config["seed"])
     if args.gradcheck:
         run_gradcheck(state.params, train_data, config)

@@ -33,7 +33,7 @@ class Dataset(NamedTuple):
 
     x_train: (60000, 784) float in [0, 1], or raw uint8; y_train: (60000,)
     int64 class ids 0..9; x_test: (10000, 784); y_test: (10000,) int64;
-    class_names: 10 strings; source: the directory the files were read from.
+    class_names: 10 strings; source: the directory the files were read from, as an absolute path.
     """
 
     x_train: np.ndarray
@@ -189,7 +189,7 @@ def _to_dataset(found, arrays, name, dtype):
 
     return Dataset(scale(arrays["x_train"]), arrays["y_train"].astype(np.int64),
                    scale(arrays["x_test"]), arrays["y_test"].astype(np.int64),
-                   name, SPECS[name].class_names, str(found))
+                   name, SPECS[name].class_names, str(Path(found).absolute()))
 
 
 _SKIPPED_OFFLINE = object()  # worded when the message is built

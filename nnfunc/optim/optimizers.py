@@ -20,7 +20,7 @@ called with ``count`` before the update, so the first update uses ``lr(0)``.
 """
 
 import inspect
-from typing import Callable, NamedTuple
+from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 
@@ -36,17 +36,19 @@ class Optimizer(NamedTuple):
     """An optimizer: ``init(params) -> state`` and ``update(grads, state, params) -> (updates, state)``.
 
     ``schedule(step) -> lr`` is the rate ``update`` uses at each step (a
-    constant rate is a schedule too). ``update_in_place(grads, state,
-    params, scratch) -> (params, state)`` is the same update written into
-    the params and state it is given: only for a training loop that owns
-    those arrays (``nnfunc.training``); everything else uses ``update``.
+    constant rate is a schedule too); ``fit`` reports it per epoch.
+    ``update_in_place(grads, state, params, scratch) -> (params, state)``
+    is the same update written into the params and state it is given: only
+    for a training loop that owns those arrays (``nnfunc.training``);
+    everything else uses ``update``. An optimizer of your own may leave
+    both None: ``fit`` then uses ``update`` and reports no lr.
     """
 
     init: Callable
     update: Callable
-    name: str
-    schedule: Callable
-    update_in_place: Callable
+    name: str = "custom"
+    schedule: Optional[Callable] = None
+    update_in_place: Optional[Callable] = None
 
 
 class SgdState(NamedTuple):

@@ -12,6 +12,7 @@ import numpy as np
 
 from nnfunc.losses import softmax_cross_entropy
 from nnfunc.model import _backward, _forward
+from nnfunc.optim.optimizers import apply_updates
 
 
 def make_buffers(params):
@@ -31,11 +32,15 @@ def step_in_place(params, opt_state, xb, yb, opt, acts, l2, dropout, rng, buffer
         buffers: from ``make_buffers(params)``.
 
     Returns:
-        (params, opt_state, ce, logits): the same param arrays, the new state,
+        (params, opt_state, ce, logits): the same param arrays (new ones for an
+        optimizer without ``update_in_place``), the new state,
         the batch's mean cross-entropy (without L2) and its logits (k, nL).
     """
     cache = _forward(params, xb, acts, dropout, rng)
     ce, probs = softmax_cross_entropy(cache["logits"], yb)
     grads, _ = _backward(params, cache, probs, yb, acts, l2, out=buffers["grads"])
+    if opt.update_in_place is None:  # an optimizer of the user's own: its pure update, new dicts
+        updates, opt_state = opt.update(grads, opt_state, params)
+        return apply_updates(params, updates), opt_state, ce, cache["logits"]
     params, opt_state = opt.update_in_place(grads, opt_state, params, buffers["spare"])
     return params, opt_state, ce, cache["logits"]

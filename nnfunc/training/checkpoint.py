@@ -21,14 +21,16 @@ from nnfunc.fileio import save_npz
 from nnfunc.training.loop import FitState
 from nnfunc.params import layer_sizes, param_keys, validate_params
 
-# 2: two RNG streams (batches, dropout) instead of one
+# 2: two RNG streams (batches, dropout) instead of one; format 1 files still give their params
 FORMAT_VERSION = 2
+READABLE_VERSIONS = (1, 2)
 KIND = "checkpoint"
 _META_KEYS = ("config", "dataset", "sizes", "dtype", "epoch", "step", "rng_states", "best_val_loss",
               "bad_epochs", "opt_fields", "history")
-# what every "no usable file" message offers instead
+# what a "no usable file" message offers instead: to use a model, and to resume a run
 FIX = ("pass a run directory written by python -m nnfunc.train (it holds model.npz) "
        "or a model file written by nnfunc.save")
+RESUME_FIX = "pass the directory of a run written by python -m nnfunc.train (it holds model.npz)"
 
 
 def save(path, state, config, dataset):
@@ -65,20 +67,21 @@ def save(path, state, config, dataset):
     save_npz(path, arrays)
 
 
-def read(path, *, kinds=(KIND,), meta_keys=_META_KEYS):
+def read(path, *, kinds=(KIND,), meta_keys=_META_KEYS, versions=(FORMAT_VERSION,), fix=RESUME_FIX):
     """Read an nnfunc ``.npz`` (checkpoint or model file); return (arrays dict, meta dict).
 
     Args:
         path: the file. kinds: the ``meta["kind"]`` values accepted (a
             checkpoint has none stored and counts as "checkpoint").
         meta_keys: keys its meta record must hold.
+        versions: the ``format_version`` values accepted.
+        fix: what every error message tells the user to do instead.
 
     Raises:
         CheckpointError: missing, truncated, corrupt or pickled file, an
             unknown format version, or a file of another kind.
     """
     path = Path(path)
-    fix = FIX
     if path.is_dir():
         raise CheckpointError(f"{path} is a directory without model.npz; {fix}")
     if not path.is_file():
@@ -107,11 +110,6 @@ def read(path, *, kinds=(KIND,), meta_keys=_META_KEYS):
         version = int(arrays["format_version"])
     except (TypeError, ValueError):
         raise CheckpointError(f"{path} has a corrupt format_version {arrays['format_version']!r}; {fix}") from None
-    if version != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path} has checkpoint format {version}, this nnfunc reads format {FORMAT_VERSION}; "
-            f"use the nnfunc version that wrote it ({arrays['nnfunc_version']})"
-        )
     try:
         meta = json.loads(str(arrays["meta"]))
     except json.JSONDecodeError as exc:
@@ -120,8 +118,13 @@ def read(path, *, kinds=(KIND,), meta_keys=_META_KEYS):
         raise CheckpointError(f"{path} has a meta record that is not a JSON object; {fix}")
     kind = meta.get("kind", KIND)
     if kind not in kinds:
-        raise CheckpointError(f"{path} is an nnfunc {kind} file, but a {' or '.join(kinds)} is needed here; "
-                              "resuming needs the model.npz of a training run")
+        raise CheckpointError(f"{path} is an nnfunc {kind} file, but a {' or '.join(kinds)} is needed here; {fix}")
+    if version not in versions:
+        raise CheckpointError(
+            f"{path} has format {version} (written by nnfunc {arrays.get('nnfunc_version', '?')}); this is "
+            f"needed in format {' or '.join(map(str, versions))}. {fix[0].upper() + fix[1:]}, or use the nnfunc "
+            "version that wrote it"
+        )
     missing = sorted(set(meta_keys) - set(meta))
     if missing:
         raise CheckpointError(f"{path} has a meta record without {', '.join(missing)}; {fix}")
@@ -157,7 +160,7 @@ def load_params(path, *, sizes=None, arrays=None):
     Raises:
         CheckpointError: bad file, or an architecture other than ``sizes``.
     """
-    arrays, meta = read(path) if arrays is None else arrays
+    arrays, meta = read(path, versions=READABLE_VERSIONS, fix=FIX) if arrays is None else arrays
     prefix = "best/" if any(k.startswith("best/") for k in arrays) else "params/"
     params = _params(arrays, prefix, path)
     check_architecture(params, sizes, path)

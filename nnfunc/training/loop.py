@@ -17,8 +17,8 @@ import numpy as np
 from nnfunc import activations as _activations
 from nnfunc import checks
 from nnfunc.data.load import scale_pixels
-from nnfunc.errors import DivergenceError
-from nnfunc.evaluation import evaluate
+from nnfunc.errors import DivergenceError, InputError
+from nnfunc.evaluation import _evaluate
 from nnfunc.losses import l2_penalty
 from nnfunc.params import validate_params
 from nnfunc.training._step import make_buffers, step_in_place
@@ -106,6 +106,17 @@ def check_config(config, num_hidden):
     return _activations.resolve(config.activation, num_hidden)
 
 
+def _check_data(data, n_in, n_classes):
+    """Raise InputError unless ``data`` is a TrainData the network can train on (m_train >= 1)."""
+    if not isinstance(data, TrainData):
+        raise InputError(f"data must be a TrainData(x_train, y_train, x_val, y_val), got {type(data).__name__}; "
+                         "an empty validation set is x_train[:0], y_train[:0]")
+    checks.check_examples(data.x_train, data.y_train, n_in, n_classes, "data.x_train")
+    checks.check_examples(data.x_val, data.y_val, n_in, n_classes, "data.x_val")
+    if data.x_train.shape[0] == 0:
+        raise InputError("data.x_train has no rows; training needs at least one example")
+
+
 def _copy(tree):
     """Deep copy of params or an optimizer state (NamedTuple of count and dicts)."""
     if isinstance(tree, dict):
@@ -131,9 +142,11 @@ def fit(state, opt, data, config, *, on_epoch: Callable = None, progress=False):
 
     Raises:
         DivergenceError: a mini-batch loss became nan or inf.
+        ParamsError, InputError, ConfigError: bad params, data or config.
     """
     L = validate_params(state.params)
     acts = check_config(config, L - 1)
+    _check_data(data, state.params["W1"].shape[0], state.params[f"W{L}"].shape[1])
     dtype = state.params["W1"].dtype
     rngs = {}
     for name in _STREAMS:
@@ -196,14 +209,14 @@ def _epoch(state, work, rngs, opt, data, config, acts, progress):
         correct += np.count_nonzero(logits.argmax(axis=1) == yb)
     work["params"], work["opt_state"] = params, opt_state
     train_loss = ce_sum / m + l2_penalty(params, len(acts) + 1, config.l2)
-    val = evaluate(params, data.x_val, data.y_val, activation=config.activation, l2=config.l2)
+    val = _evaluate(params, len(acts) + 1, acts, data.x_val, data.y_val, config.l2)
     record = {
         "epoch": state.epoch + 1,
         "train_loss": train_loss,
         "train_accuracy": correct / m,
         "val_loss": None if math.isnan(val.loss) else val.loss,
         "val_accuracy": None if math.isnan(val.accuracy) else val.accuracy,
-        "lr": float(opt.schedule(step - 1)) if step else None,
+        "lr": float(opt.schedule(step - 1)) if step and opt.schedule is not None else None,
         "seconds": time.perf_counter() - t0,
     }
     snapshot = _copy(params)

@@ -22,6 +22,7 @@ from nnfunc.params import layer_sizes, validate_params
 from nnfunc.training import checkpoint
 
 KIND = "model"
+FORMAT_VERSION = 1  # of model files; checkpoints count their own
 _META_KEYS = ("kind", "activation", "classes", "dataset", "sizes", "dtype")
 
 
@@ -66,14 +67,14 @@ def save(path, params, *, activation, classes=None, dataset=None):
     spec = activation if isinstance(activation, str) else [a.name for a in names]
     n_out = params[f"W{L}"].shape[1]
     if classes is not None:
-        if isinstance(classes, str) or len(classes) != n_out:
+        if not isinstance(classes, (list, tuple)) or len(classes) != n_out:
             raise ConfigError(f"classes must be {n_out} names, one per output unit, got {classes!r}")
         classes = [str(c) for c in classes]
-    if dataset is not None and dataset not in SPECS:
+    if dataset is not None and (not isinstance(dataset, str) or dataset not in SPECS):
         raise ConfigError(f"unknown dataset {dataset!r}; choose one of {', '.join(SPECS)} or leave it None")
     meta = {"kind": KIND, "activation": spec, "classes": classes, "dataset": dataset,
             "sizes": list(layer_sizes(params)), "dtype": str(params["W1"].dtype)}
-    arrays = {"format_version": np.array(checkpoint.FORMAT_VERSION), "nnfunc_version": np.array(__version__),
+    arrays = {"format_version": np.array(FORMAT_VERSION), "nnfunc_version": np.array(__version__),
               "meta": np.array(json.dumps(meta))}
     arrays.update({f"params/{k}": v for k, v in params.items()})
     path = Path(path)
@@ -104,22 +105,51 @@ def load(path):
             corrupt, truncated, pickled or foreign file.
     """
     file = resolve(path)
-    arrays, meta = checkpoint.read(file, kinds=(checkpoint.KIND, KIND), meta_keys=("sizes", "dtype"))
-    if meta.get("kind", checkpoint.KIND) == KIND:
-        missing = sorted(set(_META_KEYS) - set(meta))
-        if missing:
-            raise CheckpointError(f"{file} has a meta record without {', '.join(missing)}; {checkpoint.FIX}")
-        params, _ = checkpoint.load_params(file, arrays=(arrays, meta))
-        activation, classes, dataset, config = meta["activation"], meta["classes"], meta["dataset"], {}
-    else:
-        params, _ = checkpoint.load_params(file, arrays=(arrays, meta))
-        config = meta["config"]
-        activation, dataset = _activations.parse_spec(config["activation"]), meta["dataset"]
-        classes = SPECS[dataset].class_names if dataset in SPECS else None
-    activation = activation if isinstance(activation, str) else tuple(activation)
+    fix = checkpoint.FIX
+    arrays, meta = checkpoint.read(file, kinds=(checkpoint.KIND, KIND), meta_keys=("sizes", "dtype"),
+                                   versions=tuple(sorted({FORMAT_VERSION, *checkpoint.READABLE_VERSIONS})), fix=fix)
+    kind = meta.get("kind", checkpoint.KIND)
+    if kind == KIND and int(arrays["format_version"]) != FORMAT_VERSION:
+        raise CheckpointError(f"{file} is a model file of format {int(arrays['format_version'])}; this nnfunc "
+                              f"reads format {FORMAT_VERSION}: use the nnfunc version that wrote it")
+    activation, classes, dataset, config = _fields(file, meta, kind)
+    params, _ = checkpoint.load_params(file, arrays=(arrays, meta))
     try:
         _activations.resolve(activation, len(params) // 2 - 1)
     except ConfigError as exc:
-        raise CheckpointError(f"{file}: stored activation does not fit the params ({exc}); {checkpoint.FIX}") from None
-    return Model(params, activation, None if classes is None else tuple(classes), dataset,
-                 MappingProxyType(dict(config)), file)
+        raise CheckpointError(f"{file}: stored activation does not fit the params ({exc}); {fix}") from None
+    n_out = params[f"W{len(params) // 2}"].shape[1]
+    if classes is not None and len(classes) != n_out:
+        if kind != KIND:  # a run's names come from its dataset, and this network has other outputs
+            classes = None
+        else:
+            raise CheckpointError(f"{file} names {len(classes)} classes for {n_out} outputs; the file is damaged: "
+                                  f"{fix}")
+    return Model(params, activation, classes, dataset, MappingProxyType(dict(config)), file)
+
+
+def _fields(file, meta, kind):
+    """(activation, classes, dataset, config) of a file's meta record, type-checked."""
+    def corrupt(what):
+        return CheckpointError(f"{file} has a corrupt meta record ({what}); the file is damaged: {checkpoint.FIX}")
+
+    if kind == KIND:
+        missing = sorted(set(_META_KEYS) - set(meta))
+        if missing:
+            raise corrupt(f"no {', '.join(missing)}")
+        activation, classes, dataset, config = meta["activation"], meta["classes"], meta["dataset"], {}
+    else:
+        config, dataset = meta.get("config"), meta.get("dataset")
+        if not isinstance(config, dict) or not isinstance(config.get("activation"), str):
+            raise corrupt("its run config has no activation")
+        activation = _activations.parse_spec(config["activation"])
+        classes = SPECS[dataset].class_names if isinstance(dataset, str) and dataset in SPECS else None
+    names = [activation] if isinstance(activation, str) else activation
+    if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
+        raise corrupt(f"activation {activation!r}")
+    if classes is not None and (not isinstance(classes, list | tuple) or not all(isinstance(c, str) for c in classes)):
+        raise corrupt(f"classes {classes!r}")
+    if dataset is not None and not isinstance(dataset, str):
+        raise corrupt(f"dataset {dataset!r}")
+    activation = activation if isinstance(activation, str) else tuple(activation)
+    return activation, None if classes is None else tuple(classes), dataset, config
