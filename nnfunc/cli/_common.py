@@ -1,11 +1,10 @@
-"""What every command shares: flag-worded errors, finding a model and its data, exit codes."""
+"""What every command shares: flag-worded errors, finding a run's data, exit codes."""
 
 import argparse
 import sys
 
 from nnfunc.data import load as data_load
 from nnfunc.errors import DataError, DataNotFoundError, NnfuncError
-from nnfunc.training import model_file
 
 # the command line's names for load_dataset's options
 CLI_WORDS = {"data_dir": "--data-dir", "pass_dir": "pass it with --data-dir DIR", "drop_dir": "drop --data-dir",
@@ -32,11 +31,6 @@ def report(exc):
     """Print a library error for a shell user; return the exit code."""
     print(f"error: {exc}", file=sys.stderr)
     return EXIT_ERROR
-
-
-def load_model(path):
-    """nnfunc.load for a command: a run directory, its model.npz, or a model file."""
-    return model_file.load(path)
 
 
 def load_data(name, *, data_dir=None, recorded=None, offline=False, progress=False, dtype="uint8"):

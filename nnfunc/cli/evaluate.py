@@ -25,7 +25,7 @@ def build_parser(prog):
 
 
 def evaluate(args):
-    model = _common.load_model(args.model)
+    model = nf.load(args.model)
     name = args.dataset or model.dataset
     if name is None:
         raise ConfigError(f"{model.path} does not record its dataset; pass --dataset "
