@@ -1,16 +1,29 @@
-"""Atomic file writes: a temp file in the target directory, then a rename.
+"""Files in and out: atomic writes, and bounded reads of files nobody vouches for.
 
-A run killed at any moment leaves either the old file or the new one, never
-a half-written file that looks complete.
+Writes go to a temp file in the target directory, then a rename: a run
+killed at any moment leaves either the old file or the new one, never a
+half-written file that looks complete (only a ``.NAME.XXXXXXXX.tmp`` that
+``remove_temp_files`` clears). Reads open regular files only (a named pipe
+would block forever) and never read more than the caller says the file may
+hold: a ``.npz`` shows every array's shape and dtype before any data is read.
 """
 
 import contextlib
 import json
 import os
+import re
+import stat
 import tempfile
+import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
+
+# an .npz member may inflate this many times its stored size: float weights
+# compress by well under 2x and nnfunc stores them uncompressed, so more is a bomb
+MAX_INFLATION = 16
+MAX_MEMBERS = 10_000
 
 
 @contextlib.contextmanager
@@ -85,3 +98,200 @@ def save_figure(path, fig, **kwargs):
     """Save a matplotlib figure as PNG atomically (``fig.savefig`` into a temp file)."""
     with atomic_open(path, "wb") as f:
         fig.savefig(f, format="png", **kwargs)
+
+
+class UnreadableFile(ValueError):
+    """A file that is not a regular file, too large, or not the format it should be.
+
+    The message says what is wrong with the file; callers add what to do.
+    """
+
+
+def _kind(mode):
+    for test, name in ((stat.S_ISDIR, "a directory"), (stat.S_ISFIFO, "a named pipe"), (stat.S_ISSOCK, "a socket"),
+                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def open_regular(path):
+    """Open ``path`` for binary reading if it is a regular file (symlinks followed).
+
+    Opening never blocks: a named pipe or device is refused, not waited on.
+
+    Raises:
+        UnreadableFile: a directory, pipe, socket or device.
+        OSError: missing or unreadable (FileNotFoundError, PermissionError, ...).
+    """
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise UnreadableFile(f"{path} is {_kind(mode)}, not a file")
+        return os.fdopen(fd, "rb")
+    except BaseException:
+        os.close(fd)
+        raise
+
+
+def read_limited(path, limit):
+    """The bytes of the regular file ``path``, refusing one larger than ``limit`` bytes.
+
+    Raises:
+        UnreadableFile: not a regular file, or larger than ``limit``.
+        OSError: missing or unreadable.
+    """
+    with open_regular(path) as f:
+        data = f.read(limit + 1)
+    if len(data) > limit:
+        raise UnreadableFile(f"{path} is larger than the {limit:,} bytes such a file can hold")
+    return data
+
+
+def npz_headers(path):
+    """Shape and dtype of every array in an ``.npz``, read without reading any array's data.
+
+    Returns:
+        {name: (shape tuple, numpy dtype)}, names without ``.npy``.
+
+    Raises:
+        UnreadableFile: not a regular file or not a zip, a member that is not
+            an ``.npy``, an object (pickle) dtype, a member whose size does
+            not match its header, or members inflating past
+            ``MAX_INFLATION`` times the file's size.
+        OSError: missing or unreadable.
+    """
+    with _open_zip(path) as (zf, infos):
+        return {name: _header(zf, info, path)[:2] for name, info in infos.items()}
+
+
+def read_npz(path, names=None):
+    """Read arrays of an ``.npz`` after checking every member's header (see ``npz_headers``).
+
+    Args:
+        path: the file. names: the arrays to read (None: all).
+
+    Returns:
+        {name: ndarray}; each array is its own copy, never a pickle.
+
+    Raises:
+        UnreadableFile, OSError: as ``npz_headers``; KeyError for a name the file lacks.
+    """
+    with _open_zip(path) as (zf, infos):
+        wanted = infos if names is None else {name: infos[name] for name in names}
+        headers = {name: _header(zf, info, path) for name, info in infos.items()}
+        arrays = {}
+        for name, info in wanted.items():
+            shape, dtype, fortran, offset = headers[name]
+            array = np.empty(shape, dtype, order="F" if fortran else "C")
+            # read straight into the array: no bytes object, no second copy
+            buffer = memoryview(array.T if fortran else array).cast("B")
+            if info.compress_type == zipfile.ZIP_STORED:
+                _read_stored(zf.fp, info, offset, buffer, f"{path}: array {name!r}")
+            else:
+                with zf.open(info) as member:
+                    member.read(offset)
+                    filled = 0
+                    while filled < len(buffer):
+                        got = member.readinto(buffer[filled:])
+                        if not got:
+                            raise UnreadableFile(f"{path}: array {name!r} ends early")
+                        filled += got
+            arrays[name] = array
+        return arrays
+
+
+def _read_stored(f, info, offset, buffer, what):
+    """Read an uncompressed member's data (after ``offset`` header bytes) from the zip's file into ``buffer``.
+
+    The zip module would read it into bytes and copy them again; this reads
+    once, then checks the member's CRC-32 as the zip module would.
+    """
+    f.seek(info.header_offset)
+    local = f.read(30)
+    if len(local) != 30 or local[:4] != b"PK\x03\x04":
+        raise UnreadableFile(f"{what} has a corrupt zip entry")
+    start = info.header_offset + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little")
+    f.seek(start)
+    head = f.read(offset)
+    f.seek(start + offset)
+    if f.readinto(buffer) != len(buffer):
+        raise UnreadableFile(f"{what} ends early")
+    if zlib.crc32(buffer, zlib.crc32(head)) != info.CRC:
+        raise UnreadableFile(f"{what} fails its CRC check: the file is damaged")
+
+
+@contextlib.contextmanager
+def _open_zip(path):
+    """Yield (ZipFile, {array name: ZipInfo}) after the checks every reader needs."""
+    with open_regular(path) as f:
+        if f.read(4) != b"PK\x03\x04":
+            raise UnreadableFile(f"{path} is not an .npz file (it does not start like a zip archive)")
+        f.seek(0)
+        size = os.fstat(f.fileno()).st_size
+        try:
+            with zipfile.ZipFile(f) as zf:
+                infos = zf.infolist()
+                if len(infos) > MAX_MEMBERS:
+                    raise UnreadableFile(f"{path} holds {len(infos)} arrays, more than any nnfunc file")
+                inflated = sum(info.file_size for info in infos)
+                if inflated > MAX_INFLATION * size + (1 << 20):
+                    raise UnreadableFile(f"{path} would inflate from {size:,} to {inflated:,} bytes; it is not "
+                                         "an nnfunc file (nnfunc stores arrays uncompressed)")
+                named = {}
+                for info in infos:
+                    if not info.filename.endswith(".npy") or info.filename[:-4] in named:
+                        raise UnreadableFile(f"{path} holds {info.filename!r}, which is not one .npy array")
+                    named[info.filename[:-4]] = info
+                yield zf, named
+        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError) as exc:
+            # RuntimeError: an encrypted member; NotImplementedError: an unknown compression
+            raise UnreadableFile(f"{path} is corrupt or truncated ({type(exc).__name__}: {exc})") from None
+        except (ValueError, OSError, zipfile.error) as exc:
+            if isinstance(exc, UnreadableFile):
+                raise
+            raise UnreadableFile(f"{path} is corrupt or truncated ({type(exc).__name__}: {exc})") from None
+
+
+def _header(zf, info, path):
+    """(shape, dtype, fortran order, header length) of one member, checked against its stored size."""
+    name = info.filename[:-4]
+    with zf.open(info) as member:
+        try:
+            version = np.lib.format.read_magic(member)
+            if version == (1, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
+            elif version == (2, 0):
+                shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
+            else:
+                raise ValueError(f"unsupported .npy version {version}")
+        except ValueError as exc:
+            raise UnreadableFile(f"{path}: array {name!r} has a bad header ({exc})") from None
+        offset = member.tell()
+    if dtype.hasobject:
+        raise UnreadableFile(f"{path} holds pickled Python objects in {name!r}, which nnfunc never loads")
+    nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    if offset + nbytes != info.file_size:
+        raise UnreadableFile(f"{path}: array {name!r} claims shape {shape} of {dtype}, which does not fit the "
+                             f"{info.file_size:,} bytes stored for it")
+    return shape, dtype, fortran, offset
+
+
+_TEMP = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{8}\.tmp$")
+
+
+def remove_temp_files(directory, names):
+    """Delete the temp files ``atomic_open`` left in ``directory`` for files named in ``names``.
+
+    Only call it while no other process may be writing there (hold the
+    directory's lock). Returns the Paths removed.
+    """
+    removed = []
+    for entry in Path(directory).iterdir():
+        match = _TEMP.match(entry.name)
+        if match and match["name"] in names and entry.is_file() and not entry.is_symlink():
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+                removed.append(entry)
+    return removed

@@ -10,13 +10,13 @@ reads the params of these files and writes the smaller model files.
 """
 
 import json
-import zipfile
 from pathlib import Path
 
 import numpy as np
 
 from nnfunc._version import __version__
 from nnfunc.errors import CheckpointError, ParamsError
+from nnfunc import fileio
 from nnfunc.fileio import save_npz
 from nnfunc.training.loop import FitState
 from nnfunc.params import layer_sizes, param_keys, validate_params
@@ -70,6 +70,10 @@ def save(path, state, config, dataset):
 def read(path, *, kinds=(KIND,), meta_keys=_META_KEYS, versions=(FORMAT_VERSION,), fix=RESUME_FIX):
     """Read an nnfunc ``.npz`` (checkpoint or model file); return (arrays dict, meta dict).
 
+    Work is bounded by what the file must hold: the small ``meta`` record is
+    read first, and every array's header (name, shape, dtype) is checked
+    against the network it describes before any array data is read.
+
     Args:
         path: the file. kinds: the ``meta["kind"]`` values accepted (a
             checkpoint has none stored and counts as "checkpoint").
@@ -78,57 +82,89 @@ def read(path, *, kinds=(KIND,), meta_keys=_META_KEYS, versions=(FORMAT_VERSION,
         fix: what every error message tells the user to do instead.
 
     Raises:
-        CheckpointError: missing, truncated, corrupt or pickled file, an
-            unknown format version, or a file of another kind.
+        CheckpointError: missing, unreadable, truncated, corrupt or pickled
+            file, arrays that do not fit its meta record, NaN or inf in its
+            params, an unknown format version, or a file of another kind.
     """
     path = Path(path)
-    if path.is_dir():
-        raise CheckpointError(f"{path} is a directory without model.npz; {fix}")
-    if not path.is_file():
-        raise CheckpointError(f"no file at {path}; {fix}")
     try:
-        with open(path, "rb") as f:
-            magic = f.read(4)
+        if path.is_dir():
+            raise CheckpointError(f"{path} is a directory without model.npz; {fix}")
+        headers = fileio.npz_headers(path)
+        meta, version = _read_meta(path, headers, fix)
+        kind = meta.get("kind", KIND)
+        if kind not in kinds:
+            raise CheckpointError(f"{path} is an nnfunc {kind} file, but a {' or '.join(kinds)} is needed here; {fix}")
+        if version not in versions:
+            written = fileio.read_npz(path, ["nnfunc_version"])["nnfunc_version"] if "nnfunc_version" in headers else "?"
+            raise CheckpointError(
+                f"{path} has format {version} (written by nnfunc {written}); this is needed in format "
+                f"{' or '.join(map(str, versions))}. {fix[0].upper() + fix[1:]}, or use the nnfunc version that wrote it"
+            )
+        missing = sorted(set(meta_keys) - set(meta))
+        if missing:
+            raise CheckpointError(f"{path} has a meta record without {', '.join(missing)}; {fix}")
+        _check_headers(path, headers, meta)
+        arrays = fileio.read_npz(path)
+    except FileNotFoundError:
+        raise CheckpointError(f"no file at {path}; {fix}") from None
+    except fileio.UnreadableFile as exc:
+        raise CheckpointError(f"{exc}; {fix}") from None
     except OSError as exc:
-        raise CheckpointError(f"cannot read {path} ({exc}); {fix}") from None
-    # np.load reads anything that is not a zip as .npy or pickle: refuse it first
-    if magic != b"PK\x03\x04":
-        raise CheckpointError(f"{path} is not an .npz file (it does not start like a zip archive); {fix}")
-    try:
-        # our own handle: np.load leaks its file when the zip turns out broken
-        with open(path, "rb") as f, np.load(f, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
-    except ValueError as exc:
-        if "pickle" in str(exc):
-            raise CheckpointError(f"{path} holds pickled Python objects, which nnfunc never loads; {fix}") from None
-        raise CheckpointError(f"{path} is not a readable checkpoint ({exc}); {fix}") from None
-    except (OSError, EOFError, zipfile.BadZipFile, KeyError) as exc:
-        raise CheckpointError(f"{path} is corrupt or truncated ({type(exc).__name__}: {exc}); {fix}") from None
-    if "format_version" not in arrays or "meta" not in arrays:
+        raise CheckpointError(f"cannot read {path} ({exc.strerror or exc}); check its permissions, or {fix}") from None
+    bad = next((name for name, a in arrays.items() if a.dtype.kind == "f" and not np.isfinite(a).all()), None)
+    if bad is not None:
+        raise CheckpointError(f"{path} holds NaN or inf in {bad}: the run diverged before it was saved, or the file "
+                              f"is damaged; {fix}")
+    return arrays, meta
+
+
+_MAX_META_CHARS = 64 << 20  # a meta record of 1,000 epochs of history is about 250 KB
+
+
+def _read_meta(path, headers, fix):
+    """The meta record (dict) and format version of a file whose headers were read."""
+    if "format_version" not in headers or "meta" not in headers:
         raise CheckpointError(f"{path} is an .npz but not an nnfunc checkpoint (no format_version/meta); {fix}")
+    (v_shape, v_dtype), (m_shape, m_dtype) = headers["format_version"], headers["meta"]
+    if v_shape != () or v_dtype.kind not in "iu":
+        raise CheckpointError(f"{path} has a corrupt format_version (a {v_dtype} array of shape {v_shape}); {fix}")
+    if m_shape != () or m_dtype.kind != "U" or m_dtype.itemsize > 4 * _MAX_META_CHARS:
+        raise CheckpointError(f"{path} has a corrupt meta record (a {m_dtype} array of shape {m_shape}); {fix}")
+    small = fileio.read_npz(path, ["format_version", "meta"])
     try:
-        version = int(arrays["format_version"])
-    except (TypeError, ValueError):
-        raise CheckpointError(f"{path} has a corrupt format_version {arrays['format_version']!r}; {fix}") from None
-    try:
-        meta = json.loads(str(arrays["meta"]))
+        meta = json.loads(str(small["meta"]))
     except json.JSONDecodeError as exc:
         raise CheckpointError(f"{path} has a corrupt meta record ({exc}); {fix}") from None
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path} has a meta record that is not a JSON object; {fix}")
-    kind = meta.get("kind", KIND)
-    if kind not in kinds:
-        raise CheckpointError(f"{path} is an nnfunc {kind} file, but a {' or '.join(kinds)} is needed here; {fix}")
-    if version not in versions:
-        raise CheckpointError(
-            f"{path} has format {version} (written by nnfunc {arrays.get('nnfunc_version', '?')}); this is "
-            f"needed in format {' or '.join(map(str, versions))}. {fix[0].upper() + fix[1:]}, or use the nnfunc "
-            "version that wrote it"
-        )
-    missing = sorted(set(meta_keys) - set(meta))
-    if missing:
-        raise CheckpointError(f"{path} has a meta record without {', '.join(missing)}; {fix}")
-    return arrays, meta
+    return meta, int(small["format_version"])
+
+
+def _check_headers(path, headers, meta):
+    """Raise CheckpointError unless every array's header fits the network ``meta`` describes."""
+    damaged = "the file is damaged: train a new run, or use another copy"
+    sizes, dtype = meta["sizes"], meta["dtype"]
+    if (not isinstance(sizes, list) or len(sizes) < 2
+            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes)
+            or dtype not in ("float32", "float64")):
+        raise CheckpointError(f"{path} has a corrupt meta record (sizes {sizes!r}, dtype {dtype!r}); {damaged}")
+    shapes = {}
+    for l in range(1, len(sizes)):
+        shapes[f"W{l}"], shapes[f"b{l}"] = (sizes[l - 1], sizes[l]), (sizes[l],)
+    for name, (shape, found) in headers.items():
+        if name in ("format_version", "nnfunc_version", "meta"):
+            continue
+        group, _, key = name.rpartition("/")
+        if group in ("params", "best") or (group.startswith("opt/") and group.count("/") == 1):
+            want = (shapes.get(key), np.dtype(dtype))
+        elif group == "opt":
+            want = ((), found if found.kind in "iu" else None)  # a step count
+        else:
+            want = (None, None)
+        if (shape, found) != want:
+            raise CheckpointError(f"{path} holds an array {name!r} of shape {shape} and dtype {found}, which a "
+                                  f"{'-'.join(map(str, sizes))} {dtype} network does not have; {damaged}")
 
 
 def _params(arrays, prefix, path):

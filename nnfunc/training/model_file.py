@@ -87,7 +87,10 @@ def save(path, params, *, activation, classes=None, dataset=None):
 def resolve(path):
     """The model file behind ``path``: ``path/model.npz`` for a run directory, else ``path`` itself."""
     path = Path(path)
-    return path / "model.npz" if path.is_dir() and (path / "model.npz").is_file() else path
+    try:
+        return path / "model.npz" if path.is_dir() and (path / "model.npz").is_file() else path
+    except OSError:  # e.g. a run directory we may not search: reading model.npz then says so
+        return path / "model.npz"
 
 
 def load(path):
