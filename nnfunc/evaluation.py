@@ -1,7 +1,9 @@
 """Whole-dataset evaluation: loss, accuracy and predictions, in chunks.
 
 Chunks bound the memory of a forward pass over 60,000 rows; images may be
-stored as uint8 and are scaled to [0, 1] chunk by chunk.
+stored as uint8 and are scaled to [0, 1] chunk by chunk. The public
+functions check their result and raise instead of reporting a NaN loss or
+a meaningless accuracy; ``_evaluate`` (the training loop's) does not.
 """
 
 from typing import NamedTuple
@@ -11,7 +13,7 @@ import numpy as np
 from nnfunc import activations as _activations
 from nnfunc import checks
 from nnfunc.data.load import scale_pixels
-from nnfunc.losses import l2_penalty, softmax, softmax_cross_entropy
+from nnfunc.losses import _softmax, l2_penalty, softmax_cross_entropy
 from nnfunc.model import _forward
 from nnfunc.params import validate_params
 
@@ -42,12 +44,20 @@ def evaluate(params, x, y, *, activation="relu", l2=0.0, chunk=CHUNK):
         Evaluation; for m = 0, loss and accuracy are nan.
 
     Raises:
-        ParamsError, InputError, ConfigError: bad params, data or settings.
+        ParamsError, InputError, ConfigError: bad params, data or settings;
+            ParamsError for NaN or inf in params, InputError when x overflows
+            the params' dtype, ConfigError when l2 makes the penalty overflow.
     """
     L = validate_params(params)
     acts = _activations.resolve(activation, L - 1)
     x, y = checks.check_examples(x, y, params["W1"].shape[0], params[f"W{L}"].shape[1])
-    return _evaluate(params, L, acts, x, y, checks.check_l2(l2), checks.integer(chunk, "chunk", low=1))
+    l2, chunk = checks.check_l2(l2), checks.integer(chunk, "chunk", low=1)
+    with checks.overflow_checked_after():
+        checks.finite_penalty(l2_penalty(params, L, l2), l2, params)
+        result = _evaluate(params, L, acts, x, y, l2, chunk)
+    if len(y):  # a finite mean loss means every row's probs are finite
+        checks.finite_output(result.loss, "the loss", params, x)
+    return result
 
 
 def _evaluate(params, L, acts, x, y, l2, chunk=CHUNK):
@@ -69,9 +79,17 @@ def _evaluate(params, L, acts, x, y, l2, chunk=CHUNK):
 
 
 def predict_proba(params, x, *, activation="relu", chunk=CHUNK):
-    """Class probabilities (m, nL) for uint8 or float images, chunk by chunk."""
+    """Class probabilities (m, nL) for uint8 or float images (m, n0), chunk by chunk.
+
+    Raises:
+        ParamsError, InputError, ConfigError: as ``evaluate``.
+    """
     L = validate_params(params)
     acts = _activations.resolve(activation, L - 1)
-    dtype = params["W1"].dtype
-    parts = [softmax(_forward(params, scale_pixels(x[s : s + chunk], dtype), acts)["logits"]) for s in range(0, len(x), chunk)]
-    return np.concatenate(parts) if parts else np.zeros((0, params[f"W{L}"].shape[1]), dtype)
+    x, _ = checks.check_examples(x, np.zeros(np.shape(x)[:1], np.intp), params["W1"].shape[0], params[f"W{L}"].shape[1])
+    chunk, dtype = checks.integer(chunk, "chunk", low=1), params["W1"].dtype
+    with checks.overflow_checked_after():
+        parts = [_softmax(_forward(params, scale_pixels(x[s : s + chunk], dtype), acts)["logits"])
+                 for s in range(0, len(x), chunk)]
+    probs = np.concatenate(parts) if parts else np.zeros((0, params[f"W{L}"].shape[1]), dtype)
+    return checks.finite_output(probs, "the probabilities", params, x)

@@ -47,7 +47,8 @@ def init(sizes, rng, *, scheme="he", dtype=np.float32) -> Params:
         Params: W{l}: (n_{l-1}, n_l) dtype, b{l}: (n_l,) dtype zeros.
 
     Raises:
-        ConfigError: bad sizes, unknown scheme, non-floating dtype or bad rng.
+        ConfigError: bad sizes, unknown scheme, non-floating dtype, bad rng,
+            or a network too big for this machine's memory.
     """
     sizes = checks.sizes(sizes)
     family, kind = _parse_scheme(scheme)
@@ -55,6 +56,9 @@ def init(sizes, rng, *, scheme="he", dtype=np.float32) -> Params:
     if dtype not in (np.float32, np.float64):
         raise ConfigError(f"dtype must be float32 or float64, got {dtype}")
     gen = checks.generator(rng)
+    count = sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+    # numpy would raise a bare MemoryError, or get the memory on credit (Linux overcommits) for the OOM killer
+    checks.memory(count * dtype.itemsize, f"sizes {sizes} hold {count:,} {dtype} parameters", "use smaller widths")
     gain, fan_kind = _FAMILIES[family]
     params = {}
     for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):

@@ -7,10 +7,15 @@ The loss of a batch is
 (weights only, not biases). Its gradient with respect to the logits is
 ``(softmax(z) - onehot(y)) / m`` and with respect to W_l it gets ``l2 * W_l``.
 Nothing here takes log of a probability: the row max is subtracted before
-exp, so no logit size can overflow.
+exp, so no logit size can overflow. The public ``softmax`` and
+``log_softmax`` check their argument; the model and the training loop call
+the unchecked ``_softmax`` and ``softmax_cross_entropy`` on logits they made.
 """
 
 import numpy as np
+
+from nnfunc import checks
+from nnfunc.errors import InputError
 
 
 def _row_max(logits):
@@ -24,19 +29,54 @@ def softmax(logits):
     """Row-wise softmax, stable for logits of any size.
 
     Args:
-        logits: (m, k) float.
+        logits: (m, k) float, k >= 1; -inf is allowed (probability 0).
 
     Returns:
         (m, k) float, same dtype, rows summing to 1.
+
+    Raises:
+        InputError: logits not a 2-D float array, or a row with NaN, +inf or only -inf.
     """
+    return _checked(_softmax, logits)
+
+
+def log_softmax(logits):
+    """Row-wise log-softmax, ``z - logsumexp(z)``, finite for finite logits of any size.
+
+    Args and Raises as ``softmax``; returns (m, k) float, same dtype, every entry <= 0.
+    """
+    return _checked(_log_softmax, logits)
+
+
+def _checked(function, logits):
+    """``function(logits)`` for a public caller: a clear InputError instead of a NaN row."""
+    if not isinstance(logits, np.ndarray):
+        raise InputError(f"logits must be a 2-D float array (m, k), got a {type(logits).__name__}; convert with "
+                         "np.asarray(logits, float), and a single row with .reshape(1, -1)")
+    if not np.issubdtype(logits.dtype, np.floating) or logits.ndim != 2 or logits.shape[1] == 0:
+        raise InputError(f"logits must be a 2-D float array (m, k) with k >= 1, got {logits.dtype} of shape "
+                         f"{logits.shape}; convert with logits.astype(float), and a single row with .reshape(1, -1)")
+    # logits far apart overflow the shift to -inf, which is the right 0; NaN rows are found below
+    with checks.overflow_checked_after():
+        out = function(logits)
+    bad = np.isnan(out).any(axis=1)
+    if bad.any():
+        raise InputError(f"logits row {int(bad.argmax())} holds NaN or +inf (or only -inf), so its softmax is "
+                         "undefined; logits must be finite: check what produced them (a diverged run? unscaled "
+                         "inputs?)")
+    return out
+
+
+def _softmax(logits):
+    """Unchecked ``softmax``: (m, k) float logits with no NaN or +inf."""
     shifted = logits - _row_max(logits)
     np.exp(shifted, out=shifted)
     shifted /= shifted.sum(axis=1, keepdims=True)
     return shifted
 
 
-def log_softmax(logits):
-    """Row-wise log-softmax, ``z - logsumexp(z)``, finite for logits of any size."""
+def _log_softmax(logits):
+    """Unchecked ``log_softmax``: (m, k) float logits with no NaN or +inf."""
     shifted = logits - _row_max(logits)
     shifted -= np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     return shifted

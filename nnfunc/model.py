@@ -3,7 +3,8 @@
 A network maps x: (m, n0) through hidden layers A_l = f_l(A_{l-1} @ W_l + b_l)
 to logits Z_L = A_{L-1} @ W_L + b_L and probabilities softmax(Z_L). Every
 public function validates its arguments once and then calls an unchecked
-core (``_forward``, ``_backward``) that the training loop also uses.
+core (``_forward``, ``_backward``) that the training loop also uses; it then
+checks its cheap result (logits, loss) and raises instead of returning NaN.
 
 Invariant (checked by tests/test_model_properties.py): ``backward`` returns
 exactly the gradient of ``loss``, L2 term included, for every architecture.
@@ -15,7 +16,7 @@ from nnfunc import activations as _activations
 from nnfunc.errors import ConfigError, ParamsError
 from nnfunc import checks
 from nnfunc.checks import check_l2, check_x, check_y
-from nnfunc.losses import l2_penalty, softmax, softmax_cross_entropy, softmax_cross_entropy_grad
+from nnfunc.losses import _softmax, l2_penalty, softmax_cross_entropy, softmax_cross_entropy_grad
 from nnfunc.params import Grads, Params, layer_sizes, param_keys, validate_params
 
 
@@ -119,13 +120,14 @@ def forward(params, x, *, activation="relu", dropout=0.0, rng=None):
         activations "A1".."A{L-1}" (m, n_l), "logits" (m, nL) and "probs".
 
     Raises:
-        InputError, ParamsError, ConfigError: bad x, params or activation.
+        InputError, ParamsError, ConfigError: bad x, params or activation;
+            ParamsError for NaN or inf in params, InputError when x overflows the dtype.
     """
     L, acts, x = _setup(params, x, activation)
-    cache = _forward(params, x, acts, *_check_dropout(dropout, rng))
-    probs = softmax(cache["logits"])
-    cache["probs"] = probs
-    return probs, cache
+    with checks.overflow_checked_after():
+        cache = _forward(params, x, acts, *_check_dropout(dropout, rng))
+        cache["probs"] = _softmax(checks.finite_output(cache["logits"], "the logits", params, x))
+    return cache["probs"], cache
 
 
 def loss(params, x, y, *, activation="relu", l2=0.0, dropout=0.0, rng=None):
@@ -142,10 +144,11 @@ def loss(params, x, y, *, activation="relu", l2=0.0, dropout=0.0, rng=None):
 
     Returns:
         float >= 0.
+
+    Raises:
+        As ``forward``; ConfigError when l2 makes the penalty overflow.
     """
-    L, acts, x, y, l2, cache = _checked_forward(params, x, y, activation, l2, dropout, rng)
-    value, _ = softmax_cross_entropy(cache["logits"], y)
-    return value + l2_penalty(params, L, l2)
+    return _checked_loss(params, x, y, activation, l2, dropout, rng)[-2]
 
 
 def backward(params, cache, y, *, activation="relu", l2=0.0) -> Grads:
@@ -168,7 +171,7 @@ def backward(params, cache, y, *, activation="relu", l2=0.0) -> Grads:
         raise ParamsError(
             f"cache lacks {missing}; pass the cache returned by forward() with the same params and activation"
         )
-    probs = cache["probs"]
+    probs = checks.finite_output(cache["probs"], "cache['probs']", params, cache["A0"])
     y = check_y(y, probs.shape[0], probs.shape[1])
     grads, _ = _backward(params, cache, probs, y, acts, check_l2(l2))
     return grads
@@ -194,20 +197,25 @@ def input_grad(params, x, y, *, activation="relu", l2=0.0, dropout=0.0, rng=None
     return dx
 
 
-def _checked_forward(params, x, y, activation, l2, dropout, rng):
-    """Validate every argument of a labelled batch once, then run the forward pass."""
+def _checked_loss(params, x, y, activation, l2, dropout, rng):
+    """Validate a labelled batch once; return (acts, y, l2, cache, loss, probs), the loss checked finite.
+
+    A finite loss means finite probs, so the backward pass needs no check.
+    """
     L, acts, x = _setup(params, x, activation)
     y = check_y(y, x.shape[0], params[f"W{L}"].shape[1])
     l2 = check_l2(l2)
-    cache = _forward(params, x, acts, *_check_dropout(dropout, rng))
-    return L, acts, x, y, l2, cache
+    with checks.overflow_checked_after():
+        cache = _forward(params, x, acts, *_check_dropout(dropout, rng))
+        value, probs = softmax_cross_entropy(cache["logits"], y)
+        penalty = checks.finite_penalty(l2_penalty(params, L, l2), l2, params)
+    return acts, y, l2, cache, checks.finite_output(value, "the loss", params, x) + penalty, probs
 
 
 def _value_grads_dx(params, x, y, activation, l2, dropout, rng, need_dx):
-    L, acts, x, y, l2, cache = _checked_forward(params, x, y, activation, l2, dropout, rng)
-    value, probs = softmax_cross_entropy(cache["logits"], y)
+    acts, y, l2, cache, value, probs = _checked_loss(params, x, y, activation, l2, dropout, rng)
     grads, dx = _backward(params, cache, probs, y, acts, l2, need_dx=need_dx)
-    return value + l2_penalty(params, L, l2), grads, dx
+    return value, grads, dx
 
 
 def predict(params, x, *, activation="relu"):
@@ -215,9 +223,14 @@ def predict(params, x, *, activation="relu"):
 
     Returns:
         (m,) int64 class ids.
+
+    Raises:
+        As ``forward``: an argmax over NaN logits would be class 0, not a prediction.
     """
     L, acts, x = _setup(params, x, activation)
-    return _forward(params, x, acts)["logits"].argmax(axis=1).astype(np.int64)
+    with checks.overflow_checked_after():
+        logits = _forward(params, x, acts)["logits"]
+    return checks.finite_output(logits, "the logits", params, x).argmax(axis=1).astype(np.int64)
 
 
 def kink_pattern(params, x, *, activation="relu", dropout=0.0, rng=None):
@@ -241,8 +254,14 @@ def kink_pattern(params, x, *, activation="relu", dropout=0.0, rng=None):
 
 
 def update(params, grads, *, lr) -> Params:
-    """One plain gradient-descent step: a new dict ``{k: params[k] - lr * grads[k]}``."""
+    """One plain gradient-descent step: a new dict ``{k: params[k] - lr * grads[k]}``.
+
+    Raises:
+        ConfigError: lr not a finite number >= 0, or so large that lr * grads overflows.
+        ParamsError: grads not keyed and shaped like params; NaN or inf in params or grads.
+    """
     L = validate_params(params)
+    lr = checks.number(lr, "lr", low=0)
     keys = param_keys(L)
     if set(grads) != set(keys):
         raise ParamsError(f"grads keys {sorted(grads)} do not match params keys {keys}")
@@ -250,8 +269,9 @@ def update(params, grads, *, lr) -> Params:
         if np.shape(grads[k]) != params[k].shape:
             raise ParamsError(f"grads[{k!r}] has shape {np.shape(grads[k])}, params[{k!r}] has {params[k].shape}; "
                               "pass the gradient of these params, e.g. from value_and_grad")
-    step = params["W1"].dtype.type(lr)
-    return {k: params[k] - step * grads[k] for k in keys}
+    with checks.overflow_checked_after():
+        step = params["W1"].dtype.type(lr)
+        return checks.finite_step({k: params[k] - step * grads[k] for k in keys}, params, grads, lr)
 
 
 __all__ = [

@@ -291,7 +291,8 @@ def test_bad_params_and_settings_raise_typed_errors():
         gradcheck(loss_fn, {}, {})
     for options, message in [
             ({"mode": "exact"}, "unknown gradcheck mode 'exact'; use one of auto, full, sample, direction"),
-            ({"eps": 0.0}, "eps must be a finite number > 0, got 0.0"),
+            ({"eps": 0.0}, "eps must be a finite number in [2.22045e-16, 1), got 0.0; a relative step: "
+                           "the default 1e-05 balances truncation and rounding error"),
             ({"rtol": -1e-6}, "rtol must be a finite number > 0, got -1e-06"),
             ({"atol": float("nan")}, "atol must be a finite number >= 0, got nan"),
             ({"samples_per_tensor": 0}, "samples_per_tensor must be an integer >= 1, got 0"),

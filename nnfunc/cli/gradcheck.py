@@ -19,11 +19,15 @@ from nnfunc.activations import parse_spec
 from nnfunc.cli import _common
 from nnfunc.errors import ConfigError
 from nnfunc.initializers import SCHEMES
-from nnfunc.verify.checker import DEFAULT_EPS, DEFAULT_SAMPLES_PER_TENSOR, MODES
+from nnfunc.losses import l2_penalty
+from nnfunc.verify.checker import DEFAULT_EPS, DEFAULT_SAMPLES_PER_TENSOR, MODES, check_eps
 
 # "auto" checks every coordinate up to this many numbers (params + x): a full
 # check of 784-25-25-10 with a batch of 8 (26,807 numbers) takes a few seconds.
 CLI_MAX_FULL = 50_000
+# float64 copies of the network alive at once: the params, the checker's copy,
+# the claimed and the input gradients (and check_network's own copy)
+NETWORK_COPIES = 6
 
 
 def build_parser(prog="nnfunc gradcheck"):
@@ -71,7 +75,12 @@ def check(args, parser):
     checks.number(args.l2, "--l2", low=0)
     checks.dropout_rate(args.dropout, "--dropout")
     checks.integer(args.samples, "--samples", low=1)
-    checks.number(args.eps, "--eps", low=0, low_open=True)
+    check_eps(args.eps, "--eps")
+    count = sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
+    # each forward pass keeps a few (batch, width) arrays per layer
+    checks.memory(8 * (NETWORK_COPIES * count + 4 * args.batch * sum(sizes)),
+                  f"checking --sizes {args.sizes} ({count:,} parameters) on --batch {args.batch} rows in float64",
+                  "pass smaller --sizes or --batch")
     return sizes
 
 
@@ -79,6 +88,8 @@ def run(args, parser):
     sizes = check(args, parser)
     rng = np.random.default_rng(args.seed)
     params = nf.init(sizes, rng, scheme=args.scheme, dtype=np.float64)
+    # the library would name "l2"; a user of the shell typed --l2
+    checks.finite_penalty(l2_penalty(params, len(sizes) - 1, args.l2), args.l2, params, name="--l2")
     x = rng.random((args.batch, sizes[0]))
     y = rng.integers(0, sizes[-1], size=args.batch)
     report = nf.check_network(params, x, y, activation=parse_spec(args.activation), l2=args.l2,

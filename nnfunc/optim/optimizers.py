@@ -16,7 +16,10 @@ shapes and dtypes, so checkpoints can store any state generically. Arrays
 keep the params' dtype: float32 in, float32 state and updates out.
 
 ``lr`` is a number or a schedule ``step -> float`` (see ``nnfunc.optim.schedules``),
-called with ``count`` before the update, so the first update uses ``lr(0)``.
+called with ``count`` before the update, so the first update uses ``lr(0)``;
+a rate that is not a finite number >= 0 raises ConfigError at its step.
+``update`` refuses grads that do not match the state (ParamsError);
+``update_in_place``, the training loop's, checks only the rate.
 """
 
 import inspect
@@ -27,9 +30,7 @@ import numpy as np
 from nnfunc import checks
 from nnfunc.errors import ConfigError, ParamsError
 from nnfunc.optim import _kernels
-from nnfunc.optim.schedules import as_schedule
-
-
+from nnfunc.optim.schedules import as_schedule, rate_at
 
 
 class Optimizer(NamedTuple):
@@ -80,7 +81,11 @@ def apply_updates(params, updates):
 
     Returns:
         A new dict; ``params`` is not modified.
+
+    Raises:
+        ParamsError: updates not keyed and shaped like params (``p + u`` would broadcast).
     """
+    _check_grads(updates, params, "params", name="updates")
     return {k: p + updates[k] for k, p in params.items()}
 
 
@@ -92,6 +97,35 @@ def _check_params(params):
         if not isinstance(p, np.ndarray) or not np.issubdtype(p.dtype, np.floating):
             raise ParamsError(f"params[{k!r}] must be a float ndarray, got {getattr(p, 'dtype', type(p))}: "
                               "convert it with np.asarray(p, dtype=np.float32)")
+
+
+def _check_grads(grads, like, what, name="grads"):
+    """Refuse grads not keyed and shaped like ``like`` (a state slot or the params), naming the key.
+
+    ``like`` None checks only that grads is a dict of float arrays; ``name``
+    is how the message names grads. Dict lookups and shapes only: no pass
+    over the numbers.
+    """
+    if not isinstance(grads, dict):
+        raise ParamsError(f"{name} must be a dict of arrays keyed like params, got {type(grads).__name__}; "
+                          "pass e.g. the grads of nnfunc.value_and_grad or the updates of opt.update")
+    if like is not None:
+        missing, extra = [k for k in like if k not in grads], [k for k in grads if k not in like]
+        if missing or extra:
+            raise ParamsError(f"{name} keys do not match {what}: missing {missing}, unexpected {extra}; "
+                              "pass one array per key of the params given to opt.init")
+    for k, g in grads.items():
+        if not isinstance(g, np.ndarray) or not np.issubdtype(g.dtype, np.floating):
+            raise ParamsError(f"{name}[{k!r}] is {_describe(g)}; pass a float array shaped like params[{k!r}]")
+        if like is not None and g.shape != like[k].shape:
+            raise ParamsError(f"{name}[{k!r}] has shape {g.shape} but {what}[{k!r}] has {like[k].shape}; "
+                              f"pass {name} shaped like the params given to opt.init")
+
+
+def _describe(value):
+    if isinstance(value, np.ndarray):
+        return f"a {value.dtype} array of shape {value.shape}"
+    return f"a {type(value).__name__}"
 
 
 def _zeros_like(params):
@@ -126,7 +160,10 @@ def _build(name, schedule, state_type, slots, kernel):
         return state_type(_count(), *(_zeros_like(params) for _ in slots))
 
     def update(grads, state, params=None):
-        lr_t = schedule(int(state.count))
+        if slots:  # a slotless state (sgd) records no keys or shapes: then only the params can tell
+            _check_grads(grads, getattr(state, slots[0]), f"the state's {slots[0]}")
+        _check_grads(grads, params, "params")  # params None: only the types
+        lr_t = rate_at(schedule, int(state.count))
         updates, new = {}, tuple({} for _ in slots)
         for k, g in grads.items():
             old = tuple(getattr(state, s)[k] for s in slots)
@@ -147,7 +184,7 @@ def _build(name, schedule, state_type, slots, kernel):
         slot arrays and a new count.
         """
         count = int(state.count)
-        lr_t = schedule(count)
+        lr_t = rate_at(schedule, count)
         own = [getattr(state, s) for s in slots]
         for k, g in grads.items():
             slot_arrays = tuple(d[k] for d in own)

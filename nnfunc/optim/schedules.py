@@ -5,7 +5,8 @@ number of updates done before the one being computed, so the first update
 uses ``schedule(0)``. Schedules hold no state: the optimizer's ``count``
 alone decides the rate, which makes a resumed run use the same rates as an
 uninterrupted one. Every factory validates its settings and raises
-``ConfigError`` naming the bad value and how to fix it.
+``ConfigError`` naming the bad value and how to fix it; the optimizers check
+each rate a schedule returns with ``rate_at``.
 """
 
 import math
@@ -36,12 +37,32 @@ def _check_step(step):
         raise ConfigError(f"step must be >= 0, got {step!r}: steps count updates done so far")
 
 
+def rate_at(schedule, step):
+    """Return ``schedule(step)`` if it is a rate: a real number (not a bool), finite and >= 0.
+
+    Optimizers call it at every step, so it is one scalar test: a schedule of
+    the user's own that turns NaN late in a run would otherwise fill the
+    params with NaN, and a negative rate would step uphill.
+
+    Raises:
+        ConfigError: naming the step and the value returned.
+    """
+    rate = schedule(step)
+    # NaN fails both comparisons
+    if not (checks.is_real(rate) and 0 <= rate < math.inf):
+        shown = float(rate) if checks.is_real(rate) else rate
+        raise ConfigError(f"schedule({step}) returned {shown!r}; a schedule must return a finite rate >= 0 "
+                          "at every step")
+    return rate
+
+
 def as_schedule(lr):
     """Return ``lr`` as a schedule, validating it.
 
     Args:
         lr: a finite number >= 0 (a constant rate) or a schedule, i.e. a
-            callable ``step -> float``; a callable is probed at step 0.
+            callable ``step -> float``; a callable is probed at step 0 here,
+            and the optimizers check every later rate (``rate_at``).
 
     Returns:
         A callable ``step: int -> float``.

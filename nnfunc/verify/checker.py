@@ -24,6 +24,9 @@ MODES = ("auto", "full", "sample", "direction")
 # losses (on 784-25-25-10 nets the max abs error was 1.5e-10 at 1e-5, 1.6e-9
 # at 1e-6, 1.5e-8 at 1e-7), and the step stays small enough to rarely cross a kink.
 DEFAULT_EPS = 1e-5
+# A relative step below float64's machine epsilon can vanish in p + h (0 / 0
+# for a derivative); one of 1 or more steps as far as the value itself.
+EPS_RANGE = (float(np.finfo(np.float64).eps), 1.0)
 DEFAULT_RTOL = 1e-6
 # Rounding noise scales with |f|, so the default floor is 1e-8 * max(1, |f(p)|).
 DEFAULT_ATOL = 1e-8
@@ -65,7 +68,7 @@ def gradcheck(loss_fn, params, grads, *, mode="auto", eps=None, rtol=None, atol=
         grads: dict with the same keys and shapes as params: the claimed
             gradient of loss_fn at params.
         mode: "auto", "full", "sample" or "direction".
-        eps: relative step, > 0; default 1e-5.
+        eps: relative step in [2.2e-16, 1) (``EPS_RANGE``); default 1e-5.
         rtol: relative tolerance, > 0; default 1e-6.
         atol: absolute floor, >= 0; default ``1e-8 * max(1, |loss_fn(params)|)``.
         rng: seed or numpy Generator for sampling and the direction.
@@ -86,7 +89,8 @@ def gradcheck(loss_fn, params, grads, *, mode="auto", eps=None, rtol=None, atol=
     """
     if mode not in MODES:
         raise ConfigError(f"unknown gradcheck mode {mode!r}; use one of {', '.join(MODES)}")
-    _check_number("eps", eps, positive=True)
+    if eps is not None:
+        check_eps(eps)
     _check_number("rtol", rtol, positive=True)
     _check_number("atol", atol, positive=False)
     checks.integer(samples_per_tensor, "samples_per_tensor", low=1)
@@ -208,6 +212,13 @@ def _finite_scalar(value):
         raise InputError(f"loss_fn returned {value!r} at params; it must return one finite "
                          "real number there: check gradients where the loss is finite")
     return number
+
+
+def check_eps(eps, name="eps"):
+    """Return ``eps`` as a float if it is a usable relative step (``EPS_RANGE``), else raise ConfigError."""
+    low, high = EPS_RANGE
+    return checks.number(eps, name, low=low, high=high, high_open=True,
+                         hint=f"a relative step: the default {DEFAULT_EPS:g} balances truncation and rounding error")
 
 
 def _check_number(name, value, *, positive):
