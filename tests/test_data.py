@@ -249,9 +249,11 @@ def test_read_verified_accepts_uncompressed_files(mnist_path, tmp_path):
     stem = "t10k-labels-idx1-ubyte"
     data = gzip.decompress((mnist_path / (stem + ".gz")).read_bytes())
     (tmp_path / stem).write_bytes(data)
-    assert read_verified(tmp_path / stem, SPECS["mnist"].sha256[stem]) == data
+    size = SPECS["mnist"].sizes[stem]
+    assert len(data) == size
+    assert read_verified(tmp_path / stem, SPECS["mnist"].sha256[stem], size=size) == data
     with pytest.raises(DataError, match="checksum mismatch"):
-        read_verified(tmp_path / stem, SPECS["fashion-mnist"].sha256[stem])
+        read_verified(tmp_path / stem, SPECS["fashion-mnist"].sha256[stem], size=size)
 
 
 @pytest.mark.parametrize("raw, kind, reason", [

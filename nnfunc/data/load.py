@@ -7,11 +7,15 @@ for Fashion-MNIST the Debian package directory; then a download into the user
 cache, unless offline. A directory may hold the four IDX files itself or in a
 ``<name>`` subfolder, gzipped or not; it counts only when all four verify
 (``nnfunc.data.idx`` reads and checks the files; ``nnfunc.data.download``,
-imported only when needed, fetches them).
+imported only when needed, fetches them). Whatever is wrong with one source
+(a missing, damaged or hostile file, a permission denied, a pipe where a file
+should be) is a ``DataError`` naming the path and the problem: it goes into
+the list of places tried and the next source is tried.
 
 Verifying costs a gunzip, a hash and a parse, so ``nnfunc.data.cache``
-keeps the parsed arrays in the user cache. Source directories are never
-written to.
+keeps the parsed arrays in the user cache (and proves them on each load). A
+cache that cannot be written costs a warning, never the load. Source
+directories are never written to.
 """
 
 import os
@@ -62,8 +66,12 @@ def load_dataset(name="mnist", *, data_dir=None, offline=None, mirrors=None, pro
 
     Raises:
         ConfigError: unknown name or dtype, bad mirrors.
-        DataError: ``data_dir`` holds a corrupt or wrong file.
+        DataError: ``data_dir`` holds a corrupt, wrong or unreadable file.
         DataNotFoundError: no source worked; the message lists each one tried.
+
+    Warns:
+        UserWarning: the array cache could not be written (read-only, full);
+            the data is loaded all the same.
     """
     key = str(name).lower()
     if key not in SPECS:
