@@ -6,7 +6,10 @@ command selects it), ``dev`` (the default: random, fewer examples) and
 """
 
 import os
+import subprocess
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -61,3 +64,26 @@ def mnist_path():
     if path is None:
         pytest.skip("real MNIST files not found: set NNFUNC_DATA_DIR")
     return path
+
+
+@pytest.fixture(scope="module")
+def cli(tmp_path_factory, mnist_path):
+    """run(command, *args): ``python -m nnfunc command`` in a private HOME and cache; returns CompletedProcess."""
+    home = tmp_path_factory.mktemp("cli")
+    env = {**os.environ, "HOME": str(home / "home"), "XDG_CACHE_HOME": str(home / "cache"),
+           "MPLCONFIGDIR": str(home / "mpl"), "NNFUNC_OFFLINE": "1", "PYTHONIOENCODING": "utf-8"}
+    env.pop("NNFUNC_DATA_DIR", None)
+
+    def command(name, args, data):
+        cmd = [sys.executable, "-m", "nnfunc", name, *map(str, args)]
+        return cmd + (["--data-dir", str(mnist_path)] if data else [])
+
+    def run(name, *args, data=True, argv=None):
+        return subprocess.run(argv or command(name, args, data), capture_output=True, text=True, env=env,
+                              cwd=home, timeout=300)
+
+    def popen(name, *args, data=True):
+        return subprocess.Popen(command(name, args, data), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                text=True, env=env, cwd=home)
+
+    return SimpleNamespace(run=run, popen=popen, home=home, mnist=mnist_path, env=env)

@@ -8,14 +8,11 @@ several tests inspect are made once per module by fixtures.
 
 import gzip
 import json
-import os
 import re
 import shutil
 import signal
-import subprocess
 import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -28,32 +25,9 @@ from nnfunc.training import checkpoint
 SMALL = ["--train-size", "2000", "--test-size", "500", "--val-size", "200", "--hidden", "16"]
 EPOCH_KEYS = ["epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds"]
 PLOTS = ["loss.png", "accuracy.png", "weights.png", "activations.png", "confusion.png", "misclassified.png"]
-RUN_FILES = sorted(["config.json", "metrics.csv", "metrics.json", "model.npz", *PLOTS])
+RUN_FILES = sorted([".lock", "config.json", "metrics.csv", "metrics.json", "model.npz", *PLOTS])
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 FASHION_DIR = Path("/usr/share/datasets/fashion-mnist")
-
-
-@pytest.fixture(scope="module")
-def cli(tmp_path_factory, mnist_path):
-    """run(command, *args): ``python -m nnfunc command`` in a private HOME and cache; returns CompletedProcess."""
-    home = tmp_path_factory.mktemp("cli")
-    env = {**os.environ, "HOME": str(home / "home"), "XDG_CACHE_HOME": str(home / "cache"),
-           "MPLCONFIGDIR": str(home / "mpl"), "NNFUNC_OFFLINE": "1", "PYTHONIOENCODING": "utf-8"}
-    env.pop("NNFUNC_DATA_DIR", None)
-
-    def command(name, args, data):
-        cmd = [sys.executable, "-m", "nnfunc", name, *map(str, args)]
-        return cmd + (["--data-dir", str(mnist_path)] if data else [])
-
-    def run(name, *args, data=True, argv=None):
-        return subprocess.run(argv or command(name, args, data), capture_output=True, text=True, env=env,
-                              cwd=home, timeout=300)
-
-    def popen(name, *args, data=True):
-        return subprocess.Popen(command(name, args, data), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                text=True, env=env, cwd=home)
-
-    return SimpleNamespace(run=run, popen=popen, home=home, mnist=mnist_path, env=env)
 
 
 def train(cli, out, *args):
@@ -248,7 +222,7 @@ def test_resume_needs_epochs(cli, base):
 
 def test_resume_of_a_directory_without_a_run(cli, tmp_path):
     result = cli.run("train", "--resume", tmp_path, "--epochs", "3")
-    assert_clean_error(result, 2, str(tmp_path), "config.json")
+    assert_clean_error(result, 2, str(tmp_path / "model.npz"), "pass the directory of a run")
 
 
 def test_reusing_a_run_directory_is_refused(cli, base, tmp_path):
@@ -433,7 +407,7 @@ def test_quiet_prints_only_the_result(cli, tmp_path):
     lines = result.stdout.splitlines()
     assert len(lines) == 1 and lines[0].startswith("test accuracy")
     files = sorted(p.name for p in (tmp_path / "run").iterdir())
-    assert files == ["config.json", "metrics.csv", "metrics.json", "model.npz"]
+    assert files == [".lock", "config.json", "metrics.csv", "metrics.json", "model.npz"]
 
 
 @pytest.mark.skipif(not (FASHION_DIR / "train-images-idx3-ubyte.gz").exists(), reason="no Fashion-MNIST files")
@@ -489,15 +463,16 @@ def test_a_saved_model_file_works_with_predict_and_evaluate(cli, base, digit_fil
     (["--epochs", "2"], ["already trained 2 epochs", "--epochs above 2"]),
     (["--epochs", "4"], ["learning rate is 0 from epoch 3 on", "finished its schedule", "new run with --epochs 4"]),
     (["--epochs", "4", "--lr", "0.1"], ["keeps the run's own settings", "drop --lr"]),
-    (["--epochs", "4", "--out", "elsewhere"], ["drop --out"]),
+    (["--epochs", "4", "--out", "elsewhere"], ["learning rate is 0 from epoch 3 on"]),
 ])
 def test_resume_that_would_change_nothing_is_refused(cli, base, tmp_path, args, words):
     run = tmp_path / "run"
     shutil.copytree(base[0], run)
-    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    before = {p.name: p.read_bytes() for p in run.iterdir() if p.name != ".lock"}
     result = cli.run("train", "--resume", run, *args)
     assert_clean_error(result, 2, *words)
-    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+    assert {p.name: p.read_bytes() for p in run.iterdir() if p.name != ".lock"} == before
+    assert not (cli.home / "elsewhere").exists() and not (tmp_path / "elsewhere").exists()
 
 
 def test_a_moved_data_directory_falls_back_and_is_named(cli, tmp_path):
@@ -527,7 +502,7 @@ def test_an_unwritable_out_is_a_message_not_a_traceback(cli, tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
     result = cli.run("train", *SMALL, "--epochs", "1", "--no-plots", "--out", blocker / "run")
-    assert_clean_error(result, 2, str(blocker / "run"), "check the path")
+    assert_clean_error(result, 2, str(blocker / "run"), "a file stands where a directory is needed")
 
 
 def test_a_relative_data_dir_is_recorded_absolute(cli, tmp_path):

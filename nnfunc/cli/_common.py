@@ -1,6 +1,7 @@
 """What every command shares: flag-worded errors, finding a run's data, exit codes."""
 
 import argparse
+import errno
 import sys
 
 from nnfunc.data import load as data_load
@@ -57,11 +58,35 @@ def load_data(name, *, data_dir=None, recorded=None, offline=False, progress=Fal
         raise data_load.reword_not_found(exc, CLI_WORDS, tried_first=tried) from None
 
 
+# what to do about the OS errors a user can cause, by errno
+_OS_FIXES = {
+    errno.ENOSPC: "free some disk space, or write the run elsewhere with --out",
+    errno.EDQUOT: "free some of your disk quota, or write the run elsewhere with --out",
+    errno.EROFS: "that file system is read-only; write the run elsewhere with --out",
+    errno.EACCES: "check the permissions of the path and of its parent directories",
+    errno.EPERM: "check the permissions of the path and of its parent directories",
+    errno.ENOTDIR: "a file stands where a directory is needed; move it or pick another path",
+    errno.EISDIR: "a directory stands where a file is needed; move it or pick another path",
+    errno.EEXIST: "something already exists at that path; move it or pick another path",
+    errno.EFBIG: "the file grew past a size limit of this system; free space or raise the limit",
+}
+
+
+def os_message(exc):
+    """One line for an OSError: what failed, on which path, and what to do."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    fix = _OS_FIXES.get(exc.errno, "check the path and its permissions")
+    return f"{exc.strerror or exc}{where}; {fix}. Files written before this error are intact"
+
+
 def run(body):
-    """Call ``body()`` and turn nnfunc's errors, and the file system's, into a message and exit code 2."""
+    """Call ``body()`` and turn nnfunc's errors, the file system's and memory exhaustion into a message and exit 2."""
     try:
         return body()
     except NnfuncError as exc:
         return report(exc)
     except OSError as exc:  # a path that cannot be written or read: say which, not a traceback
-        return report(f"{exc.strerror or exc}: {exc.filename or ''}; check the path and its permissions".strip())
+        return report(os_message(exc))
+    except MemoryError:
+        return report("out of memory; use a smaller network (--hidden), a smaller --batch-size or fewer examples, "
+                      "or a machine with more memory")

@@ -7,12 +7,16 @@ keywords.
 
 from pathlib import Path
 
+import numpy as np
+
 import nnfunc as nf
 from nnfunc import activations, checks
 from nnfunc.cli._common import flag
+from nnfunc.data.datasets import SPECS
 from nnfunc.errors import ConfigError
 from nnfunc.initializers import SCHEMES
-from nnfunc.training import loop, runlog
+from nnfunc.optim import optimizers, schedules
+from nnfunc.training import checkpoint, loop, runlog
 
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adam": 3e-3, "adamw": 3e-3, "rmsprop": 1e-3}
 DEFAULTS = dict(
@@ -27,64 +31,100 @@ SHOWN_DEFAULTS = {
 }
 
 
-def parse_widths(text):
+PIXELS = 28 * 28  # every dataset's images
+# params, the loop's working copy, each epoch's snapshot, the best params, two
+# optimizer slots (adam), gradients and scratch: what training holds at once
+COPIES = 8
+
+
+def parse_widths(text, name="--hidden"):
     try:
         widths = tuple(int(w) for w in text.split(",") if w.strip())
     except ValueError:
-        raise ConfigError(f"--hidden must be comma-separated integers like 25,25, got {text!r}") from None
+        raise ConfigError(f"{name} must be comma-separated integers like 25,25, got {text!r}") from None
     if any(w < 1 for w in widths):
-        raise ConfigError(f"--hidden widths must be >= 1, got {text!r}")
+        raise ConfigError(f"{name} widths must be >= 1, got {text!r}")
     return widths
 
 
-def check_config(config):
-    """Raise ConfigError, naming the flag, for any bad setting or combination of settings."""
-    c = config
-    checks.integer(c["epochs"], "--epochs", low=1)
-    checks.integer(c["batch_size"], "--batch-size", low=1)
-    checks.number(c["lr"], "--lr", low=0)
-    checks.number(c["l2"], "--l2", low=0)
-    checks.dropout_rate(c["dropout"], "--dropout")
-    checks.integer(c["val_size"], "--val-size", low=0)
-    checks.integer(c["patience"], "--patience", low=0, hint="0 turns early stopping off")
-    checks.seed(c["seed"], "--seed")
-    checks.number(c["warmup_epochs"], "--warmup-epochs", low=0)
-    checks.integer(c["decay_epochs"], "--decay-epochs", low=1)
+def check_config(config, name=flag):
+    """Raise ConfigError, naming the setting as ``name(key)`` (a flag by default), for any bad setting or combination."""
+    c, n = config, name
+    checks.integer(c["epochs"], n("epochs"), low=1)
+    checks.integer(c["batch_size"], n("batch_size"), low=1)
+    checks.number(c["lr"], n("lr"), low=0)
+    checks.number(c["l2"], n("l2"), low=0)
+    checks.dropout_rate(c["dropout"], n("dropout"))
+    checks.integer(c["val_size"], n("val_size"), low=0)
+    checks.integer(c["patience"], n("patience"), low=0, hint="0 turns early stopping off")
+    checks.seed(c["seed"], n("seed"))
+    checks.number(c["warmup_epochs"], n("warmup_epochs"), low=0)
+    checks.integer(c["decay_epochs"], n("decay_epochs"), low=1)
     for key in ("train_size", "test_size"):
         if c[key] is not None:
-            checks.integer(c[key], flag(key), low=1)
-    hidden = parse_widths(c["hidden"])
+            checks.integer(c[key], n(key), low=1)
+    for key, allowed in (("optimizer", optimizers.NAMES), ("schedule", schedules.NAMES), ("init", SCHEMES),
+                         ("dtype", ("float32", "float64")), ("dataset", tuple(SPECS))):
+        if c[key] not in allowed:
+            raise ConfigError(f"{n(key)} {c[key]!r} is unknown; choose one of {', '.join(allowed)}")
+    for key in ("hidden", "activation"):
+        if not isinstance(c[key], str):
+            raise ConfigError(f"{n(key)} must be a string like {DEFAULTS[key]!r}, got {c[key]!r}")
+    hidden = parse_widths(c["hidden"], n("hidden"))
     try:
         activations.resolve(activations.parse_spec(c["activation"]), len(hidden))
     except ConfigError as exc:
-        raise ConfigError(f"--activation {c['activation']!r} for --hidden {c['hidden']!r}: {exc}") from None
-    if c["init"] not in SCHEMES:
-        raise ConfigError(f"--init {c['init']!r} is unknown; choose one of {', '.join(SCHEMES)}")
+        raise ConfigError(f"{n('activation')} {c['activation']!r} for {n('hidden')} {c['hidden']!r}: {exc}") from None
     if c["patience"] and not c["val_size"]:
-        raise ConfigError("--patience needs a validation set to watch; keep --val-size above 0 or drop --patience")
+        raise ConfigError(f"{n('patience')} needs a validation set to watch; keep {n('val_size')} above 0 or drop "
+                          f"{n('patience')}")
     if c["warmup_epochs"] >= c["decay_epochs"]:
-        raise ConfigError(f"--warmup-epochs {c['warmup_epochs']:g} must be shorter than the schedule's "
-                          f"{c['decay_epochs']} epochs (--decay-epochs, default --epochs)")
+        raise ConfigError(f"{n('warmup_epochs')} {c['warmup_epochs']:g} must be shorter than the schedule's "
+                          f"{c['decay_epochs']} epochs ({n('decay_epochs')}, default {n('epochs')})")
+    widths = (PIXELS, *hidden, len(SPECS[c["dataset"]].class_names))
+    count = sum((a + 1) * b for a, b in zip(widths, widths[1:]))
+    checks.memory(count * np.dtype(c["dtype"]).itemsize * COPIES,
+                  f"{n('hidden')} {c['hidden']} makes a network of {count:,} parameters; training holds {COPIES} "
+                  "copies of them", f"pass smaller {n('hidden')} widths")
     if c["train_size"] is not None and c["val_size"] >= c["train_size"]:
-        raise ConfigError(f"--val-size {c['val_size']} must be below --train-size {c['train_size']}, "
+        raise ConfigError(f"{n('val_size')} {c['val_size']} must be below {n('train_size')} {c['train_size']}, "
                           "so that some examples are left to train on")
 
 
+def check_stored(config, where):
+    """Validate a run config read back from ``where`` (a file); raise ConfigError naming the key and the fix."""
+    fix = (f"{where} was edited or damaged: restore it from a copy, or start a new run")
+    if not isinstance(config, dict):
+        raise ConfigError(f"{where} holds no run config (a JSON object); {fix}")
+    missing = [k for k in DEFAULTS if k not in config]
+    if missing:
+        raise ConfigError(f"{where} has a run config without {', '.join(map(repr, missing))}; {fix}")
+    for key in ("data_source", "nnfunc_version"):
+        if config.get(key) is not None and not isinstance(config[key], str):
+            raise ConfigError(f"{where} has a run config whose {key!r} is {config[key]!r}, not a string; {fix}")
+    try:
+        check_config(config, name=lambda key: f"key {key!r}")
+    except ConfigError as exc:
+        raise ConfigError(f"{where} has a bad run config: {exc}. {fix[0].upper() + fix[1:]}") from None
+    return config
+
+
 def make_config(args):
-    """The run's config dict: defaults, then flags; for --resume the run's own config and a new --epochs."""
+    """The run's config dict: defaults, then flags.
+
+    For ``--resume`` it is the run's own config, read from its checkpoint
+    (``config.json`` is a copy, checked against it), with the new ``--epochs``.
+    """
     flags = {k: getattr(args, k) for k in DEFAULTS if getattr(args, k) is not None}
     if args.resume:
-        if args.out:
-            raise ConfigError("--resume continues RUN_DIR in place; drop --out")
         if "epochs" not in flags:
             raise ConfigError("--resume needs --epochs N: the total number of epochs to train up to")
         others = sorted(set(flags) - {"epochs"})
         if others:
             raise ConfigError(f"--resume keeps the run's own settings; drop {', '.join(flag(k) for k in others)} "
                               "(or start a new run with them)")
-        config = runlog.read_config(run_dir_of(args.resume))
-        config["epochs"] = flags["epochs"]
-        checks.integer(config["epochs"], "--epochs", low=1)
+        config = stored_config(run_dir_of(args.resume))
+        config["epochs"] = checks.integer(flags["epochs"], "--epochs", low=1)
         return config
     config = {**DEFAULTS, **flags}
     config["lr"] = config["lr"] if config["lr"] is not None else DEFAULT_LR[config["optimizer"]]
@@ -93,6 +133,33 @@ def make_config(args):
     check_config(config)
     config["nnfunc_version"] = nf.__version__
     return config
+
+
+def stored_config(run):
+    """A run's config from its checkpoint, validated, after checking its config.json copy agrees.
+
+    A missing config.json is no loss (the next save rewrites it); one that
+    differs in a setting was edited, and resuming would hide the edit.
+    """
+    path = run / "model.npz"
+    meta = checkpoint.read(path)[1]
+    config = check_stored(meta["config"], path)
+    if (run / "config.json").exists() or (run / "config.json").is_symlink():
+        copy = runlog.read_config(run)
+        changed = [k for k in sorted(set(copy) | set(config)) if k != "epochs" and copy.get(k) != config.get(k)]
+        if changed:
+            def show(d):
+                return repr(d[key]) if key in d else "missing"
+
+            key = changed[0]
+            more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
+            raise ConfigError(
+                f"{run / 'config.json'} differs from the run's checkpoint in {', '.join(map(repr, changed[:4]))}"
+                f"{more} ({key!r} is {show(copy)} there, {show(config)} in model.npz): a run's settings are fixed "
+                "when it starts. Undo the edit (or delete config.json: --resume rewrites it from model.npz), or "
+                "start a new run with the settings you want"
+            )
+    return dict(config)
 
 
 def run_dir_of(path):

@@ -152,11 +152,19 @@ def _unfinished(path):
         return False  # someone else's file, or another version's: never overwrite it
 
 
-def train(args):
-    config = make_config(args)
-    out = run_dir_of(args.resume) if args.resume else Path(args.out or runlog.new_run_dir())
+def run_dirs(args):
+    """(source run or None, run directory to write): --resume continues in place, or branches into --out."""
+    source = run_dir_of(args.resume) if args.resume else None
+    out = Path(args.out) if args.out else source or runlog.new_run_dir()
     if out.exists() and not out.is_dir():
         raise ConfigError(f"--out {out} is a file; pass a directory for the run")
+    return source, out
+
+
+def train(args):
+    config = make_config(args)
+    source, out = run_dirs(args)
+    branch = source is not None and out.resolve() != source.resolve()
     activation = activations.parse_spec(config["activation"])
     fit_config = nf.FitConfig(config["epochs"], config["batch_size"], activation, config["l2"], config["dropout"],
                               config["patience"])
@@ -165,36 +173,53 @@ def train(args):
     m = train_data.x_train.shape[0]
     steps_per_epoch = math.ceil(m / min(config["batch_size"], m))
     sizes, params, opt = build(config, train_data.x_train.shape[1], len(ds.class_names), steps_per_epoch)
-    if args.resume:
-        state, _ = checkpoint.load_state(out / "model.npz", opt, sizes=sizes)
-        check_resume(out, state, opt, config, fit_config, steps_per_epoch)
-    else:
-        # a run that never finished an epoch (it diverged or was stopped) may be started over
-        if (out / "model.npz").exists() and not _unfinished(out / "model.npz"):
-            raise ConfigError(f"{out} already holds a model.npz; continue its run with --resume {out} or pick "
-                              "another --out")
-        state = nf.start_fit(params, opt, config["seed"])
-    if args.gradcheck:
-        run_gradcheck(state.params, train_data, config)
-    runlog.write_config(out, config)
-    if not args.quiet:
-        print(f"training {'-'.join(map(str, sizes))} {activation} on {ds.name} ({m} train, "
-              f"{train_data.x_val.shape[0]} val, {ds.x_test.shape[0]} test) from {ds.source} -> {out}")
+    with runlog.own(out):
+        if source is None or branch:
+            # a run that never finished an epoch (it diverged or was stopped) may be started over
+            if (out / "model.npz").exists() and not _unfinished(out / "model.npz"):
+                raise ConfigError(f"{out} already holds a model.npz; continue its run with --resume {out} or pick "
+                                  "another --out")
+        if source is not None:
+            state, _ = checkpoint.load_state(source / "model.npz", opt, sizes=sizes)
+            check_resume(source, state, opt, config, fit_config, steps_per_epoch)
+            if branch:
+                config["branched_from"] = f"{source.absolute()} at epoch {state.epoch}"
+        else:
+            state = nf.start_fit(params, opt, config["seed"])
+        if args.gradcheck:
+            run_gradcheck(state.params, train_data, config)
+        return _fit(args, out, config, ds, train_data, state, opt, fit_config, sizes, fresh=source is None or branch)
+
+
+def _fit(args, out, config, ds, train_data, state, opt, fit_config, sizes, *, fresh):
+    """Train while holding ``out``: checkpoint every epoch, then test, write metrics and plots.
+
+    A fresh run or a branch is saved at once, so its directory holds a run
+    from the start; a run resumed in place is not rewritten until it has
+    trained an epoch, so a resume that fails early changes nothing.
+    """
+    activation = fit_config.activation
+    saved = [state.epoch]  # epochs whose checkpoint is on disk
 
     def save(state):
+        # checkpoint first: config.json, its copy of the settings, then always belongs to a saved state
         checkpoint.save(out / "model.npz", state, config, ds.name)
+        runlog.write_config(out, config)
         runlog.write_metrics(out, list(state.history))
-        if not args.quiet and state.history:
+        if not args.quiet and state.epoch > saved[0]:
             print(epoch_line(state.history[-1], config["epochs"]), flush=True)
+        saved.append(state.epoch)
 
-    if state.epoch == 0:
+    if fresh:
         save(state)
+    if not args.quiet:
+        print(f"training {'-'.join(map(str, sizes))} {activation} on {ds.name} ({train_data.x_train.shape[0]} train, "
+              f"{train_data.x_val.shape[0]} val, {ds.x_test.shape[0]} test) from {ds.source} -> {out}")
     try:
         state = nf.fit(state, opt, train_data, fit_config, on_epoch=save,
                        progress=not args.quiet and sys.stdout.isatty() and sys.stderr.isatty())
     except KeyboardInterrupt:
-        last = checkpoint.read(out / "model.npz")[1]["epoch"]
-        print(f"\ninterrupted: the checkpoint of epoch {last} is saved in {out / 'model.npz'}; continue with\n"
+        print(f"\ninterrupted: the checkpoint of epoch {saved[-1]} is saved in {out / 'model.npz'}; continue with\n"
               f"  python -m nnfunc.train --resume {out} --epochs {config['epochs']}", file=sys.stderr)
         return 130
     except nf.DivergenceError as exc:

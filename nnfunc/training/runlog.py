@@ -1,21 +1,35 @@
-"""A run directory's files: config.json, metrics.json and metrics.csv, and a fresh run's name.
+"""A run directory's life: its name, its owner's lock, config.json, metrics.json and metrics.csv.
 
-A run's history is written twice, as ``metrics.json`` (the record
-``read_metrics`` reads back) and ``metrics.csv`` (for spreadsheets), both
-atomically; the checkpoint beside them is ``nnfunc.training.checkpoint``'s.
+One process at a time writes a run directory: ``own`` takes an OS lock on
+its ``.lock`` file (the OS releases it when the process dies, however it
+dies) and clears the temp files a killed owner left. A run's history is
+written twice, as ``metrics.json`` (the record ``read_metrics`` reads back)
+and ``metrics.csv`` (for spreadsheets), both atomically; the checkpoint
+beside them is ``nnfunc.training.checkpoint``'s.
 """
 
+import contextlib
 import csv
 import datetime
+import fcntl
 import io
 import json
 import math
+import os
+import socket
+import sys
 from pathlib import Path
 
 import numpy as np
 
 from nnfunc import fileio
 from nnfunc.errors import ConfigError, DataError, InputError
+
+LOCK_FILE = ".lock"
+# the files a run writes (atomically): only their temp files are ever cleared
+RUN_FILES = ("model.npz", "config.json", "metrics.json", "metrics.csv", "loss.png", "accuracy.png", "weights.png",
+             "activations.png", "misclassified.png", "confusion.png")
+MAX_JSON_BYTES = 64 << 20  # a config is a few hundred bytes; metrics of 10,000 epochs about 2 MB
 
 EPOCH_KEYS = ("epoch", "train_loss", "train_accuracy", "val_loss", "val_accuracy", "lr", "seconds")
 # Without a validation set there is nothing to report, so these may be absent.
@@ -33,6 +47,49 @@ def new_run_dir(root="runs"):
     return out
 
 
+@contextlib.contextmanager
+def own(run_dir):
+    """Hold ``run_dir`` (created if missing) for this process alone while the block runs.
+
+    The lock is ``flock`` on ``run_dir/.lock``, which also names the holder
+    (pid, host, command) for the message another process gets. Temp files
+    a killed writer left are removed once the lock is held.
+
+    Raises:
+        ConfigError: another live process holds the directory, or
+            ``run_dir`` is a file.
+        OSError: the directory or its lock file cannot be created.
+    """
+    run_dir = Path(run_dir)
+    if run_dir.exists() and not run_dir.is_dir():
+        raise ConfigError(f"{run_dir} is a file; pass a directory for the run")
+    created = not run_dir.exists()
+    run_dir.mkdir(parents=True, exist_ok=True)
+    fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
+            raise ConfigError(f"{run_dir} is in use by {holder}; wait for that run to finish or stop it, or pick "
+                              "another --out") from None
+        # the lock file outlives its holders (deleting it would let two holders lock two files)
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} ({' '.join(sys.orig_argv)[:300]})\n".encode(), 0)
+        fileio.remove_temp_files(run_dir, RUN_FILES)
+        try:
+            yield run_dir
+        except BaseException:
+            if created and [p.name for p in run_dir.iterdir()] == [LOCK_FILE]:
+                # refused before writing anything: leave no empty run behind
+                with contextlib.suppress(OSError):
+                    (run_dir / LOCK_FILE).unlink()
+                    run_dir.rmdir()
+            raise
+    finally:
+        os.close(fd)  # releases the lock
+
+
 def write_config(run_dir, config):
     """Write the run's settings as ``config.json`` atomically."""
     fileio.write_json(Path(run_dir) / "config.json", config)
@@ -46,8 +103,11 @@ def read_config(run_dir):
     """
     path = Path(run_dir) / "config.json"
     try:
-        config = json.loads(path.read_text())
-    except (OSError, ValueError) as exc:
+        config = json.loads(fileio.read_limited(path, MAX_JSON_BYTES).decode("utf-8"))
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path} ({exc.strerror or exc}); pass the directory of a run written by "
+                          "python -m nnfunc.train") from None
+    except ValueError as exc:  # also fileio.UnreadableFile, UnicodeDecodeError
         raise ConfigError(f"cannot read {path} ({exc}); pass the directory of a run written by "
                           "python -m nnfunc.train") from None
     if not isinstance(config, dict):
@@ -135,9 +195,12 @@ def read_metrics(run_dir):
     """
     path = Path(run_dir) / "metrics.json"
     try:
-        raw = path.read_bytes()
+        raw = fileio.read_limited(path, MAX_JSON_BYTES)
     except FileNotFoundError:
         raise InputError(f"no metrics file {path}; pass the directory of a finished training run") from None
+    except (OSError, fileio.UnreadableFile) as exc:
+        raise DataError(f"cannot read {path} ({getattr(exc, 'strerror', None) or exc}); it must be the "
+                        "metrics.json a training run wrote") from None
     try:
         record = json.loads(raw.decode("utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
