@@ -9,6 +9,7 @@ hold: a ``.npz`` shows every array's shape and dtype before any data is read.
 """
 
 import contextlib
+import errno
 import json
 import os
 import re
@@ -124,7 +125,12 @@ def open_regular(path):
         UnreadableFile: a directory, pipe, socket or device.
         OSError: missing or unreadable (FileNotFoundError, PermissionError, ...).
     """
-    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        if exc.errno == errno.ENXIO:  # open(2) refuses a socket outright, before fstat could name it
+            raise UnreadableFile(f"{path} is a socket or a device, not a file") from None
+        raise
     try:
         mode = os.fstat(fd).st_mode
         if not stat.S_ISREG(mode):
@@ -133,6 +139,11 @@ def open_regular(path):
     except BaseException:
         os.close(fd)
         raise
+
+
+def file_size(file):
+    """The size in bytes of an open file (an ``open_regular`` result)."""
+    return os.fstat(file.fileno()).st_size
 
 
 def read_limited(path, limit):

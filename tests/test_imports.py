@@ -36,7 +36,7 @@ CLI = ("nnfunc.cli", "nnfunc.__main__", "nnfunc.train")
 # third-party code that only one module may load, each only where it is needed
 ONLY = {
     "matplotlib": ["nnfunc.report._canvas", "nnfunc.report.curves", "nnfunc.report.pictures"],
-    "PIL": ["nnfunc.data.images"],
+    "PIL": ["nnfunc.data.image_file", "nnfunc.data.images"],
     "mnist": ["nnfunc.data.idx"],
     "urllib.request": ["nnfunc.data.download"],
     "http": ["nnfunc.data.download"],

@@ -1,8 +1,11 @@
 """``nnfunc predict MODEL IMAGE...``: classify image files with a run or model file.
 
-Each image, of any size, is preprocessed like MNIST (grayscale, light
-background inverted, cropped to the ink, fit in 20x20, centred by mass in
-28x28: ``nnfunc.load_image``) and classified by the model.
+Each image is preprocessed like MNIST (grayscale, light background
+inverted, cropped to the ink, fit in 20x20, centred by mass in 28x28:
+``nnfunc.load_image``) and classified by the model. Reading an image does
+bounded work: a file of up to 64 megapixels is read (larger pictures are
+shrunk before the float work), a bigger one is refused from its header, and a
+named pipe, device or directory is refused without waiting on it.
 """
 
 import argparse
@@ -12,6 +15,7 @@ import numpy as np
 
 import nnfunc as nf
 from nnfunc.cli import _common
+from nnfunc.data.image_file import MAX_PIXELS
 from nnfunc.errors import CheckpointError
 
 
@@ -19,7 +23,8 @@ def build_parser(prog):
     p = argparse.ArgumentParser(prog=prog, description="Classify PNG/JPEG images, one digit (or garment) each, "
                                 "preprocessed like MNIST.")
     p.add_argument("model", help="a run directory written by nnfunc train, its model.npz, or a file from nnfunc.save")
-    p.add_argument("images", nargs="+", help="PNG or JPEG files, one digit each")
+    p.add_argument("images", nargs="+", help="PNG or JPEG files (also GIF, BMP, TIFF, WebP, PPM), one digit each, "
+                   f"up to {MAX_PIXELS // 1_000_000} megapixels")
     return p
 
 

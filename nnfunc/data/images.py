@@ -3,13 +3,14 @@
 MNIST digits are bright ink on a black 28x28 field: the digit is scaled
 (aspect kept) so its longer side is 20 px, anti-aliased, then placed so its
 centre of mass sits on pixel (14, 14). ``preprocess`` repeats that on a
-grey image; ``load_image`` reads a file with Pillow and calls it. Pillow is
-imported only when an image is read or resized, so ``import nnfunc`` stays
-light.
+grey image; ``load_image`` reads a file (``nnfunc.data.image_file``: bounded
+work on any file) and calls it. Pillow is imported only when an image is
+read or resized, so ``import nnfunc`` stays light.
 """
 
 import numpy as np
 
+from nnfunc.data.image_file import read_gray
 from nnfunc.errors import InputError
 
 SIDE = 28          # output field, pixels
@@ -99,26 +100,15 @@ def preprocess(gray):
     return _place(digit).ravel()
 
 
-def _to_gray(image):
-    """Return a Pillow image as (H, W) float64 in [0, 1]; transparency becomes white paper."""
-    from PIL import Image
-
-    if image.mode in ("I", "F") or image.mode.startswith("I;16"):
-        # 16-bit and float PNG/TIFF modes: Pillow's "L" conversion would clip them.
-        values = np.asarray(image, dtype=np.float64)
-        return np.clip(values if image.mode == "F" else values / 65535.0, 0.0, 1.0)
-    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
-        rgba = image.convert("RGBA")
-        paper = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        image = Image.alpha_composite(paper, rgba)
-    return np.asarray(image.convert("L"), dtype=np.float64) / 255.0
-
-
 def load_image(path):
     """Read an image file of one digit and preprocess it like MNIST, ready for ``predict``.
 
+    The work is bounded whatever the file holds, and a named pipe or device
+    is refused, not waited on (``nnfunc.data.image_file``).
+
     Args:
-        path: a PNG, JPEG or other Pillow-readable image of any size, either
+        path: a PNG, JPEG, GIF, BMP, TIFF, WebP or PPM file of up to
+            MAX_PIXELS pixels (an animation's first frame is used), either
             polarity (dark ink on paper or light ink on black).
 
     Returns:
@@ -126,19 +116,12 @@ def load_image(path):
         stack several with ``np.concatenate``.
 
     Raises:
-        InputError: the file is missing, unreadable or not an image, or
-            the image holds no ink; the message names the file.
+        InputError: the path is missing, unreadable or not a regular file
+            (a directory, named pipe, device or socket); the file is empty,
+            too long, damaged or not in those formats; the image has too
+            many pixels or no ink. The message names the file.
     """
-    from PIL import Image, ImageOps, UnidentifiedImageError
-
-    try:
-        with Image.open(path) as image:
-            # Phone photos store their rotation in EXIF rather than in the pixels.
-            gray = _to_gray(ImageOps.exif_transpose(image))
-    except FileNotFoundError:
-        raise InputError(f"{path}: no such file; check the path") from None
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError) as err:
-        raise InputError(f"{path}: cannot read it as an image ({err}); pass a PNG or JPEG file") from None
+    gray = read_gray(path)
     try:
         return preprocess(gray)[None, :]
     except InputError as err:
