@@ -373,3 +373,31 @@ def test_a_flipped_byte_in_the_weights_is_caught(cli, copy):
     path.write_bytes(bytes(data))
     result = cli.run("evaluate", copy)
     assert_clean_error(result, 2, "params/W1", "CRC")
+
+
+def rewrite_meta(path, **changes):
+    arrays, meta = checkpoint.read(path)
+    meta.update(changes)
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize("changes", [{"epoch": -1}, {"step": "10"}, {"bad_epochs": 1.5}, {"best_val_loss": "low"},
+                                     {"history": [{"epoch": 1}]}, {"rng_states": {"batches": {}}},
+                                     {"rng_states": {"batches": {"state": 5}, "dropout": {"state": 5}}}])
+def test_damaged_progress_in_the_checkpoint_is_named(cli, copy, changes):
+    rewrite_meta(copy / "model.npz", **changes)
+    result = cli.run("train", "--resume", copy, "--epochs", "3", "--quiet")
+    assert_clean_error(result, 2, "damaged meta record", next(iter(changes)))
+
+
+def test_deeply_nested_json_is_an_error_not_a_recursion(cli, copy):
+    deep = "[" * 100_000 + "]" * 100_000
+    (copy / "config.json").write_text(deep)
+    result = cli.run("train", "--resume", copy, "--epochs", "3", "--quiet")
+    assert_clean_error(result, 2, "config.json")
+    arrays, _ = checkpoint.read(copy / "model.npz")
+    arrays["meta"] = np.array(deep)
+    np.savez(copy / "model.npz", **arrays)
+    result = cli.run("evaluate", copy)
+    assert_clean_error(result, 2, "corrupt meta record")

@@ -18,7 +18,7 @@ from nnfunc._version import __version__
 from nnfunc.errors import CheckpointError, ParamsError
 from nnfunc import fileio
 from nnfunc.fileio import save_npz
-from nnfunc.training.loop import FitState
+from nnfunc.training.loop import _STREAMS as FitState_STREAMS, FitState
 from nnfunc.params import layer_sizes, param_keys, validate_params
 
 # 2: two RNG streams (batches, dropout) instead of one; format 1 files still give their params
@@ -134,7 +134,7 @@ def _read_meta(path, headers, fix):
     small = fileio.read_npz(path, ["format_version", "meta"])
     try:
         meta = json.loads(str(small["meta"]))
-    except json.JSONDecodeError as exc:
+    except (json.JSONDecodeError, RecursionError) as exc:
         raise CheckpointError(f"{path} has a corrupt meta record ({exc}); {fix}") from None
     if not isinstance(meta, dict):
         raise CheckpointError(f"{path} has a meta record that is not a JSON object; {fix}")
@@ -213,6 +213,32 @@ def check_architecture(params, sizes, path):
         )
 
 
+def _check_progress(path, meta):
+    """Raise CheckpointError unless the meta record's counters, RNG states and history are well formed."""
+    def damaged(what):
+        return CheckpointError(f"{path} has a damaged meta record ({what}); train a new run, or resume from "
+                               "another copy")
+
+    for key in ("epoch", "step", "bad_epochs"):
+        value = meta[key]
+        if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+            raise damaged(f"{key} {value!r} is not a count")
+    best = meta["best_val_loss"]
+    if best is not None and (not isinstance(best, (int, float)) or isinstance(best, bool) or not np.isfinite(best)):
+        raise damaged(f"best_val_loss {best!r}")
+    history = meta["history"]
+    if not isinstance(history, list) or len(history) != meta["epoch"] or not all(isinstance(r, dict) for r in history):
+        raise damaged(f"a history of {meta['epoch']} epochs is needed")
+    states = meta["rng_states"]
+    if not isinstance(states, dict) or sorted(states) != sorted(FitState_STREAMS):
+        raise damaged(f"rng_states must hold {', '.join(FitState_STREAMS)}")
+    for name, state in states.items():
+        try:
+            np.random.PCG64().state = state  # the loop restores them this way
+        except (TypeError, ValueError, KeyError, OverflowError) as exc:
+            raise damaged(f"rng_states[{name!r}] ({type(exc).__name__}: {exc})") from None
+
+
 def load_state(path, opt, *, sizes=None):
     """Rebuild the FitState of a checkpoint for ``opt`` (the run's optimizer).
 
@@ -243,6 +269,7 @@ def load_state(path, opt, *, sizes=None):
     except KeyError as exc:
         raise CheckpointError(f"{path} lacks the optimizer array {exc}; the file is damaged: "
                               "train a new run, or resume from another copy") from None
+    _check_progress(path, meta)
     best_val = meta["best_val_loss"]
     state = FitState(
         params,

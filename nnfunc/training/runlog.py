@@ -107,7 +107,7 @@ def read_config(run_dir):
     except OSError as exc:
         raise ConfigError(f"cannot read {path} ({exc.strerror or exc}); pass the directory of a run written by "
                           "python -m nnfunc.train") from None
-    except ValueError as exc:  # also fileio.UnreadableFile, UnicodeDecodeError
+    except (ValueError, RecursionError) as exc:  # also fileio.UnreadableFile, UnicodeDecodeError
         raise ConfigError(f"cannot read {path} ({exc}); pass the directory of a run written by "
                           "python -m nnfunc.train") from None
     if not isinstance(config, dict):
@@ -203,7 +203,7 @@ def read_metrics(run_dir):
                         "metrics.json a training run wrote") from None
     try:
         record = json.loads(raw.decode("utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as err:
         raise DataError(f"{path} is not valid JSON ({err}); it is corrupt: re-run write_metrics") from None
     if (
         not isinstance(record, dict)
