@@ -41,6 +41,11 @@ def atomic_open(path, mode="wb"):
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        mode = os.lstat(path).st_mode
+        # the rename would replace a device node or a pipe with a plain file
+        if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
+            raise FileExistsError(errno.EEXIST, f"{_kind(mode)} is there, not a file", str(path))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         encoding = None if "b" in mode else "utf-8"

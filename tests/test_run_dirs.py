@@ -401,3 +401,27 @@ def test_deeply_nested_json_is_an_error_not_a_recursion(cli, copy):
     np.savez(copy / "model.npz", **arrays)
     result = cli.run("evaluate", copy)
     assert_clean_error(result, 2, "corrupt meta record")
+
+
+@pytest.mark.parametrize("lock", ["symlink", "directory", "fifo"])
+def test_a_lock_file_that_is_not_a_file_is_never_written_through(cli, tmp_path, lock):
+    out, victim = tmp_path / "run", tmp_path / "victim"
+    out.mkdir()
+    victim.write_text("keep")
+    if lock == "symlink":
+        (out / ".lock").symlink_to(victim)
+    elif lock == "directory":
+        (out / ".lock").mkdir()
+    else:
+        os.mkfifo(out / ".lock")
+    result = cli.run("train", *SMALL, "--epochs", "1", *QUICK, "--out", out)
+    assert_clean_error(result, 2, ".lock")
+    assert victim.read_text() == "keep" and not (out / "model.npz").exists()
+
+
+def test_saving_over_a_device_or_pipe_is_refused(tmp_path):
+    os.mkfifo(tmp_path / "pipe")
+    for target in (tmp_path / "pipe", "/dev/full" if os.geteuid() == 0 else tmp_path / "pipe"):
+        with pytest.raises(FileExistsError, match="is there, not a file"):
+            nf.save(target, nf.init((4, 2), 0), activation="relu")
+    assert os.path.exists("/dev/full") and not os.path.isfile("/dev/full")

@@ -68,6 +68,7 @@ _OS_FIXES = {
     errno.ENOTDIR: "a file stands where a directory is needed; move it or pick another path",
     errno.EISDIR: "a directory stands where a file is needed; move it or pick another path",
     errno.EEXIST: "something already exists at that path; move it or pick another path",
+    errno.ELOOP: "a symbolic link is in the way (nnfunc does not follow one there); remove it or pick another path",
     errno.EFBIG: "the file grew past a size limit of this system; free space or raise the limit",
 }
 

@@ -17,6 +17,7 @@ import json
 import math
 import os
 import socket
+import stat
 import sys
 from pathlib import Path
 
@@ -65,8 +66,11 @@ def own(run_dir):
         raise ConfigError(f"{run_dir} is a file; pass a directory for the run")
     created = not run_dir.exists()
     run_dir.mkdir(parents=True, exist_ok=True)
-    fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    # never follow a link: the holder's line would be written over whatever it points at
+    fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ConfigError(f"{run_dir / LOCK_FILE} is not a file; remove it (nnfunc keeps its lock there)")
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
