@@ -42,10 +42,12 @@ def atomic_open(path, mode="wb"):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileNotFoundError):
-        mode = os.lstat(path).st_mode
+        there = os.lstat(path).st_mode
         # the rename would replace a device node or a pipe with a plain file
-        if not (stat.S_ISREG(mode) or stat.S_ISLNK(mode)):
-            raise FileExistsError(errno.EEXIST, f"{_kind(mode)} is there, not a file", str(path))
+        if stat.S_ISDIR(there):
+            raise IsADirectoryError(errno.EISDIR, "a directory is there, not a file", str(path))
+        if not (stat.S_ISREG(there) or stat.S_ISLNK(there)):
+            raise FileExistsError(errno.EEXIST, f"{_kind(there)} is there, not a file", str(path))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         encoding = None if "b" in mode else "utf-8"

@@ -82,8 +82,9 @@ def test_a_run_directory_has_one_writer_and_the_os_frees_it(cli, tmp_path):
         assert_clean_error(second, 2, f"{out} is in use by pid {first.pid}", "pick another --out")
         resumed = cli.run("train", "--resume", out, "--epochs", "2000", "--quiet")
         assert_clean_error(resumed, 2, f"is in use by pid {first.pid}")
-        branched = cli.run("train", "--resume", out, "--epochs", "2000", "--quiet", "--out", tmp_path / "branch")
-        assert branched.returncode in (0, 2)  # reading a run that is being written is allowed
+        # reading a run that is being written needs no lock: a branch reads its last checkpoint
+        branched = cli.run("train", "--resume", out, "--epochs", "1", "--quiet", "--out", tmp_path / "branch")
+        assert branched.returncode == 0 or "already trained" in branched.stderr, branched.stderr
     finally:
         first.send_signal(signal.SIGKILL)
         first.communicate()
