@@ -10,6 +10,7 @@ hold: a ``.npz`` shows every array's shape and dtype before any data is read.
 
 import contextlib
 import errno
+import fcntl
 import json
 import os
 import re
@@ -43,10 +44,10 @@ def atomic_open(path, mode="wb"):
     path.parent.mkdir(parents=True, exist_ok=True)
     with contextlib.suppress(FileNotFoundError):
         there = os.lstat(path).st_mode
-        # the rename would replace a device node or a pipe with a plain file
+        # the rename would replace a directory or a device node with a plain file
         if stat.S_ISDIR(there):
             raise IsADirectoryError(errno.EISDIR, "a directory is there, not a file", str(path))
-        if not (stat.S_ISREG(there) or stat.S_ISLNK(there)):
+        if stat.S_ISCHR(there) or stat.S_ISBLK(there):  # e.g. /dev/null, which root could replace
             raise FileExistsError(errno.EEXIST, f"{_kind(there)} is there, not a file", str(path))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
@@ -294,6 +295,48 @@ def _header(zf, info, path):
         raise UnreadableFile(f"{path}: array {name!r} claims shape {shape} of {dtype}, which does not fit the "
                              f"{info.file_size:,} bytes stored for it")
     return shape, dtype, fortran, offset
+
+
+LOCK_FILE = ".lock"
+
+
+@contextlib.contextmanager
+def directory_lock(directory, *, wait=False):
+    """Try to hold an exclusive ``flock`` on ``directory/.lock`` (both created if missing).
+
+    The OS releases the lock when its process dies, however it dies. The
+    lock file is never followed through a symlink, never waited on if it
+    is a pipe, and never deleted (deleting it would let two holders lock
+    two different files).
+
+    Args:
+        directory: a Path. wait: block until the lock is free instead of giving up.
+
+    Yields:
+        (held, fd): whether this process holds the lock (always True when
+        ``wait``), and the lock file's descriptor (to note or read its holder).
+
+    Raises:
+        OSError: the directory or the lock file cannot be created or opened;
+            IsADirectoryError or FileExistsError when something other than a
+            file is there.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / LOCK_FILE
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise FileExistsError(errno.EEXIST, f"{_kind(mode)} is there, not nnfunc's lock file", str(path))
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+            held = True
+        except BlockingIOError:
+            held = False
+        yield held, fd
+    finally:
+        os.close(fd)  # releases the lock
 
 
 _TEMP = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{8}\.tmp$")

@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nnfunc.data.cache import CACHE_FILE, LOCK_FILE, user_cache_dir
+from nnfunc.data.cache import CACHE_FILE, user_cache_dir
+from nnfunc.fileio import LOCK_FILE
 from nnfunc.data.load import load_dataset
 from nnfunc.data.datasets import STEMS, DatasetSpec
 from nnfunc.data.download import download_missing, fetch

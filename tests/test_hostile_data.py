@@ -34,7 +34,8 @@ import numpy as np
 import pytest
 
 from nnfunc.data import cache as cache_module
-from nnfunc.data.cache import CACHE_FILE, LOCK_FILE, directory_lock, user_cache_dir
+from nnfunc.data.cache import CACHE_FILE, user_cache_dir
+from nnfunc.fileio import LOCK_FILE, directory_lock
 from nnfunc.data.datasets import SPECS, STEMS
 from nnfunc.data.idx import _Capped, gzip_limit, read_verified
 from nnfunc.data.load import load_dataset
@@ -477,7 +478,7 @@ def test_cache_is_left_alone_while_another_process_holds_the_lock(mnist_path):
     stale = directory / f".{CACHE_FILE}.k1ll3d0k.tmp"
     stale.write_bytes(b"maybe someone's cache being written")
     # flock locks belong to an open file, so this process's own lock blocks its load like another's would
-    with directory_lock(directory) as held:
+    with directory_lock(directory) as (held, _):
         assert held
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -492,7 +493,7 @@ def test_lock_file_that_is_a_pipe_costs_a_warning_not_the_load(mnist_path):
     directory = user_cache_dir("mnist")
     directory.mkdir(parents=True)
     os.mkfifo(directory / LOCK_FILE)
-    with pytest.warns(UserWarning, match=f"could not write the array cache .*{LOCK_FILE} is not a regular file"):
+    with pytest.warns(UserWarning, match=f"could not write the array cache .*{LOCK_FILE}.*is there, not nnfunc.s lock file"):
         ds = load_dataset("mnist", data_dir=mnist_path, dtype=np.uint8)
     assert np.bincount(ds.y_test).tolist() == MNIST_TEST_COUNTS
 

@@ -15,8 +15,6 @@ holder first removes the temp files a killed writer left; a load that finds
 the lock taken leaves the cache to the process holding it.
 """
 
-import contextlib
-import fcntl
 import hashlib
 import json
 import os
@@ -29,10 +27,9 @@ import numpy as np
 from nnfunc.data.datasets import CHECK_ORDER, SPECS, STEMS, idx_shape
 from nnfunc.data.idx import check_counts, find_file, idx_header, parse_idx, read_verified
 from nnfunc.errors import DataError, DataNotFoundError
-from nnfunc.fileio import UnreadableFile, npz_headers, read_npz, remove_temp_files, save_npz
+from nnfunc.fileio import UnreadableFile, directory_lock, npz_headers, read_npz, remove_temp_files, save_npz
 
 CACHE_FILE = "arrays-v1.npz"
-LOCK_FILE = ".lock"
 # (stem prefix, key suffix): train-* -> x_train / y_train, t10k-* -> x_test / y_test
 SPLITS = (("train", "train"), ("t10k", "test"))
 ARRAY_NAMES = ("x_train", "y_train", "x_test", "y_test")
@@ -43,38 +40,6 @@ def user_cache_dir(name):
     base = os.environ.get("XDG_CACHE_HOME", "")
     root = Path(base) if base and Path(base).is_absolute() else Path.home() / ".cache"
     return root / "nnfunc" / name
-
-
-@contextlib.contextmanager
-def directory_lock(directory, *, wait=False):
-    """Hold an exclusive ``flock`` on ``directory/.lock`` (both created if missing).
-
-    The lock dies with its process, so a killed holder never leaves it taken.
-
-    Args:
-        directory: a Path. wait: block until the lock is free instead of giving up.
-
-    Yields:
-        True while the lock is held; False if another process holds it (only when ``wait`` is False).
-
-    Raises:
-        OSError: the directory or the lock file cannot be created or opened
-            (read-only, full, no permission, something other than a file there).
-    """
-    directory.mkdir(parents=True, exist_ok=True)
-    # O_NOFOLLOW: a planted symlink must not make us create a file elsewhere; O_NONBLOCK: nor a pipe hang us
-    fd = os.open(directory / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o666)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise OSError(f"{directory / LOCK_FILE} is not a regular file; remove it")
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-            held = True
-        except BlockingIOError:
-            held = False
-        yield held
-    finally:
-        os.close(fd)  # releases the lock
 
 
 def _find_files(directory, name):
@@ -149,7 +114,7 @@ def _verified_arrays(paths, spec):
 def _write_cache(cache, arrays, stamps):
     """Save the arrays to ``cache`` under the directory lock; warn, never raise, when that fails."""
     try:
-        with directory_lock(cache.parent) as held:
+        with directory_lock(cache.parent) as (held, _):
             if not held:
                 return  # another process is writing the cache; it is only a cache
             remove_temp_files(cache.parent, {cache.name})

@@ -7,7 +7,7 @@ complete. A body may not pass the most a gzip of its file can take (checked
 against ``Content-Length`` before reading, then as it arrives), and
 gunzipping it stops at the file's exact size: a hostile mirror costs no more
 than an honest one. Downloads hold the target directory's lock
-(``cache.directory_lock``), so the temp files a killed download left can be
+(``fileio.directory_lock``), so the temp files a killed download left can be
 removed safely. ``nnfunc.data.load`` decides when to download and imports
 this module only then.
 """
@@ -18,11 +18,10 @@ import sys
 import urllib.error
 import urllib.request
 
-from nnfunc.data.cache import directory_lock
 from nnfunc.data.datasets import CHECK_ORDER, STEMS, check_mirrors
 from nnfunc.data.idx import find_file, gzip_limit, read_verified, verify_bytes
 from nnfunc.errors import DataError
-from nnfunc.fileio import atomic_open, remove_temp_files
+from nnfunc.fileio import atomic_open, directory_lock, remove_temp_files
 
 DEFAULT_TIMEOUT = 30.0
 CHUNK_BYTES = 1 << 16

@@ -11,13 +11,11 @@ beside them is ``nnfunc.training.checkpoint``'s.
 import contextlib
 import csv
 import datetime
-import fcntl
 import io
 import json
 import math
 import os
 import socket
-import stat
 import sys
 from pathlib import Path
 
@@ -26,7 +24,6 @@ import numpy as np
 from nnfunc import fileio
 from nnfunc.errors import ConfigError, DataError, InputError
 
-LOCK_FILE = ".lock"
 # the files a run writes (atomically): only their temp files are ever cleared
 RUN_FILES = ("model.npz", "config.json", "metrics.json", "metrics.csv", "loss.png", "accuracy.png", "weights.png",
              "activations.png", "misclassified.png", "confusion.png")
@@ -65,33 +62,23 @@ def own(run_dir):
     if run_dir.exists() and not run_dir.is_dir():
         raise ConfigError(f"{run_dir} is a file; pass a directory for the run")
     created = not run_dir.exists()
-    run_dir.mkdir(parents=True, exist_ok=True)
-    # never follow a link: the holder's line would be written over whatever it points at
-    fd = os.open(run_dir / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW | os.O_NONBLOCK, 0o644)
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise ConfigError(f"{run_dir / LOCK_FILE} is not a file; remove it (nnfunc keeps its lock there)")
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+    with fileio.directory_lock(run_dir) as (held, fd):
+        if not held:
             holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
             raise ConfigError(f"{run_dir} is in use by {holder}; wait for that run to finish or stop it, or pick "
-                              "another --out") from None
-        # the lock file outlives its holders (deleting it would let two holders lock two files)
+                              "another --out")
         os.ftruncate(fd, 0)
         os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} ({' '.join(sys.orig_argv)[:300]})\n".encode(), 0)
         fileio.remove_temp_files(run_dir, RUN_FILES)
         try:
             yield run_dir
         except BaseException:
-            if created and [p.name for p in run_dir.iterdir()] == [LOCK_FILE]:
+            if created and [p.name for p in run_dir.iterdir()] == [fileio.LOCK_FILE]:
                 # refused before writing anything: leave no empty run behind
                 with contextlib.suppress(OSError):
-                    (run_dir / LOCK_FILE).unlink()
+                    (run_dir / fileio.LOCK_FILE).unlink()
                     run_dir.rmdir()
             raise
-    finally:
-        os.close(fd)  # releases the lock
 
 
 def write_config(run_dir, config):
