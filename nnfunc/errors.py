@@ -2,8 +2,17 @@
 
 Each is a ``ValueError`` subclass (or ``RuntimeError`` for a run that goes
 wrong) so callers can catch broadly or precisely; every message names the
-problem and says how to fix it.
+problem and says how to fix it. ``shown`` keeps a value read from a file
+from turning a message into a page.
 """
+
+SHOWN_CHARS = 80
+
+
+def shown(value, limit=SHOWN_CHARS):
+    """``repr(value)``, cut to about ``limit`` characters (a damaged file may hold megabytes in one field)."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[: limit - 20]}...{text[-12:]} ({len(text):,} characters)"
 
 
 class NnfuncError(Exception):

@@ -12,6 +12,7 @@ import contextlib
 import errno
 import fcntl
 import json
+import math
 import os
 import re
 import stat
@@ -21,6 +22,8 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+
+from nnfunc.errors import shown
 
 # an .npz member may inflate this many times its stored size: float weights
 # compress by well under 2x and nnfunc stores them uncompressed, so more is a bomb
@@ -59,9 +62,11 @@ def atomic_open(path, mode="wb"):
         # mkstemp makes 0600 files; give the result the mode open() would
         os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
+        if isinstance(exc, OSError) and exc.errno and exc.filename is None:  # a failed write names no file: say which
+            raise type(exc)(exc.errno, exc.strerror, str(path)) from None
         raise
 
 
@@ -285,14 +290,15 @@ def _header(zf, info, path):
                 shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
             else:
                 raise ValueError(f"unsupported .npy version {version}")
-        except ValueError as exc:
-            raise UnreadableFile(f"{path}: array {name!r} has a bad header ({exc})") from None
+        except (ValueError, OverflowError, SyntaxError, TypeError) as exc:
+            raise UnreadableFile(f"{path}: array {name!r} has a bad header ({str(exc)[:200]})") from None
         offset = member.tell()
     if dtype.hasobject:
         raise UnreadableFile(f"{path} holds pickled Python objects in {name!r}, which nnfunc never loads")
-    nbytes = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
-    if offset + nbytes != info.file_size:
-        raise UnreadableFile(f"{path}: array {name!r} claims shape {shape} of {dtype}, which does not fit the "
+    # exact integers: a header may claim (10**200, 10**200), far past any float
+    nbytes = math.prod(shape) * dtype.itemsize
+    if min(shape, default=0) < 0 or offset + nbytes != info.file_size:
+        raise UnreadableFile(f"{path}: array {name!r} claims shape {shown(shape)} of {dtype}, which does not fit the "
                              f"{info.file_size:,} bytes stored for it")
     return shape, dtype, fortran, offset
 

@@ -582,3 +582,21 @@ def test_download_into_a_read_only_cache_is_a_named_failure(tmp_path):
     assert (f"2. download into {cache_dir}: cannot write to {cache_dir} (Permission denied); make it writable, "
             "or set XDG_CACHE_HOME to a writable directory") in result.stdout
 
+
+
+@pytest.mark.parametrize("shape", [(10**400,), (10**200, 10**200), (-10000,)])
+def test_cache_with_an_absurd_header_is_rebuilt(mnist_path, verified_cache, shape):
+    """Shapes no float can hold: the header check must not overflow, and the cache is rebuilt."""
+    stamps, arrays = verified_cache
+    cache = write_npz(user_cache_dir("mnist") / CACHE_FILE, {**arrays, "stamps": np.array(stamps)})
+    with zipfile.ZipFile(cache) as zf:
+        members = {info.filename: zf.read(info) for info in zf.infolist()}
+    header = np.lib.format.header_data_from_array_1_0(arrays["y_test"])
+    header["shape"] = shape
+    buffer = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buffer, header)
+    members["y_test.npy"] = buffer.getvalue() + arrays["y_test"].tobytes()
+    with zipfile.ZipFile(cache, "w") as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    assert_rebuilt(cache, cache.stat().st_ino, arrays, mnist_path)

@@ -167,11 +167,14 @@ def test_a_hand_edited_config_is_named_not_obeyed(cli, copy, changes, words):
     assert files_of(copy) == before
 
 
-@pytest.mark.parametrize("text", ["{not json", "[1, 2]", "", "\xff\xfe"])
-def test_a_damaged_config_json_is_an_error(cli, copy, text):
+@pytest.mark.parametrize("text", ["{not json", "[1, 2]", "", "\xff\xfe", "[" * 100_000])
+def test_a_damaged_config_json_is_an_error_that_says_how_to_recover(cli, copy, text):
     (copy / "config.json").write_bytes(text.encode("latin-1"))
     result = cli.run("train", "--resume", copy, "--epochs", "3", "--quiet")
-    assert_clean_error(result, 2, "config.json")
+    assert_clean_error(result, 2, "config.json", "delete it and --resume rewrites it")
+    assert len(result.stderr) < 1000
+    (copy / "config.json").unlink()  # the fix works
+    assert cli.run("train", "--resume", copy, "--epochs", "3", "--quiet").returncode == 0
 
 
 def test_a_lost_config_json_is_rewritten_from_the_checkpoint(cli, copy):
@@ -255,7 +258,8 @@ def write_member(path, name, header_shape, data=b""):
 
 
 @pytest.mark.parametrize("shape, words", [((10**12,), "does not fit"), ((784, 16), "does not fit"),
-                                           ((10**6, 10**6), "does not fit")])
+                                           ((10**6, 10**6), "does not fit"), ((10**200, 10**200), "does not fit"),
+                                           ((10**400,), "characters)"), ((-4, 4), "does not fit")])
 def test_an_array_header_that_lies_is_refused_before_its_data(cli, copy, shape, words):
     write_member(copy / "model.npz", "params/b1", shape, b"\0" * 64)
     result = run_limited(cli, "evaluate", copy, mb=1000)
@@ -345,6 +349,7 @@ def test_a_full_disk_is_a_message_and_keeps_the_last_checkpoint(cli, run2, tmp_p
     assert "exit=2" in result.stdout, result.stdout + result.stderr
     assert "Traceback" not in result.stderr
     assert "No space left on device" in result.stderr and "free some disk space" in result.stderr
+    assert f"{mount}/run/" in result.stderr  # which file could not be written
     assert hashlib.sha256(model).hexdigest() in result.stdout  # the old checkpoint, whole
 
 
@@ -384,6 +389,7 @@ def rewrite_meta(path, **changes):
 
 
 @pytest.mark.parametrize("changes", [{"epoch": -1}, {"step": "10"}, {"bad_epochs": 1.5}, {"best_val_loss": "low"},
+                                     {"opt_fields": 5}, {"opt_fields": {"count": "list"}},
                                      {"history": [{"epoch": 1}]}, {"rng_states": {"batches": {}}},
                                      {"rng_states": {"batches": {"state": 5}, "dropout": {"state": 5}}}])
 def test_damaged_progress_in_the_checkpoint_is_named(cli, copy, changes):
@@ -428,3 +434,105 @@ def test_saving_over_a_device_is_refused_and_a_pipe_is_replaced(tmp_path):
     os.mkfifo(tmp_path / "pipe")
     nf.save(tmp_path / "pipe", nf.init((4, 2), 0), activation="relu")  # no hang: the pipe is replaced
     assert nf.load(tmp_path / "pipe").activation == "relu"
+
+
+def rewrite_arrays(path, **arrays_changes):
+    arrays, _ = checkpoint.read(path)
+    arrays.update(arrays_changes)
+    np.savez(path, **arrays)
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"opt/count": np.array(2**64 - 1, np.uint64)}, "'opt/count'"),
+    ({"opt/count": np.array(3, np.int64)}, "opt/count 3 but the run has taken"),
+    ({"opt/nu/W1": np.full((784, 16), -1.0, np.float32)}, "opt/nu/W1 holds negative values"),
+])
+def test_damaged_optimizer_state_is_refused_at_load(cli, copy, change, words):
+    rewrite_arrays(copy / "model.npz", **change)
+    result = cli.run("train", "--resume", copy, "--epochs", "3", "--quiet")
+    assert_clean_error(result, 2, words)
+
+
+def test_a_step_count_that_does_not_fit_the_epochs_is_refused(cli, copy):
+    arrays, meta = checkpoint.read(copy / "model.npz")
+    meta["step"] = 10**30
+    arrays["meta"], arrays["opt/count"] = np.array(json.dumps(meta)), np.array(0, np.int64)
+    np.savez(copy / "model.npz", **arrays)
+    result = cli.run("train", "--resume", copy, "--epochs", "3", "--quiet")
+    assert_clean_error(result, 2)  # a count, or the steps of its epochs: either names the damage
+    assert "damaged" in result.stderr
+
+
+def test_a_resume_that_diverges_keeps_the_last_good_checkpoint(cli, copy):
+    arrays, _ = checkpoint.read(copy / "model.npz")
+    arrays["params/W1"][0, 0] = 3e38  # finite, so it loads; the first update overflows
+    np.savez(copy / "model.npz", **arrays)
+    before = files_of(copy)
+    result = cli.run("train", "--resume", copy, "--epochs", "3", "--quiet")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "diverged" in result.stderr and "start a new run" in result.stderr and "epoch 2 is kept" in result.stderr
+    assert files_of(copy) == before
+    assert checkpoint.read(copy / "model.npz")[1]["epoch"] == 2
+
+
+def test_fit_never_returns_a_non_finite_state():
+    """Huge but finite weights: the epoch's losses or the optimizer's moments overflow; fit raises instead."""
+    rng = np.random.default_rng(0)
+    x, y = rng.random((64, 6)).astype(np.float32), rng.integers(0, 3, 64)
+    params = nf.init((6, 5, 3), 0)
+    params["W1"] = np.full_like(params["W1"], 1e30)
+    opt = nf.adam(1e-3)
+    data = nf.TrainData(x[:48], y[:48], x[48:], y[48:])
+    with pytest.raises(nf.DivergenceError, match="diverged"):
+        nf.fit(nf.start_fit(params, opt, 0), opt, data, nf.FitConfig(epochs=2, batch_size=16))
+
+
+def test_messages_cut_a_huge_field_from_a_file(cli, copy):
+    arrays, meta = checkpoint.read(copy / "model.npz")
+    meta["kind"] = "x" * 20_000_000
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(copy / "model.npz", **arrays)
+    result = cli.run("evaluate", copy)
+    assert_clean_error(result, 2, "characters cut")
+    assert len(result.stderr) < 2500
+
+
+def test_an_unknown_dataset_in_the_file_is_named_with_the_file(cli, copy):
+    rewrite_meta(copy / "model.npz", dataset="cifar")
+    result = cli.run("evaluate", copy)
+    assert_clean_error(result, 2, str(copy / "model.npz"), "'cifar'")
+
+
+def test_save_refuses_what_load_would_refuse(tmp_path):
+    params = nf.init((4, 3, 2), 0)
+    params["b1"] = np.full_like(params["b1"], np.nan)
+    with pytest.raises(nf.ParamsError, match=r"params\['b1'\] holds NaN or inf"):
+        nf.save(tmp_path / "m.npz", params, activation="relu")
+    assert not (tmp_path / "m.npz").exists()
+    for path in (None, 123, ""):
+        with pytest.raises(nf.CheckpointError, match="path must be a file or directory name"):
+            nf.load(path)
+
+
+def test_hidden_widths_are_a_list_of_integers(cli, tmp_path):
+    for text in (",,", "16,,16", "1e3", "-1", "16;16"):
+        result = cli.run("train", *SMALL[:-2], "--hidden", text, "--epochs", "1", *QUICK, "--out", tmp_path / "r")
+        assert_clean_error(result, 2, "--hidden")
+    assert not (tmp_path / "r").exists()
+
+
+def test_gradcheck_out_of_memory_names_its_own_flags(cli):
+    argv = [sys.executable, "-m", "nnfunc", "gradcheck", "--sizes", "4000,4000,4000", "--mode", "full"]
+    result = subprocess.run(argv, capture_output=True, text=True, env=cli.env, timeout=120, preexec_fn=limited(900))
+    assert_clean_error(result, 2, "out of memory", "--sizes")
+    assert "--hidden" not in result.stderr
+
+
+def test_warnings_print_as_one_line(cli, run2, tmp_path):
+    blocked = tmp_path / "cache-is-a-file"
+    blocked.write_text("not a directory")
+    env = {**cli.env, "XDG_CACHE_HOME": str(blocked)}
+    argv = [sys.executable, "-m", "nnfunc", "evaluate", str(run2), "--data-dir", str(cli.mnist)]
+    result = subprocess.run(argv, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.startswith("warning: could not write the array cache") and "UserWarning" not in result.stderr

@@ -3,6 +3,7 @@
 import argparse
 import errno
 import sys
+import warnings
 
 from nnfunc.data import load as data_load
 from nnfunc.errors import DataError, DataNotFoundError, NnfuncError
@@ -28,10 +29,21 @@ def flag(name):
     return "--" + name.replace("_", "-")
 
 
+MAX_MESSAGE = 2000  # one paragraph; a damaged file's field must not fill the terminal
+
+
 def report(exc):
     """Print a library error for a shell user; return the exit code."""
-    print(f"error: {exc}", file=sys.stderr)
+    text = str(exc)
+    if len(text) > MAX_MESSAGE:
+        text = f"{text[:MAX_MESSAGE - 400]} [... {len(text) - MAX_MESSAGE + 200:,} characters cut ...] {text[-200:]}"
+    print(f"error: {text}", file=sys.stderr)
     return EXIT_ERROR
+
+
+def _show_warning(message, category, filename, lineno, file=None, line=None):
+    # a shell user needs the sentence, not the source line that raised it
+    print(f"warning: {message}", file=sys.stderr)
 
 
 def load_data(name, *, data_dir=None, recorded=None, offline=False, progress=False, dtype="uint8"):
@@ -80,14 +92,19 @@ def os_message(exc):
     return f"{exc.strerror or exc}{where}; {fix}. Files written before this error are intact"
 
 
-def run(body):
-    """Call ``body()`` and turn nnfunc's errors, the file system's and memory exhaustion into a message and exit 2."""
+def run(body, *, memory_fix="use smaller settings, or a machine with more memory"):
+    """Call ``body()`` and turn nnfunc's errors, the file system's and memory exhaustion into a message and exit 2.
+
+    ``memory_fix`` is what the out-of-memory message tells the user to change
+    (each command names its own flags). Warnings print as one ``warning:`` line.
+    """
     try:
-        return body()
+        with warnings.catch_warnings():
+            warnings.showwarning = _show_warning
+            return body()
     except NnfuncError as exc:
         return report(exc)
     except OSError as exc:  # a path that cannot be written or read: say which, not a traceback
         return report(os_message(exc))
     except MemoryError:
-        return report("out of memory; use a smaller network (--hidden), a smaller --batch-size or fewer examples, "
-                      "or a machine with more memory")
+        return report(f"out of memory; {memory_fix}")

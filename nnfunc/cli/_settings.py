@@ -13,7 +13,7 @@ import nnfunc as nf
 from nnfunc import activations, checks
 from nnfunc.cli._common import flag
 from nnfunc.data.datasets import SPECS
-from nnfunc.errors import ConfigError
+from nnfunc.errors import CheckpointError, ConfigError, shown
 from nnfunc.initializers import SCHEMES
 from nnfunc.optim import optimizers, schedules
 from nnfunc.training import checkpoint, loop, runlog
@@ -38,12 +38,15 @@ COPIES = 8
 
 
 def parse_widths(text, name="--hidden"):
+    if not text.strip():
+        return ()  # no hidden layer: softmax regression
     try:
-        widths = tuple(int(w) for w in text.split(",") if w.strip())
+        widths = tuple(int(w) for w in text.split(","))
     except ValueError:
-        raise ConfigError(f"{name} must be comma-separated integers like 25,25, got {text!r}") from None
+        raise ConfigError(f"{name} must be comma-separated integers like 25,25 (or '' for none), got "
+                          f"{shown(text)}") from None
     if any(w < 1 for w in widths):
-        raise ConfigError(f"{name} widths must be >= 1, got {text!r}")
+        raise ConfigError(f"{name} widths must be >= 1, got {shown(text)}")
     return widths
 
 
@@ -145,7 +148,11 @@ def stored_config(run):
     meta = checkpoint.read(path)[1]
     config = check_stored(meta["config"], path)
     if (run / "config.json").exists() or (run / "config.json").is_symlink():
-        copy = runlog.read_config(run)
+        try:
+            copy = runlog.read_config(run)
+        except ConfigError as exc:
+            raise ConfigError(f"{exc}; it is a copy of the settings in model.npz: delete it and --resume "
+                              "rewrites it") from None
         changed = [k for k in sorted(set(copy) | set(config)) if k != "epochs" and copy.get(k) != config.get(k)]
         if changed:
             def show(d):
@@ -170,6 +177,10 @@ def run_dir_of(path):
 
 def check_resume(out, state, opt, config, fit_config, steps_per_epoch):
     """Refuse a --resume that could not change anything: nothing left to train, stopped early, or lr 0."""
+    if state.step != state.epoch * steps_per_epoch:
+        raise CheckpointError(f"{out / 'model.npz'} has taken {state.step} steps in {state.epoch} epochs of "
+                              f"{steps_per_epoch}; the file is damaged (or its data changed): train a new run, or "
+                              "resume from another copy")
     if config["epochs"] <= state.epoch:
         raise ConfigError(f"{out} has already trained {state.epoch} epochs; pass --epochs above {state.epoch} "
                           "to train more")

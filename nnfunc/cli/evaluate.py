@@ -73,7 +73,7 @@ def run_settings(model):
 
 def main(argv=None, prog="nnfunc evaluate"):
     args = build_parser(prog).parse_args(argv)
-    return _common.run(lambda: evaluate(args))
+    return _common.run(lambda: evaluate(args), memory_fix="use a machine with more memory")
 
 
 if __name__ == "__main__":

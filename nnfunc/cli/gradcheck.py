@@ -105,7 +105,8 @@ def main(argv=None, prog="nnfunc gradcheck"):
     """Run the CLI; return the exit code (0 ok, 1 gradients disagree, 2 bad arguments)."""
     parser = build_parser(prog)
     args = parser.parse_args(argv)
-    return _common.run(lambda: run(args, parser))
+    return _common.run(lambda: run(args, parser), memory_fix="pass smaller --sizes, a smaller --batch or --mode "
+                       "sample, or use a machine with more memory")
 
 
 if __name__ == "__main__":

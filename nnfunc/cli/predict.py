@@ -46,7 +46,7 @@ def predict(args):
 
 def main(argv=None, prog="nnfunc predict"):
     args = build_parser(prog).parse_args(argv)
-    return _common.run(lambda: predict(args))
+    return _common.run(lambda: predict(args), memory_fix="pass fewer or smaller images")
 
 
 if __name__ == "__main__":

@@ -223,7 +223,12 @@ def _fit(args, out, config, ds, train_data, state, opt, fit_config, sizes, *, fr
               f"  python -m nnfunc.train --resume {out} --epochs {config['epochs']}", file=sys.stderr)
         return 130
     except nf.DivergenceError as exc:
-        print(f"error: {exc} (flags: --lr, --warmup-epochs, --schedule, --l2)", file=sys.stderr)
+        kept = f"the checkpoint of epoch {saved[-1]} is kept in {out / 'model.npz'}"
+        if fresh:
+            print(f"error: {exc} (flags: --lr, --warmup-epochs, --schedule, --l2); {kept}", file=sys.stderr)
+        else:  # a resumed run keeps its settings: the fix is a new run
+            print(f"error: {exc}; {kept}. A resumed run keeps its settings, so start a new run with a lower --lr, "
+                  "a --warmup-epochs, another --schedule or a higher --l2", file=sys.stderr)
         return 1
     if loop.stopped_early(state, fit_config):
         print(f"early stopping: no lower validation loss for {config['patience']} epochs; "
@@ -244,7 +249,8 @@ def main(argv=None, prog="nnfunc train"):
     # a SIGTERM (e.g. from a job runner) stops like Ctrl-C: the last epoch's checkpoint stays
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
-        return _common.run(lambda: train(args))
+        return _common.run(lambda: train(args), memory_fix="use smaller --hidden widths, a smaller --batch-size or "
+                           "fewer examples (--train-size), or a machine with more memory")
     except KeyboardInterrupt:  # outside the epochs (loading data, plotting): nothing to save
         print("\ninterrupted", file=sys.stderr)
         return 130

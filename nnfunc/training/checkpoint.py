@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from nnfunc._version import __version__
-from nnfunc.errors import CheckpointError, ParamsError
+from nnfunc.errors import CheckpointError, ParamsError, shown
 from nnfunc import fileio
 from nnfunc.fileio import save_npz
 from nnfunc.training.loop import _STREAMS as FitState_STREAMS, FitState
@@ -119,6 +119,7 @@ def read(path, *, kinds=(KIND,), meta_keys=_META_KEYS, versions=(FORMAT_VERSION,
     return arrays, meta
 
 
+MAX_LAYERS = 1000  # far past any MLP that trains; a longer sizes list is damage
 _MAX_META_CHARS = 64 << 20  # a meta record of 1,000 epochs of history is about 250 KB
 
 
@@ -145,10 +146,11 @@ def _check_headers(path, headers, meta):
     """Raise CheckpointError unless every array's header fits the network ``meta`` describes."""
     damaged = "the file is damaged: train a new run, or use another copy"
     sizes, dtype = meta["sizes"], meta["dtype"]
-    if (not isinstance(sizes, list) or len(sizes) < 2
+    if (not isinstance(sizes, list) or not 2 <= len(sizes) <= MAX_LAYERS + 1
             or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes)
             or dtype not in ("float32", "float64")):
-        raise CheckpointError(f"{path} has a corrupt meta record (sizes {sizes!r}, dtype {dtype!r}); {damaged}")
+        raise CheckpointError(f"{path} has a corrupt meta record (sizes {shown(sizes)}, dtype {shown(dtype)}); "
+                              f"{damaged}")
     shapes = {}
     for l in range(1, len(sizes)):
         shapes[f"W{l}"], shapes[f"b{l}"] = (sizes[l - 1], sizes[l]), (sizes[l],)
@@ -159,12 +161,13 @@ def _check_headers(path, headers, meta):
         if group in ("params", "best") or (group.startswith("opt/") and group.count("/") == 1):
             want = (shapes.get(key), np.dtype(dtype))
         elif group == "opt":
-            want = ((), found if found.kind in "iu" else None)  # a step count
+            want = ((), np.dtype(np.int64))  # the update count
         else:
             want = (None, None)
         if (shape, found) != want:
-            raise CheckpointError(f"{path} holds an array {name!r} of shape {shape} and dtype {found}, which a "
-                                  f"{'-'.join(map(str, sizes))} {dtype} network does not have; {damaged}")
+            raise CheckpointError(f"{path} holds an array {shown(name)} of shape {shown(shape)} and dtype {found}, "
+                                  f"which a {shown('-'.join(map(str, sizes)))[1:-1]} {dtype} network does not "
+                                  f"have; {damaged}")
 
 
 def _params(arrays, prefix, path):
@@ -222,13 +225,16 @@ def _check_progress(path, meta):
     for key in ("epoch", "step", "bad_epochs"):
         value = meta[key]
         if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-            raise damaged(f"{key} {value!r} is not a count")
+            raise damaged(f"{key} {shown(value)} is not a count")
     best = meta["best_val_loss"]
     if best is not None and (not isinstance(best, (int, float)) or isinstance(best, bool) or not np.isfinite(best)):
-        raise damaged(f"best_val_loss {best!r}")
+        raise damaged(f"best_val_loss {shown(best)}")
     history = meta["history"]
     if not isinstance(history, list) or len(history) != meta["epoch"] or not all(isinstance(r, dict) for r in history):
         raise damaged(f"a history of {meta['epoch']} epochs is needed")
+    fields = meta["opt_fields"]
+    if not isinstance(fields, dict) or not all(isinstance(k, str) and v in ("dict", "array") for k, v in fields.items()):
+        raise damaged(f"opt_fields {shown(fields)}")
     states = meta["rng_states"]
     if not isinstance(states, dict) or sorted(states) != sorted(FitState_STREAMS):
         raise damaged(f"rng_states must hold {', '.join(FitState_STREAMS)}")
@@ -236,7 +242,20 @@ def _check_progress(path, meta):
         try:
             np.random.PCG64().state = state  # the loop restores them this way
         except (TypeError, ValueError, KeyError, OverflowError) as exc:
-            raise damaged(f"rng_states[{name!r}] ({type(exc).__name__}: {exc})") from None
+            raise damaged(f"rng_states[{shown(name)}] ({type(exc).__name__}: {shown(str(exc))})") from None
+
+
+def _check_opt_state(path, fields, step):
+    """Raise CheckpointError unless the optimizer state could have come from ``step`` updates."""
+    def damaged(what):
+        return CheckpointError(f"{path} has damaged optimizer state ({what}); train a new run, or resume from "
+                               "another copy")
+
+    if int(fields["count"]) != step:
+        raise damaged(f"opt/count {int(fields['count'])} but the run has taken {step} steps")
+    for key, value in fields.get("nu", {}).items():  # moving means of squares
+        if (value < 0).any():
+            raise damaged(f"opt/nu/{key} holds negative values, which a mean of squares cannot")
 
 
 def load_state(path, opt, *, sizes=None):
@@ -250,6 +269,7 @@ def load_state(path, opt, *, sizes=None):
             does not fit ``opt``.
     """
     arrays, meta = read(path)
+    _check_progress(path, meta)
     params = _params(arrays, "params/", path)
     check_architecture(params, sizes, path)
     best = _params(arrays, "best/", path) if any(k.startswith("best/") for k in arrays) else None
@@ -269,7 +289,7 @@ def load_state(path, opt, *, sizes=None):
     except KeyError as exc:
         raise CheckpointError(f"{path} lacks the optimizer array {exc}; the file is damaged: "
                               "train a new run, or resume from another copy") from None
-    _check_progress(path, meta)
+    _check_opt_state(path, fields, meta["step"])
     best_val = meta["best_val_loss"]
     state = FitState(
         params,

@@ -214,11 +214,13 @@ def _epoch(state, work, rngs, opt, data, config, acts, progress):
         "epoch": state.epoch + 1,
         "train_loss": train_loss,
         "train_accuracy": correct / m,
-        "val_loss": None if math.isnan(val.loss) else val.loss,
-        "val_accuracy": None if math.isnan(val.accuracy) else val.accuracy,
+        # None means no validation set; a NaN from a diverged one must stay NaN
+        "val_loss": val.loss if data.x_val.shape[0] else None,
+        "val_accuracy": val.accuracy if data.x_val.shape[0] else None,
         "lr": float(opt.schedule(step - 1)) if step and opt.schedule is not None else None,
         "seconds": time.perf_counter() - t0,
     }
+    _check_finite(record, params, opt_state)
     snapshot = _copy(params)
     best_params, best_val, bad = state.best_params, state.best_val_loss, state.bad_epochs
     if record["val_loss"] is not None:
@@ -229,3 +231,26 @@ def _epoch(state, work, rngs, opt, data, config, acts, progress):
     rng_states = {name: rng.bit_generator.state for name, rng in rngs.items()}
     return FitState(snapshot, _copy(opt_state), state.epoch + 1, step, rng_states, best_params,
                     best_val, bad, state.history + (record,))
+
+
+def _check_finite(record, params, opt_state):
+    """Raise DivergenceError when an epoch ended with a non-finite loss, param or optimizer state.
+
+    The step loop watches each mini-batch's cross-entropy; this catches what
+    it cannot see (the L2 term, the validation loss, an optimizer moment that
+    overflowed) before the state reaches a checkpoint. Once an epoch: cheap.
+    """
+    epoch = record["epoch"]
+    for key in ("train_loss", "val_loss"):
+        value = record[key]
+        if value is not None and not math.isfinite(value):
+            raise DivergenceError(f"the {key.replace('_', ' ')} became {value} at epoch {epoch}: training diverged; "
+                                  "lower the learning rate, add a warmup or a decaying schedule, or raise l2")
+    trees = {"params": params, **{f"optimizer {f}": v for f, v in zip(opt_state._fields, opt_state)
+                                  if isinstance(v, dict)}}
+    for where, tree in trees.items():
+        for key, value in tree.items():
+            if not np.isfinite(value).all():
+                raise DivergenceError(f"{where}[{key!r}] overflowed to NaN or inf in epoch {epoch}: training "
+                                      "diverged; lower the learning rate, add a warmup or a decaying schedule, or "
+                                      "raise l2")

@@ -7,6 +7,7 @@ it returns. Neither ever unpickles: every entry is a plain array.
 """
 
 import json
+import os
 from pathlib import Path
 from types import MappingProxyType
 from typing import Mapping, NamedTuple, Optional
@@ -16,7 +17,7 @@ import numpy as np
 from nnfunc._version import __version__
 from nnfunc import activations as _activations
 from nnfunc.data.datasets import SPECS
-from nnfunc.errors import CheckpointError, ConfigError
+from nnfunc.errors import CheckpointError, ConfigError, ParamsError, shown
 from nnfunc.fileio import save_npz
 from nnfunc.params import layer_sizes, validate_params
 from nnfunc.training import checkpoint
@@ -62,7 +63,12 @@ def save(path, params, *, activation, classes=None, dataset=None):
     Raises:
         ParamsError, ConfigError: bad params, activation, classes or dataset.
     """
+    path = _path(path)
     L = validate_params(params)
+    bad = next((k for k, p in params.items() if not np.isfinite(p).all()), None)
+    if bad is not None:  # load would refuse the file: refuse to write it
+        raise ParamsError(f"params[{bad!r}] holds NaN or inf; a model file must hold a usable network: save the "
+                          "params of an epoch before the run diverged")
     names = _activations.resolve(activation, L - 1)  # fails on an unknown name or a wrong count
     spec = activation if isinstance(activation, str) else [a.name for a in names]
     n_out = params[f"W{L}"].shape[1]
@@ -77,16 +83,22 @@ def save(path, params, *, activation, classes=None, dataset=None):
     arrays = {"format_version": np.array(FORMAT_VERSION), "nnfunc_version": np.array(__version__),
               "meta": np.array(json.dumps(meta))}
     arrays.update({f"params/{k}": v for k, v in params.items()})
-    path = Path(path)
     if path.is_dir():
         raise ConfigError(f"{path} is a directory; pass a file name such as {path / 'model.npz'}")
     save_npz(path, arrays)
     return path
 
 
+def _path(path):
+    """``path`` as a Path, or CheckpointError for something that is not a path (None, a number)."""
+    if not isinstance(path, (str, os.PathLike)) or not str(path):
+        raise CheckpointError(f"path must be a file or directory name (str or pathlib.Path), got {shown(path)}")
+    return Path(path)
+
+
 def resolve(path):
     """The model file behind ``path``: ``path/model.npz`` for a run directory, else ``path`` itself."""
-    path = Path(path)
+    path = _path(path)
     try:
         return path / "model.npz" if path.is_dir() and (path / "model.npz").is_file() else path
     except OSError:  # e.g. a run directory we may not search: reading model.npz then says so
@@ -149,10 +161,10 @@ def _fields(file, meta, kind):
         classes = SPECS[dataset].class_names if isinstance(dataset, str) and dataset in SPECS else None
     names = [activation] if isinstance(activation, str) else activation
     if not isinstance(names, list | tuple) or not all(isinstance(n, str) for n in names):
-        raise corrupt(f"activation {activation!r}")
+        raise corrupt(f"activation {shown(activation)}")
     if classes is not None and (not isinstance(classes, list | tuple) or not all(isinstance(c, str) for c in classes)):
-        raise corrupt(f"classes {classes!r}")
-    if dataset is not None and not isinstance(dataset, str):
-        raise corrupt(f"dataset {dataset!r}")
+        raise corrupt(f"classes {shown(classes)}")
+    if dataset is not None and (not isinstance(dataset, str) or dataset not in SPECS):
+        raise corrupt(f"dataset {shown(dataset)}, which nnfunc does not know")
     activation = activation if isinstance(activation, str) else tuple(activation)
     return activation, None if classes is None else tuple(classes), dataset, config

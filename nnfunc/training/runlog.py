@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from nnfunc import fileio
-from nnfunc.errors import ConfigError, DataError, InputError
+from nnfunc.errors import ConfigError, DataError, InputError, shown
 
 # the files a run writes (atomically): only their temp files are ever cleared
 RUN_FILES = ("model.npz", "config.json", "metrics.json", "metrics.csv", "loss.png", "accuracy.png", "weights.png",
@@ -90,17 +90,16 @@ def read_config(run_dir):
     """The settings ``write_config`` wrote, as a dict.
 
     Raises:
-        ConfigError: no readable config.json in ``run_dir``.
+        ConfigError: no readable config.json in ``run_dir`` (the message says
+            what is wrong with the file; the caller adds the fix).
     """
     path = Path(run_dir) / "config.json"
     try:
         config = json.loads(fileio.read_limited(path, MAX_JSON_BYTES).decode("utf-8"))
     except OSError as exc:
-        raise ConfigError(f"cannot read {path} ({exc.strerror or exc}); pass the directory of a run written by "
-                          "python -m nnfunc.train") from None
+        raise ConfigError(f"cannot read {path} ({exc.strerror or exc})") from None
     except (ValueError, RecursionError) as exc:  # also fileio.UnreadableFile, UnicodeDecodeError
-        raise ConfigError(f"cannot read {path} ({exc}); pass the directory of a run written by "
-                          "python -m nnfunc.train") from None
+        raise ConfigError(f"{path} is not a readable run config ({shown(str(exc))[1:-1]})") from None
     if not isinstance(config, dict):
         raise ConfigError(f"{path} does not hold a JSON object; it is not an nnfunc run config")
     return config
