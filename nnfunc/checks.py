@@ -1,4 +1,4 @@
-"""Argument validation, one home: numbers, counts, seeds, generators, sizes, batches, results.
+"""Argument validation, one home: numbers, counts, seeds, generators, sizes, batches.
 
 Public functions call these once per call at the edge, so a wrong shape, a
 NaN or a bool where a count belongs fails with a message that names the
@@ -7,24 +7,17 @@ inner step never calls them. ``name`` is how the message names the
 argument: a Python keyword (``"l2"``) from the library, a flag
 (``"--l2"``) from the command line.
 
-Some problems show only in a result: finite x and params whose forward pass
-overflows, an L2 term too big for the dtype, a network that holds a NaN.
-The ``finite_*`` checks look at the cheap result (logits, a loss, a step)
-and only when it is not finite scan the arguments to say which one is to
-blame; ``memory`` refuses an allocation the machine cannot hold.
+Problems that show only in a result (a NaN, an overflow) are
+``nnfunc.finite``'s.
 """
 
 import math
 import numbers
-import os
 
 import numpy as np
 
-from nnfunc.errors import ConfigError, InputError, ParamsError
-
-# what to do about a params array holding NaN or inf
-PARAMS_FIX = "the run diverged or the file is damaged: retrain or load another copy"
-
+from nnfunc.errors import ConfigError, InputError
+from nnfunc.finite import largest, scale_fix
 
 def is_real(value):
     """Whether ``value`` is a real number and not a bool (True is not a rate); NaN and inf count."""
@@ -35,14 +28,43 @@ def _is_int(value):
     return isinstance(value, numbers.Integral) and not isinstance(value, (bool, np.bool_))
 
 
+def is_finite(value):
+    """math.isfinite for any real number; an int or Fraction too large for a float counts as not finite."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # math.isfinite converts to a float first, and 10**400 has none
+        return False
+
+
+def show(value):
+    """``repr(value)`` for a message, or a description where a repr would be unreadable or fail.
+
+    An int beyond a float's range is described by its length (Python refuses
+    to print one of more than 4300 digits, and 400 are no help anyway).
+    """
+    if isinstance(value, int) and value.bit_length() > 1024:
+        return f"an int of {math.floor(math.log10(abs(value))) + 1} digits"
+    try:
+        return repr(value)
+    except ValueError:  # a Fraction or a container holding such an int
+        return f"a {type(value).__name__} too large to print"
+
+
+def _g(bound):
+    try:
+        return f"{bound:g}"
+    except OverflowError:  # an int bound beyond a float's range
+        return show(bound)
+
+
 def _bounds(low, high, low_open, high_open):
     """The range in words: ">= 0", "> 0", "in [0, 1)", "<= 5" or ""."""
     if low is not None and high is not None:
-        return f" in {'(' if low_open else '['}{low:g}, {high:g}{')' if high_open else ']'}"
+        return f" in {'(' if low_open else '['}{_g(low)}, {_g(high)}{')' if high_open else ']'}"
     if low is not None:
-        return f" {'>' if low_open else '>='} {low:g}"
+        return f" {'>' if low_open else '>='} {_g(low)}"
     if high is not None:
-        return f" {'<' if high_open else '<='} {high:g}"
+        return f" {'<' if high_open else '<='} {_g(high)}"
     return ""
 
 
@@ -56,14 +78,15 @@ def number(value, name, *, low=None, high=None, low_open=False, high_open=False,
     """Return ``value`` as a float if it is a finite real number in range, else raise.
 
     Args:
-        value: the argument; bools are refused (True is not a rate).
+        value: the argument; bools are refused (True is not a rate), and so
+            is an int too large for a float (10**400 is no finite rate).
         name: how the message names it ("lr", "--lr").
         low, high: bounds (None: unbounded); ``*_open`` excludes the bound.
         hint: what to do instead, appended to the message.
         error: the exception type (ConfigError, or InputError for data).
     """
-    if not (is_real(value) and math.isfinite(value) and _within(value, low, high, low_open, high_open)):
-        raise error(f"{name} must be a finite number{_bounds(low, high, low_open, high_open)}, got {value!r}"
+    if not (is_real(value) and is_finite(value) and _within(value, low, high, low_open, high_open)):
+        raise error(f"{name} must be a finite number{_bounds(low, high, low_open, high_open)}, got {show(value)}"
                     + (f"; {hint}" if hint else ""))
     return float(value)
 
@@ -71,7 +94,7 @@ def number(value, name, *, low=None, high=None, low_open=False, high_open=False,
 def integer(value, name, *, low=None, high=None, hint=None, error=ConfigError):
     """Return ``value`` as an int if it is an integer (not a bool) in [low, high], else raise."""
     if not (_is_int(value) and _within(value, low, high, False, False)):
-        raise error(f"{name} must be an integer{_bounds(low, high, False, False)}, got {value!r}"
+        raise error(f"{name} must be an integer{_bounds(low, high, False, False)}, got {show(value)}"
                     + (f"; {hint}" if hint else ""))
     return int(value)
 
@@ -112,7 +135,10 @@ def sizes(value, name="sizes", *, example="(784, 10)"):
                           f"e.g. {example}")
     for n in widths:
         if not _is_int(n) or n < 1:
-            raise ConfigError(f"every width in {name} must be an int >= 1, got {n!r} in {widths}")
+            raise ConfigError(f"every width in {name} must be an int >= 1, got {show(n)} in {show(widths)}")
+        if n > np.iinfo(np.intp).max:  # no array has that many columns; the memory check could not even say so
+            raise ConfigError(f"every width in {name} must be at most {np.iinfo(np.intp).max:,}, got {show(n)}; "
+                              "use smaller widths")
     return tuple(int(n) for n in widths)
 
 
@@ -120,12 +146,14 @@ def check_x(x, n_in, dtype):
     """Return ``x`` as a (m, n_in) array of ``dtype``, or raise InputError.
 
     Args:
-        x: (m, n_in) real numbers, m >= 1, all finite.
+        x: (m, n_in) real numbers, m >= 1, all finite; complex numbers are
+            refused (the cast would silently drop the imaginary part).
         n_in: the width the first layer expects (rows of W1).
         dtype: the params' floating dtype; x is cast to it (a copy only if needed).
     """
     if not isinstance(x, np.ndarray):
         x = np.asarray(x)
+    _not_complex(x, "x")
     if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
         raise InputError(f"x must be an array of numbers, got dtype {x.dtype}; convert with np.asarray(x, float)")
     if x.ndim != 2:
@@ -142,14 +170,21 @@ def check_x(x, n_in, dtype):
         cast = x.astype(dtype, copy=False)
     if not np.isfinite(cast).all():
         if np.isfinite(x).all():
-            raise InputError(f"x holds values up to {_largest(x):.3g}, beyond the range of the params' {dtype}; "
-                             f"{_scale_fix(dtype)}")
+            raise InputError(f"x holds values up to {largest(x):.3g}, beyond the range of the params' {dtype}; "
+                             f"{scale_fix(dtype)}")
         bad = np.argwhere(~np.isfinite(x))[0]
         raise InputError(
             f"x contains NaN or inf (first at row {bad[0]}, column {bad[1]}); "
             "clean or impute the data before training"
         )
     return cast
+
+
+def _not_complex(x, name):
+    """Refuse a complex array: casting it to the params' real dtype would silently drop the imaginary part."""
+    if np.issubdtype(x.dtype, np.complexfloating):
+        raise InputError(f"{name} holds complex numbers (dtype {x.dtype}); pass real numbers, e.g. np.abs({name}) "
+                         f"or {name}.real if that is what you meant")
 
 
 def check_examples(x, y, n_in, n_classes, name="x"):
@@ -164,8 +199,10 @@ def check_examples(x, y, n_in, n_classes, name="x"):
         name: how the message names x (e.g. "data.x_val").
 
     Raises:
-        InputError: wrong type, shape, dtype, a NaN or inf, or bad labels.
+        InputError: wrong type, shape, dtype (complex included), a NaN or inf, or bad labels.
     """
+    if isinstance(x, np.ndarray):
+        _not_complex(x, name)
     if not isinstance(x, np.ndarray) or x.ndim != 2 or x.shape[1] != n_in:
         shape = getattr(x, "shape", type(x).__name__)
         raise InputError(f"{name} must be a 2-D array (m, {n_in}), batch first, got {shape}; "
@@ -210,151 +247,3 @@ def check_l2(l2, name="l2"):
 def dropout_rate(dropout, name="dropout"):
     """Return a dropout probability in [0, 1) as a float (0 turns dropout off)."""
     return number(dropout, name, low=0, high=1, high_open=True, hint="0 turns it off")
-
-
-def _largest(a):
-    """max |a| as a float, without an |a| copy (uint8 cannot be negated)."""
-    a = np.asarray(a)
-    return max(abs(float(np.max(a))), abs(float(np.min(a)))) if a.size else 0.0
-
-
-def _scale_fix(dtype):
-    wider = ", or use float64 params" if np.dtype(dtype) != np.float64 else ""
-    return f"scale the inputs, e.g. pixels to [0, 1]{wider}"
-
-
-def _layer_order(params):
-    """The keys of a validated params dict in layer order: W1, b1, ..., WL, bL (never sorted: "W10" < "W2")."""
-    return [k for l in range(1, len(params) // 2 + 1) for k in (f"W{l}", f"b{l}")]
-
-
-def overflow_checked_after():
-    """An ``np.errstate`` for a computation whose result a ``finite_*`` check inspects afterwards.
-
-    Overflow then shows as inf or NaN in the result, which the check explains;
-    numpy's warning (or FloatingPointError under a strict errstate) would say less.
-    """
-    return np.errstate(over="ignore", invalid="ignore")
-
-
-def finite_arrays(arrays, keys, name, fix, error=ParamsError):
-    """Raise ``error`` naming the first ``name[key]``, in ``keys`` order, that holds NaN or inf.
-
-    Args:
-        arrays: dict of arrays (params, grads).
-        keys: the keys to scan, in the order the message should find them.
-        name: how the message names the dict ("params", "grads").
-        fix: what to do about it, ending the message.
-    """
-    for key in keys:
-        if not np.isfinite(arrays[key]).all():
-            raise error(f"{name}[{key!r}] holds NaN or inf; {fix}")
-
-
-def finite_output(output, what, params, x):
-    """Return ``output`` if every entry is finite, else raise the error that explains why.
-
-    One pass over the output, which is small (logits (m, nL), a loss);
-    only when it fails are params and x scanned for the culprit. Compute
-    the output under ``np.errstate(over="ignore", invalid="ignore")`` so the
-    user sees this error, not numpy's warning or FloatingPointError.
-
-    Args:
-        output: array or float computed from params and x.
-        what: how the message names it ("the logits", "the loss").
-        params: Params it was computed from (layer-order keys W1, b1, ...).
-        x: (m, n0) the inputs it was computed from.
-
-    Raises:
-        ParamsError: a params array holds NaN or inf (the first one is named).
-        InputError: x holds NaN or inf, or finite x and params overflowed the dtype.
-    """
-    if np.isfinite(output).all():
-        return output
-    finite_arrays(params, _layer_order(params), "params", PARAMS_FIX)
-    if not np.isfinite(x).all():
-        raise InputError("x contains NaN or inf; clean or impute the data first")
-    dtype = params["W1"].dtype
-    weights = max(_largest(v) for k, v in params.items() if k.startswith("W"))
-    raise InputError(
-        f"x holds values up to {_largest(x):.3g} (the weights up to {weights:.3g}) and the forward pass "
-        f"overflowed {dtype}: {what} came out NaN or inf although x and params are finite; {_scale_fix(dtype)}"
-    )
-
-
-def finite_penalty(penalty, l2, params, name="l2"):
-    """Return the L2 penalty if it and its gradient ``l2 * W`` fit the params' dtype, else raise.
-
-    Args:
-        penalty: ``0.5 * l2 * sum_l ||W_l||^2`` as computed (inf if it overflowed).
-        l2: the L2 strength, already checked to be a finite number >= 0.
-        params: Params it was computed from (scanned only on failure).
-        name: how the message names l2 ("l2", "--l2").
-
-    Raises:
-        ParamsError: a params array holds NaN or inf.
-        ConfigError: l2 is so large that the penalty or its gradient overflows.
-    """
-    dtype = params["W1"].dtype
-    biggest = float(np.finfo(dtype).max)
-    # sum ||W||^2 = 2 * penalty / l2 bounds every |W|, so l2 * |W| <= sqrt(2 * l2 * penalty): no scan
-    if math.isfinite(penalty) and l2 < biggest and math.sqrt(2 * l2) * math.sqrt(penalty) < biggest:
-        return penalty
-    finite_arrays(params, _layer_order(params), "params", PARAMS_FIX)
-    weights = max(_largest(v) for k, v in params.items() if k.startswith("W"))
-    raise ConfigError(f"{name} is too large ({l2:g}): the L2 penalty 0.5 * l2 * sum(W**2) or its gradient l2 * W "
-                      f"overflows {dtype} (the weights go up to {weights:.3g}); pass a smaller {name}, "
-                      "typically 1e-5 to 1e-2")
-
-
-def finite_step(new, params, grads, lr, name="lr"):
-    """Return the stepped params ``new = params - lr * grads`` if all finite, else raise the error that explains it.
-
-    Args:
-        new, params, grads: dicts of arrays with the same keys.
-        lr: the rate used, a finite number >= 0.
-        name: how the message names lr.
-
-    Raises:
-        ParamsError: params or grads hold NaN or inf (the first key is named).
-        ConfigError: finite params and grads, but ``lr * grads`` overflowed.
-    """
-    for key, value in new.items():
-        if not np.isfinite(value).all():
-            finite_arrays(params, [key], "params", PARAMS_FIX)
-            finite_arrays(grads, [key], "grads", "a step along it would fill the params with NaN: find where the "
-                          "gradient overflowed (unscaled inputs? a diverging run?) and do not take this step")
-            raise ConfigError(f"{name}={lr:g} times grads[{key!r}] overflows {value.dtype}; pass a smaller {name}")
-    return new
-
-
-def physical_memory():
-    """Bytes of physical memory on this machine, or None where the system does not say."""
-    try:
-        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):  # no sysconf (Windows) or no such name
-        return None
-    return total if total > 0 else None
-
-
-def memory(nbytes, what, fix):
-    """Raise ConfigError if ``nbytes`` is more than this machine's physical memory.
-
-    Call it before a big allocation: numpy would otherwise fail with a bare
-    MemoryError, or, since Linux overcommits, succeed and let the OOM killer
-    end the process later. Nothing is checked where the memory is unknown.
-
-    Args:
-        nbytes: int, every byte the caller is about to hold at once (e.g.
-            params + optimizer state + gradients, not the params alone).
-        what: what needs them, starting the message, e.g. "sizes (784,
-            100000000, 10) hold 79,400,001,010 float32 parameters".
-        fix: what to do instead, ending the message, e.g. "use smaller widths".
-
-    Raises:
-        ConfigError: "{what}: about N GB, more than this machine's M GB of memory; {fix}".
-    """
-    total = physical_memory()
-    if total is not None and nbytes > total:
-        raise ConfigError(f"{what}: about {nbytes / 1e9:,.1f} GB, more than this machine's "
-                          f"{total / 1e9:,.1f} GB of memory; {fix}")

@@ -11,8 +11,9 @@ from typing import NamedTuple
 import numpy as np
 
 from nnfunc import activations as _activations
-from nnfunc import checks
+from nnfunc import checks, finite
 from nnfunc.data.load import scale_pixels
+from nnfunc.errors import InputError
 from nnfunc.losses import _softmax, l2_penalty, softmax_cross_entropy
 from nnfunc.model import _forward
 from nnfunc.params import validate_params
@@ -34,34 +35,41 @@ def evaluate(params, x, y, *, activation="relu", l2=0.0, chunk=CHUNK):
 
     Args:
         params: Params.
-        x: (m, n0) uint8 (pixels 0..255) or float; m may be 0.
+        x: (m, n0) uint8 (pixels 0..255) or float, m >= 1.
         y: (m,) int class ids.
         activation: as in ``nnfunc.forward``.
         l2: L2 strength whose penalty is added to the loss (the training objective).
         chunk: rows per forward pass.
 
     Returns:
-        Evaluation; for m = 0, loss and accuracy are nan.
+        Evaluation, with a finite loss.
 
     Raises:
         ParamsError, InputError, ConfigError: bad params, data or settings;
-            ParamsError for NaN or inf in params, InputError when x overflows
-            the params' dtype, ConfigError when l2 makes the penalty overflow.
+            ParamsError for NaN or inf in params, InputError when x has no
+            rows (a mean over none is nan) or overflows the params' dtype,
+            ConfigError when l2 makes the penalty overflow.
     """
     L = validate_params(params)
     acts = _activations.resolve(activation, L - 1)
     x, y = checks.check_examples(x, y, params["W1"].shape[0], params[f"W{L}"].shape[1])
+    if x.shape[0] == 0:
+        raise InputError("x has no rows; evaluate needs at least one example")
     l2, chunk = checks.check_l2(l2), checks.integer(chunk, "chunk", low=1)
-    with checks.overflow_checked_after():
-        checks.finite_penalty(l2_penalty(params, L, l2), l2, params)
+    with finite.overflow_checked_after():
+        finite.finite_penalty(l2_penalty(params, L, l2), l2, params)
         result = _evaluate(params, L, acts, x, y, l2, chunk)
-    if len(y):  # a finite mean loss means every row's probs are finite
-        checks.finite_output(result.loss, "the loss", params, x)
+    # a finite mean loss means every row's probs are finite
+    finite.finite_output(result.loss, "the loss", params, x)
     return result
 
 
 def _evaluate(params, L, acts, x, y, l2, chunk=CHUNK):
-    """Unchecked ``evaluate`` (the training loop's validation pass)."""
+    """Unchecked ``evaluate`` (the training loop's validation pass); for m = 0, loss and accuracy are nan.
+
+    An empty validation set is legal in training (no validation), so m = 0
+    is not an error here: the loop reports the nan as "no validation loss".
+    """
     dtype = params["W1"].dtype
     m, k = x.shape[0], params[f"W{L}"].shape[1]
     probs = np.empty((m, k), dtype=dtype)
@@ -88,8 +96,8 @@ def predict_proba(params, x, *, activation="relu", chunk=CHUNK):
     acts = _activations.resolve(activation, L - 1)
     x, _ = checks.check_examples(x, np.zeros(np.shape(x)[:1], np.intp), params["W1"].shape[0], params[f"W{L}"].shape[1])
     chunk, dtype = checks.integer(chunk, "chunk", low=1), params["W1"].dtype
-    with checks.overflow_checked_after():
+    with finite.overflow_checked_after():
         parts = [_softmax(_forward(params, scale_pixels(x[s : s + chunk], dtype), acts)["logits"])
                  for s in range(0, len(x), chunk)]
     probs = np.concatenate(parts) if parts else np.zeros((0, params[f"W{L}"].shape[1]), dtype)
-    return checks.finite_output(probs, "the probabilities", params, x)
+    return finite.finite_output(probs, "the probabilities", params, x)

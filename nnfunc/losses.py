@@ -14,7 +14,7 @@ the unchecked ``_softmax`` and ``softmax_cross_entropy`` on logits they made.
 
 import numpy as np
 
-from nnfunc import checks
+from nnfunc import finite
 from nnfunc.errors import InputError
 
 
@@ -57,7 +57,7 @@ def _checked(function, logits):
         raise InputError(f"logits must be a 2-D float array (m, k) with k >= 1, got {logits.dtype} of shape "
                          f"{logits.shape}; convert with logits.astype(float), and a single row with .reshape(1, -1)")
     # logits far apart overflow the shift to -inf, which is the right 0; NaN rows are found below
-    with checks.overflow_checked_after():
+    with finite.overflow_checked_after():
         out = function(logits)
     bad = np.isnan(out).any(axis=1)
     if bad.any():

@@ -14,7 +14,7 @@ import numpy as np
 
 from nnfunc import activations as _activations
 from nnfunc.errors import ConfigError, ParamsError
-from nnfunc import checks
+from nnfunc import checks, finite
 from nnfunc.checks import check_l2, check_x, check_y
 from nnfunc.losses import _softmax, l2_penalty, softmax_cross_entropy, softmax_cross_entropy_grad
 from nnfunc.params import Grads, Params, layer_sizes, param_keys, validate_params
@@ -124,9 +124,9 @@ def forward(params, x, *, activation="relu", dropout=0.0, rng=None):
             ParamsError for NaN or inf in params, InputError when x overflows the dtype.
     """
     L, acts, x = _setup(params, x, activation)
-    with checks.overflow_checked_after():
+    with finite.overflow_checked_after():
         cache = _forward(params, x, acts, *_check_dropout(dropout, rng))
-        cache["probs"] = _softmax(checks.finite_output(cache["logits"], "the logits", params, x))
+        cache["probs"] = _softmax(finite.finite_output(cache["logits"], "the logits", params, x))
     return cache["probs"], cache
 
 
@@ -171,9 +171,10 @@ def backward(params, cache, y, *, activation="relu", l2=0.0) -> Grads:
         raise ParamsError(
             f"cache lacks {missing}; pass the cache returned by forward() with the same params and activation"
         )
-    probs = checks.finite_output(cache["probs"], "cache['probs']", params, cache["A0"])
+    probs = finite.finite_output(cache["probs"], "cache['probs']", params, cache["A0"])
     y = check_y(y, probs.shape[0], probs.shape[1])
-    grads, _ = _backward(params, cache, probs, y, acts, check_l2(l2))
+    with finite.overflow_checked_after():
+        grads, _ = finite.finite_grads(*_backward(params, cache, probs, y, acts, check_l2(l2)), params, cache["A0"])
     return grads
 
 
@@ -205,16 +206,18 @@ def _checked_loss(params, x, y, activation, l2, dropout, rng):
     L, acts, x = _setup(params, x, activation)
     y = check_y(y, x.shape[0], params[f"W{L}"].shape[1])
     l2 = check_l2(l2)
-    with checks.overflow_checked_after():
+    with finite.overflow_checked_after():
         cache = _forward(params, x, acts, *_check_dropout(dropout, rng))
         value, probs = softmax_cross_entropy(cache["logits"], y)
-        penalty = checks.finite_penalty(l2_penalty(params, L, l2), l2, params)
-    return acts, y, l2, cache, checks.finite_output(value, "the loss", params, x) + penalty, probs
+        penalty = finite.finite_penalty(l2_penalty(params, L, l2), l2, params)
+    return acts, y, l2, cache, finite.finite_output(value, "the loss", params, x) + penalty, probs
 
 
 def _value_grads_dx(params, x, y, activation, l2, dropout, rng, need_dx):
     acts, y, l2, cache, value, probs = _checked_loss(params, x, y, activation, l2, dropout, rng)
-    grads, dx = _backward(params, cache, probs, y, acts, l2, need_dx=need_dx)
+    with finite.overflow_checked_after():
+        grads, dx = finite.finite_grads(*_backward(params, cache, probs, y, acts, l2, need_dx=need_dx), params,
+                                        cache["A0"])
     return value, grads, dx
 
 
@@ -228,9 +231,9 @@ def predict(params, x, *, activation="relu"):
         As ``forward``: an argmax over NaN logits would be class 0, not a prediction.
     """
     L, acts, x = _setup(params, x, activation)
-    with checks.overflow_checked_after():
+    with finite.overflow_checked_after():
         logits = _forward(params, x, acts)["logits"]
-    return checks.finite_output(logits, "the logits", params, x).argmax(axis=1).astype(np.int64)
+    return finite.finite_output(logits, "the logits", params, x).argmax(axis=1).astype(np.int64)
 
 
 def kink_pattern(params, x, *, activation="relu", dropout=0.0, rng=None):
@@ -269,9 +272,9 @@ def update(params, grads, *, lr) -> Params:
         if np.shape(grads[k]) != params[k].shape:
             raise ParamsError(f"grads[{k!r}] has shape {np.shape(grads[k])}, params[{k!r}] has {params[k].shape}; "
                               "pass the gradient of these params, e.g. from value_and_grad")
-    with checks.overflow_checked_after():
+    with finite.overflow_checked_after():
         step = params["W1"].dtype.type(lr)
-        return checks.finite_step({k: params[k] - step * grads[k] for k in keys}, params, grads, lr)
+        return finite.finite_step({k: params[k] - step * grads[k] for k in keys}, params, grads, lr)
 
 
 __all__ = [

@@ -1,10 +1,12 @@
 """Never a silent NaN: the public numeric functions return finite results or raise a clear error.
 
 Inputs that overflow the params' dtype, params holding NaN or inf, an L2
-strength too big for the dtype, a bad learning rate, gradients of another
-layout, a schedule that turns bad mid-run, a network bigger than the
-machine's memory and huge command-line flags each end in an nnfunc error
-that names the culprit and the fix. Every check runs under the strict
+strength too big for the dtype, a bad learning rate (an int too large for a
+float included), gradients of another layout, NaN in an optimizer's grads or
+state, a step that overflows, a schedule that turns bad mid-run, a network
+bigger than the machine's memory, huge command-line flags, complex x, an
+empty set to evaluate and an image path that is not a path each end in an
+nnfunc error that names the culprit and the fix. Every check runs under the strict
 ``np.errstate`` of conftest and, where the default errstate would only warn,
 under warnings-as-errors too: the user sees the nnfunc error, never numpy's.
 """
@@ -16,6 +18,7 @@ import re
 import subprocess
 import sys
 import warnings
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
@@ -24,9 +27,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import nnfunc as nf
-from nnfunc import checks
+from nnfunc import checks, finite
 from nnfunc.errors import ConfigError, InputError, ParamsError
-from nnfunc.evaluation import predict_proba
+from nnfunc.evaluation import _evaluate, predict_proba
 from nnfunc.optim import optimizers as opt_mod
 from nnfunc.params import param_keys
 from tests.helpers import assert_bit_identical, copy_tree
@@ -256,6 +259,33 @@ def test_update_refuses_an_lr_that_overflows_the_step(step_problem, numerics):
     assert all(np.isfinite(v).all() for v in nf.update(params, grads, lr=1e3).values())
 
 
+@given(st.integers(309, 6000), st.sampled_from([1, -1]))
+def test_an_int_too_large_for_a_float_is_no_finite_number(exponent, sign):
+    # math.isfinite(10**400) raises OverflowError; Python will not even print an int of over 4300 digits
+    big = sign * 10**exponent
+    shown = f"an int of {exponent + 1} digits"
+    params = nf.init((3, 2), 0)
+    grads = {k: np.ones_like(v) for k, v in params.items()}
+    with pytest.raises(ConfigError, match=rf"^lr must be a finite number >= 0, got {shown}$"):
+        nf.update(params, grads, lr=big)
+    with pytest.raises(ConfigError, match=rf"^lr must be a finite number >= 0, got {shown}; pass a rate like lr=0.01$"):
+        opt_mod.sgd(big)
+    with pytest.raises(ConfigError, match=rf"^epochs must be an integer in \[1, 5\], got {shown}$"):
+        checks.integer(big, "epochs", low=1, high=5)
+    with pytest.raises(ConfigError, match=rf"^every width in sizes must be (an int >= 1|at most [\d,]+), got {shown}"):
+        nf.init((3, big, 2), 0)
+
+
+def test_a_large_int_that_a_float_holds_is_a_number_and_a_huge_bound_is_printable():
+    assert checks.number(10**308, "lr") == 1e308
+    assert checks.number(Fraction(1, 3), "lr") == 1 / 3
+    with pytest.raises(ConfigError, match=r"^lr must be a finite number >= 0, got Fraction\(10000"):
+        checks.number(Fraction(10**400), "lr", low=0)
+    # a bound beyond a float's range is described, not formatted with :g (OverflowError)
+    with pytest.raises(ConfigError, match=r"^total_steps must be an integer >= an int of 401 digits, got 5$"):
+        checks.integer(5, "total_steps", low=10**400 + 1)
+
+
 # --- 3. an optimizer's update: the gradient's layout ------------------------------------
 
 
@@ -291,6 +321,185 @@ def test_apply_updates_refuses_an_update_that_would_broadcast(step_problem):
     updates, _ = opt_mod.sgd(0.1).update({**grads, "W1": np.ones((4, 1), np.float32)}, opt_mod.sgd(0.1).init(params))
     with pytest.raises(ParamsError, match=r"^updates\['W1'\] has shape \(4, 1\) but params\['W1'\] has \(4, 5\)"):
         nf.apply_updates(params, updates)
+
+
+# --- 3b. an optimizer's update: never a NaN ------------------------------------------------
+
+GRADS_MESSAGE = ("holds NaN or inf; a step along it would fill the params with NaN: find where the gradient "
+                 "overflowed (unscaled inputs? a diverging run?) and do not take this step")
+
+
+def started(opt, params, grads):
+    """The state after one good update: moments that are not all zero."""
+    return opt.update(grads, opt.init(params), params)[1]
+
+
+def assert_refused_untouched(opt, grads, state, params, error, message):
+    """opt.update raises ``error`` matching ``message`` and leaves its three arguments bit-identical."""
+    before = copy_tree(grads), [copy_tree(field) for field in state], copy_tree(params)
+    with pytest.raises(error, match=message):
+        opt.update(grads, state, params)
+    assert_bit_identical(grads, before[0])
+    assert_bit_identical(list(state), before[1])
+    assert_bit_identical(params, before[2])
+
+
+@pytest.mark.parametrize("which", range(6))
+@pytest.mark.parametrize("key", ["W1", "b2"])
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_optimizer_update_refuses_nan_or_inf_grads_naming_the_key(step_problem, which, key, bad, numerics):
+    params, grads = step_problem
+    opt = all_optimizers(0.1)[which]
+    grads = copy_tree(grads)
+    grads[key].flat[-1] = bad
+    with numerics():
+        state = started(opt, params, step_problem[1])
+        assert_refused_untouched(opt, grads, state, params, ParamsError,
+                                 rf"^grads\['{key}'\] {re.escape(GRADS_MESSAGE)}$")
+
+
+@given(problems(dtype=np.float32, max_layers=3, max_width=6, max_batch=4), st.data())
+def test_a_nan_planted_anywhere_in_grads_or_state_is_named_never_returned(prob, data):
+    _, grads = nf.value_and_grad(prob.params, prob.x, prob.y, activation=prob.activation)
+    which = data.draw(st.sampled_from(range(6)))
+    opt = all_optimizers(0.01)[which]
+    state = started(opt, prob.params, grads)
+    # the damaged tree: the grads, or one of the state's slots
+    slots = [f for f in state._fields if f != "count"]
+    tree_name = data.draw(st.sampled_from(["grads", *slots]))
+    key = data.draw(st.sampled_from(list(prob.params)))
+    at = data.draw(st.integers(0, prob.params[key].size - 1))
+    # nu is a mean of squares: negative is as damaged as NaN (-1e6 outweighs any g**2 here, so sqrt gets < 0)
+    bad = data.draw(st.sampled_from([np.nan, -1e6] if tree_name == "nu" else [np.nan, np.inf, -np.inf]))
+    if tree_name == "grads":
+        grads = copy_tree(grads)
+        grads[key].flat[at] = bad
+        message = rf"^grads\['{key}'\] holds NaN or inf; "
+    else:
+        slot = copy_tree(getattr(state, tree_name))
+        slot[key].flat[at] = bad
+        state = state._replace(**{tree_name: slot})
+        damage = "NaN, inf or negative values" if tree_name == "nu" else "NaN or inf"
+        message = (rf"^state\.{tree_name}\['{key}'\] holds {damage}: the optimizer state is damaged; start again "
+                   r"from opt\.init\(params\), or from an undamaged checkpoint$")
+    assert_refused_untouched(opt, grads, state, prob.params, ParamsError, message)
+
+
+def test_adamw_refuses_nan_params_that_would_make_a_nan_update(step_problem, numerics):
+    # adamw's update reads the params (weight decay); the other optimizers never see them
+    params, grads = copy_tree(step_problem)
+    params["W2"].flat[0] = np.nan
+    opt = opt_mod.adamw(0.1, weight_decay=0.1)
+    with numerics():
+        assert_refused_untouched(opt, grads, opt.init(params), params, ParamsError,
+                                 rf"^params\['W2'\] holds NaN or inf; {re.escape(finite.PARAMS_FIX)}$")
+
+
+@pytest.mark.parametrize("which", range(6))
+def test_an_lr_that_overflows_the_update_is_named(step_problem, which, numerics):
+    params, grads = step_problem  # float32: the rate 1e39 itself is inf there
+    opt = all_optimizers(1e39)[which]
+    with numerics():
+        assert_refused_untouched(opt, grads, opt.init(params), params, ConfigError,
+                                 rf"^lr=1e\+39 \(the rate at step 0\) times the {opt.name} step for 'W1' overflows "
+                                 r"float32; pass a smaller lr$")
+        updates, _ = all_optimizers(1e30)[which].update(grads, opt.init(params), params)  # steps of ~1e30 fit
+    assert all(np.isfinite(u).all() for u in updates.values())
+
+
+@pytest.mark.parametrize("which", range(3))  # sgd, momentum, nesterov: adam's and rmsprop's steps are bounded
+def test_an_lr_that_overflows_float64_is_named_at_its_step(which, numerics):
+    params = nf.init((3, 2), 0, dtype=np.float64)
+    grads = {k: np.full_like(v, 1e10) for k, v in params.items()}
+    opt = all_optimizers(lambda step: 1e300 if step == 2 else 1e-3)[which]
+    with numerics():
+        state = opt.init(params)
+        for _ in range(2):
+            _, state = opt.update(grads, state, params)
+        assert_refused_untouched(opt, grads, state, params, ConfigError,
+                                 rf"^lr=1e\+300 \(the rate at step 2\) times the {opt.name} step for 'W1' "
+                                 r"overflows float64; pass a smaller lr$")
+
+
+def test_a_step_that_overflows_even_at_lr_one_blames_the_sizes_not_the_rate(numerics):
+    params = nf.init((2, 2), 0)
+    huge = {k: np.full_like(v, 3e38) for k, v in params.items()}
+    opt = opt_mod.momentum(0.01)  # the velocity 0.9 * 3e38 + 3e38 overflows float32 whatever the rate
+    with numerics():
+        assert_refused_untouched(opt, huge, opt.init(params)._replace(mu=copy_tree(huge)), params, ConfigError,
+                                 r"^the momentum step for 'W1' overflows float32 even at lr=1, from finite grads "
+                                 r"\(up to 3e\+38\), state and params; scale the inputs or the loss down")
+    # an eps that rounds to 0 in float32: a zero gradient with zero moments is 0 / 0
+    opt = opt_mod.adam(0.01, eps=1e-50)
+    zeros = {k: np.zeros_like(v) for k, v in params.items()}
+    with numerics():
+        assert_refused_untouched(opt, zeros, opt.init(params), params, ConfigError,
+                                 r"^the adam step for 'W1' overflows float32 even at lr=1, .*raise eps")
+    wide = nf.init((2, 2), 0, dtype=np.float64)  # float64 holds 1e-50: no step, and no error
+    updates, _ = opt.update({k: np.zeros_like(v) for k, v in wide.items()}, opt.init(wide), wide)
+    assert all(not u.any() for u in updates.values())
+
+
+@given(st.sampled_from(range(6)), st.sampled_from([np.float32, np.float64]), st.integers(0, 2**32 - 1),
+       st.sampled_from([1.0, 1e10, 1e30, 1e37, 1e300]))
+def test_an_update_is_finite_or_a_clear_error(which, dtype, seed, scale):
+    # huge but finite grads: the update comes back finite, or an nnfunc error says why; never numpy's or a NaN
+    rng = np.random.default_rng(seed)
+    params = nf.init((3, 4, 2), rng, dtype=dtype)
+    with np.errstate(over="ignore"):  # float32 cannot hold 1e300: those grads are inf, and named as such
+        grads = {k: (rng.standard_normal(v.shape) * scale).astype(dtype) for k, v in params.items()}
+    opt = all_optimizers(0.5)[which]
+    try:
+        updates, state = opt.update(grads, opt.init(params), params)
+    except (ConfigError, ParamsError) as exc:
+        assert "overflows" in str(exc) or "NaN or inf" in str(exc), str(exc)
+        assert scale >= 1e30, str(exc)
+    else:
+        assert all(finite.all_finite(u) for u in updates.values())
+
+
+def test_all_finite_never_calls_a_huge_finite_array_infinite():
+    # the sum of squares of 3e38s overflows float32; the exact scan then says finite
+    assert finite.all_finite(np.full((3, 4), 3e38, np.float32))
+    assert finite.all_finite(np.asfortranarray(np.full((3, 4), -1.7e308)))
+    assert finite.all_finite(np.zeros((0, 4), np.float32))
+    for bad in (np.nan, np.inf, -np.inf):
+        a = np.ones((3, 4), np.float32)
+        a[2, 3] = bad
+        assert not finite.all_finite(a) and not finite.all_finite(a.T)
+
+
+def test_the_training_loops_in_place_update_stays_unchecked(step_problem):
+    # update_in_place runs every step of fit: no checks there (fit watches the loss instead)
+    params, grads = copy_tree(step_problem)
+    grads["W1"].flat[0] = np.nan
+    opt = opt_mod.sgd(0.1)
+    scratch = {k: np.empty_like(v) for k, v in params.items()}
+    with np.errstate(invalid="ignore"):
+        out, _ = opt.update_in_place(grads, opt.init(params), params, scratch)
+    assert np.isnan(out["W1"].flat[0]) and np.isfinite(out["W1"].flat[1:]).all()
+
+
+@pytest.mark.parametrize("tree, key, bad", [("updates", "W1", np.nan), ("updates", "b2", -np.inf),
+                                            ("params", "b1", np.nan), ("params", "W2", np.inf)])
+def test_apply_updates_refuses_nan_or_inf_naming_the_key(step_problem, tree, key, bad, numerics):
+    params, updates = copy_tree(step_problem)
+    (updates if tree == "updates" else params)[key].flat[0] = bad
+    fix = ("applying them would fill the params with NaN: do not apply these updates; make them with opt.update, "
+           "which names the cause of a NaN") if tree == "updates" else finite.PARAMS_FIX
+    before = copy_tree(params), copy_tree(updates)
+    with numerics(), pytest.raises(ParamsError, match=rf"^{tree}\['{key}'\] holds NaN or inf; {re.escape(fix)}$"):
+        nf.apply_updates(params, updates)
+    assert_bit_identical((params, updates), before)
+
+
+def test_apply_updates_refuses_a_sum_that_overflows(numerics):
+    params = {k: np.full_like(v, 2e38) for k, v in nf.init((3, 2), 0).items()}
+    with numerics(), pytest.raises(ConfigError, match=r"^params\['W1'\] \+ updates\['W1'\] overflows float32 "
+                                                      r"\(params up to 2e\+38, updates up to 2e\+38\); pass a "
+                                                      r"smaller lr$"):
+        nf.apply_updates(params, params)
+    assert all(np.isfinite(v).all() for v in nf.apply_updates(params, {k: -v for k, v in params.items()}).values())
 
 
 # --- 4. a schedule that turns bad later --------------------------------------------------
@@ -331,27 +540,39 @@ def test_a_numpy_rate_is_a_rate():
     assert updates["W1"].tolist() == np.full((3, 2), -0.5).tolist()
 
 
+def test_a_rate_too_large_for_a_float_is_refused_and_an_int_rate_is_a_rate():
+    params = nf.init((3, 2), 0)
+    grads = {k: np.ones_like(v) for k, v in params.items()}
+    opt = opt_mod.sgd(lambda step: 1 if step == 0 else 10**400)
+    updates, state = opt.update(grads, opt.init(params), params)
+    assert updates["W1"].tolist() == np.full((3, 2), -1.0).tolist()
+    for update in (opt.update, lambda g, s, p: opt.update_in_place(g, s, copy_tree(p), copy_tree(p))):
+        with pytest.raises(ConfigError, match=r"^schedule\(1\) returned an int of 401 digits; a schedule must "
+                                              r"return a finite rate >= 0 at every step$"):
+            update(grads, state, params)
+
+
 # --- 5. a network bigger than the machine --------------------------------------------------
 
 
 def test_memory_refuses_exactly_more_than_the_physical_memory(monkeypatch):
-    monkeypatch.setattr(checks, "physical_memory", lambda: 208)
+    monkeypatch.setattr(finite, "physical_memory", lambda: 208)
     # (3, 4, 2) in float64: 3*4 + 4 + 4*2 + 2 = 26 parameters, 208 bytes
     assert set(nf.init((3, 4, 2), 0, dtype=np.float64)) == set(param_keys(2))
-    monkeypatch.setattr(checks, "physical_memory", lambda: 207)
+    monkeypatch.setattr(finite, "physical_memory", lambda: 207)
     with pytest.raises(ConfigError) as info:
         nf.init((3, 4, 2), 0, dtype=np.float64)
     assert str(info.value) == ("sizes (3, 4, 2) hold 26 float64 parameters: about 0.0 GB, more than this "
                                "machine's 0.0 GB of memory; use smaller widths")
-    checks.memory(207, "it", "fix")  # at the limit: fine
+    finite.memory(207, "it", "fix")  # at the limit: fine
     with pytest.raises(ConfigError, match=r"^the run's arrays: about 0.0 GB, .*; pass fewer$"):
-        checks.memory(208, "the run's arrays", "pass fewer")
-    monkeypatch.setattr(checks, "physical_memory", lambda: None)
-    checks.memory(10**30, "anything", "nothing")  # unknown memory: no opinion
+        finite.memory(208, "the run's arrays", "pass fewer")
+    monkeypatch.setattr(finite, "physical_memory", lambda: None)
+    finite.memory(10**30, "anything", "nothing")  # unknown memory: no opinion
 
 
 def test_physical_memory_is_what_the_system_reports():
-    total = checks.physical_memory()
+    total = finite.physical_memory()
     if hasattr(os, "sysconf") and "SC_PHYS_PAGES" in os.sysconf_names:
         assert total == os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") and total > 2**20
     else:
@@ -362,8 +583,8 @@ INIT_IN_A_SMALL_PROCESS = """
 import sys
 import numpy as np
 import nnfunc as nf
-from nnfunc import checks
-total = checks.physical_memory()
+from nnfunc import finite
+total = finite.physical_memory()
 if total is None:
     sys.exit(5)
 n = 2 * total // (4 * (784 + 1 + 10)) + 1  # (784, n, 10) in float32: twice the machine
@@ -435,3 +656,52 @@ def test_gradcheck_cli_still_checks_a_large_but_finite_l2():
     result = run_gradcheck("--sizes", "4,3,2", "--l2", "1e300", "--activation", "tanh")
     assert result.returncode == 0, result.stdout + result.stderr
     assert "OK: max relative error" in result.stdout and result.stderr == ""
+
+
+# --- 7. values of the wrong kind: complex x, no rows, a path that is not a path -------------------
+
+
+@pytest.mark.parametrize("name", PUBLIC)
+@pytest.mark.parametrize("dtype", [np.complex64, np.complex128])
+def test_complex_x_is_refused_not_cast_to_its_real_part(name, dtype):
+    params = nf.init((4, 5, 3), 0)
+    x = np.ones((2, 4), dtype)  # an imaginary part of 0 too: the dtype says the data is not what W1 expects
+    with pytest.raises(InputError, match=rf"^x holds complex numbers \(dtype {np.dtype(dtype)}\); pass real numbers, "
+                                         r"e\.g\. np\.abs\(x\) or x\.real if that is what you meant$"):
+        PUBLIC[name](params, x, Y2)
+    assert np.isfinite(PUBLIC[name](params, x.real, Y2)).all()  # the fix works
+
+
+def test_a_complex_labelled_set_is_named_by_its_name():
+    with pytest.raises(InputError, match=r"^data\.x_val holds complex numbers \(dtype complex128\); pass real "
+                                         r"numbers, e\.g\. np\.abs\(data\.x_val\) or data\.x_val\.real"):
+        checks.check_examples(np.ones((2, 4), complex), Y2, 4, 3, name="data.x_val")
+    with pytest.raises(InputError, match=r"^x holds complex numbers"):
+        nf.forward(nf.init((4, 3), 0), [[1j, 0, 0, 0]])  # a list becomes a complex array
+
+
+@pytest.mark.parametrize("x", [np.zeros((0, 4), np.uint8), np.zeros((0, 4), np.float32)])
+def test_evaluate_refuses_no_rows_instead_of_a_nan_loss(x, numerics):
+    params = nf.init((4, 5, 3), 0)
+    with numerics(), pytest.raises(InputError, match=r"^x has no rows; evaluate needs at least one example$"):
+        nf.evaluate(params, x, np.zeros(0, np.int64))
+    # the training loop's unchecked pass keeps an empty validation set legal: nan, which fit reports as None
+    result = _evaluate(params, 2, nf.activations.resolve("relu", 1), x, np.zeros(0, np.intp), 0.0)
+    assert math.isnan(result.loss) and math.isnan(result.accuracy)
+    assert result.predictions.shape == (0,) and result.probs.shape == (0, 3)
+
+
+@pytest.mark.parametrize("path, shown", [(None, "None"), (123, "int"), (3.5, "float"), (["a.png"], "list"),
+                                         (np.array(["a.png"]), "ndarray")])
+def test_load_image_refuses_a_path_that_is_not_a_path(path, shown):
+    with pytest.raises(InputError, match=rf"^path must be a file path \(a str or pathlib\.Path\), got {shown}; "
+                                         r"pass the image file's path, e\.g\. \"digit\.png\"$"):
+        nf.load_image(path)
+
+
+def test_load_image_refuses_a_nul_in_the_path(tmp_path):
+    for path in ("digit\0.png", tmp_path / "a\0b", b"a\0b"):
+        with pytest.raises(InputError, match=r"holds a NUL character, which no file name can; check the path$"):
+            nf.load_image(path)
+    with pytest.raises(InputError, match=r"no such file; check the path$"):  # a path of each kind gets through
+        nf.load_image(os.fsencode(tmp_path / "missing.png"))

@@ -358,6 +358,66 @@ def test_init_rejects_bad_params(bad):
             opt.init(bad)
 
 
+STATE_FIX = r"; pass what opt\.init\(params\) or the last opt\.update returned$"
+BAD_STATES = {
+    "None": (lambda s: None, r"^state must be what opt\.init\(params\) returned for this optimizer, an? \w+State; "
+                             r"got None"),
+    "a dict": (lambda s: s._asdict(), r"^state must be .*; got a dict"),
+    "a plain tuple": (lambda s: tuple(s), r"^state must be .*; got a tuple"),
+    "another optimizer's": (lambda s: opt_mod.SgdState(s.count) if not isinstance(s, opt_mod.SgdState)
+                            else opt_mod.RmspropState(s.count, {}), r"^state must be .*; got an? (Sgd|Rmsprop)State"),
+    "a negative count": (lambda s: s._replace(count=np.array(-1)),
+                         r"^state\.count must be a 0-d integer array >= 0 \(the updates done so far\), "
+                         r"got array\(-1\)"),
+    "a float count": (lambda s: s._replace(count=np.array(1.0)), r"^state\.count must be .*, got array\(1\.\)"),
+    "a vector count": (lambda s: s._replace(count=np.array([1])), r"^state\.count must be .*, got array\(\[1\]\)"),
+    "a string count": (lambda s: s._replace(count="0"), r"^state\.count must be .*, got '0'"),
+}
+
+
+@pytest.mark.parametrize("bad", BAD_STATES)
+def test_update_refuses_a_state_its_init_did_not_make(bad):
+    rng = np.random.default_rng(11)
+    params = make_tree(rng, [(3, 2), (2, 2)], np.float32)
+    grads = make_tree(rng, [(3, 2), (2, 2)], np.float32)
+    change, message = BAD_STATES[bad]
+    for opt in all_optimizers(0.1):
+        state = opt.init(params)
+        with pytest.raises(ParamsError, match=message + (STATE_FIX if "count" in bad else "")):
+            opt.update(grads, change(state), params)
+        # a state rebuilt from its fields (as a checkpoint does) is still this optimizer's
+        updates, _ = opt.update(grads, type(state)(**state._asdict()), params)
+        assert list(updates) == list(params)
+
+
+@pytest.mark.parametrize("slot_change, message", [
+    (lambda d: None, r"^state\.(mu|nu) must be a dict of arrays keyed like params, got NoneType; pass what"),
+    (lambda d: {k: v for k, v in d.items() if k != "b2"}, r"missing \['b2'\], unexpected \[\]"),
+    (lambda d: {**d, "W1": d["W1"].tolist()}, r"^state\.(mu|nu)\['W1'\] is a list; pass a float array"),
+    (lambda d: {**d, "b1": d["b1"][:1]}, r"\['b1'\] has shape \(1,\) but "),
+])
+def test_update_refuses_a_state_slot_of_another_layout(slot_change, message):
+    rng = np.random.default_rng(12)
+    params = make_tree(rng, [(3, 2), (2, 2)], np.float64)
+    for opt in all_optimizers(0.1)[1:]:  # sgd's state has no slots
+        state = opt.init(params)
+        for slot in state._fields[1:]:  # each slot, the first (checked against the grads) and the others
+            with pytest.raises(ParamsError, match=message):
+                opt.update(params, state._replace(**{slot: slot_change(getattr(state, slot))}), params)
+
+
+def test_update_refuses_params_that_are_not_a_dict_of_float_arrays():
+    rng = np.random.default_rng(13)
+    params = make_tree(rng, [(3, 2)], np.float64)
+    for opt in all_optimizers(0.1):
+        with pytest.raises(ParamsError, match=r"^params must be a non-empty dict of arrays, got list"):
+            opt.update(params, opt.init(params), list(params.values()))
+        with pytest.raises(ParamsError, match=r"^params\['W1'\] must be a float ndarray, got <class 'list'>"):
+            opt.update(params, opt.init(params), {**params, "W1": params["W1"].tolist()})
+        with pytest.raises(ParamsError, match=r"^params must be a non-empty dict of arrays, got NoneType"):
+            opt_mod.apply_updates(None, params)
+
+
 @given(problems(), st.sampled_from([0.0, 1e-3, 0.3]))
 def test_in_place_step_equals_update_then_apply_bit_for_bit(problem, lr):
     params, grads_list, _ = problem

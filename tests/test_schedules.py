@@ -132,10 +132,66 @@ def test_get_bad_steps_raise_config_error(kwargs, word):
         schedules.get("cosine", 0.1, **kwargs)
 
 
-def test_negative_step_raises():
-    for schedule in (schedules.constant(0.1), schedules.cosine(0.1, 5), schedules.warmup(0.1, 3)):
-        with pytest.raises(ConfigError, match="step"):
-            schedule(-1)
+def every_schedule():
+    """One schedule of each kind, warmups included: each checks its step."""
+    return [schedules.constant(0.1), schedules.step_decay(0.1, 3), schedules.exponential(0.1, 0.5, 10),
+            schedules.cosine(0.1, 100), schedules.warmup(0.1, 5), schedules.warmup(schedules.cosine(0.1, 10), 3),
+            schedules.get("exponential", 0.1, total_steps=20, warmup_steps=2)]
+
+
+@pytest.mark.parametrize("step, shown", [
+    (-1, "-1"), (math.nan, "nan"), (5.0, "5.0"), (np.float64(3), "np.float64(3.0)"), ("5", "'5'"), (True, "True"),
+    (np.bool_(False), "np.False_"), (None, "None"), (2**63, "9223372036854775808"),
+    pytest.param(10**400, "an int of 401 digits", id="10**400"),
+    pytest.param(-10**5000, "an int of 5001 digits", id="-10**5000"),  # str() of it raises ValueError
+])
+def test_a_step_that_is_not_an_update_count_is_refused(step, shown):
+    # nan gave nan (exponential), 0.0 (cosine) or the base rate (warmup); "5" gave a TypeError
+    for schedule in every_schedule():
+        with pytest.raises(ConfigError) as info:
+            schedule(step)
+        assert str(info.value) == (f"step must be an integer in [0, 2**63) (the number of updates done so far), "
+                                   f"got {shown}; pass an int such as int(state.count)")
+
+
+@given(st.integers(0, 10**6), st.sampled_from([np.int64, np.uint32, np.int32, int]))
+def test_numpy_integer_steps_are_steps(step, kind):
+    for schedule in every_schedule():
+        rate = schedule(kind(step))
+        assert rate == schedule(step) and 0 <= rate <= 0.1
+
+
+def test_the_last_step_an_optimizer_can_count_gives_a_rate():
+    # an int64 count: huge steps must not overflow a float in the decay formulas
+    last = 2**63 - 1
+    assert [schedule(last) for schedule in every_schedule()] == [0.1, 0.0, 0.0, 0.0, 0.1, 0.0, 0.0]
+    assert schedules.step_decay(0.1, 3, gamma=1)(np.int64(last)) == 0.1
+
+
+@pytest.mark.parametrize("factory, args, word", [
+    (schedules.cosine, (0.1, 2**63), "decay_steps"),
+    (schedules.cosine, (0.1, 10**400), "decay_steps"),
+    (schedules.step_decay, (0.1, 2**63), "step_size"),
+    (schedules.warmup, (0.1, 10**400), "warmup_steps"),
+])
+def test_a_count_beyond_an_int64_is_refused_when_the_schedule_is_made(factory, args, word):
+    # cosine(0.1, 10**400)(5) raised OverflowError: math.pi * step / decay_steps
+    with pytest.raises(ConfigError, match=rf"^{word} must be at most 2\*\*63 - 1, the most steps an optimizer "
+                                          rf"counts, got (9223372036854775808|an int of 401 digits); pass a smaller "
+                                          rf"{word}$"):
+        factory(*args)
+    assert 0 < factory(*args[:-1], 2**63 - 1)(0) <= 0.1  # the largest count works (a warmup starts tiny)
+
+
+def test_rate_at_refuses_a_rate_no_float_can_hold_and_takes_an_int_rate():
+    assert schedules.rate_at(lambda step: 2, 0) == 2
+    assert schedules.rate_at(lambda step: Fraction(1, 4), 0) == Fraction(1, 4)
+    for rate, shown in [(10**400, "an int of 401 digits"), (-1, "-1"), (np.float32("nan"), "nan"),
+                        (Fraction(10**400), "Fraction(" + "1" + "0" * 400 + ", 1)")]:
+        with pytest.raises(ConfigError) as info:
+            schedules.rate_at(lambda step: rate, 7)
+        assert str(info.value) == (f"schedule(7) returned {shown}; a schedule must return a finite rate >= 0 "
+                                   "at every step")
 
 
 def test_edges_that_are_allowed():

@@ -13,7 +13,7 @@ import sys
 import numpy as np
 
 import nnfunc as nf
-from nnfunc import checks
+from nnfunc import checks, finite
 from nnfunc import activations
 from nnfunc.activations import parse_spec
 from nnfunc.cli import _common
@@ -78,7 +78,7 @@ def check(args, parser):
     check_eps(args.eps, "--eps")
     count = sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
     # each forward pass keeps a few (batch, width) arrays per layer
-    checks.memory(8 * (NETWORK_COPIES * count + 4 * args.batch * sum(sizes)),
+    finite.memory(8 * (NETWORK_COPIES * count + 4 * args.batch * sum(sizes)),
                   f"checking --sizes {args.sizes} ({count:,} parameters) on --batch {args.batch} rows in float64",
                   "pass smaller --sizes or --batch")
     return sizes
@@ -89,7 +89,7 @@ def run(args, parser):
     rng = np.random.default_rng(args.seed)
     params = nf.init(sizes, rng, scheme=args.scheme, dtype=np.float64)
     # the library would name "l2"; a user of the shell typed --l2
-    checks.finite_penalty(l2_penalty(params, len(sizes) - 1, args.l2), args.l2, params, name="--l2")
+    finite.finite_penalty(l2_penalty(params, len(sizes) - 1, args.l2), args.l2, params, name="--l2")
     x = rng.random((args.batch, sizes[0]))
     y = rng.integers(0, sizes[-1], size=args.batch)
     report = nf.check_network(params, x, y, activation=parse_spec(args.activation), l2=args.l2,

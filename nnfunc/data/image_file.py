@@ -8,6 +8,7 @@ imported only here, and only when a file is read.
 """
 
 import math
+import os
 import struct
 import warnings
 
@@ -32,8 +33,19 @@ FORMATS = ("PNG", "JPEG", "GIF", "BMP", "TIFF", "WEBP", "PPM")
 _DAMAGED = (OSError, SyntaxError, ValueError, TypeError, EOFError, IndexError, struct.error)
 
 
+def _check_path(path):
+    """Refuse what the operating system cannot take as a file name, before anything is opened."""
+    if not isinstance(path, (str, bytes, os.PathLike)):
+        kind = "None" if path is None else type(path).__name__
+        raise InputError(f"path must be a file path (a str or pathlib.Path), got {kind}; pass the image file's "
+                         "path, e.g. \"digit.png\"")
+    if "\0" in os.fsdecode(path):  # os.open would raise ValueError: embedded null byte
+        raise InputError(f"path {path!r} holds a NUL character, which no file name can; check the path")
+
+
 def _open(path):
     """Open path for binary reading without blocking: a regular file of 1 to MAX_BYTES bytes only."""
+    _check_path(path)
     try:
         file = fileio.open_regular(path)
     except FileNotFoundError:
@@ -143,7 +155,8 @@ def read_gray(path):
         (H, W) float64 in [0, 1]; transparency becomes white paper.
 
     Raises:
-        InputError: the path is missing, unreadable or not a regular file;
+        InputError: the path is not a str, bytes or os.PathLike, or is
+            missing, unreadable or not a regular file;
             the file is empty, too long, damaged or not in those formats;
             the image has too many pixels. The message names the file.
     """

@@ -116,8 +116,9 @@ def load_image(path):
         stack several with ``np.concatenate``.
 
     Raises:
-        InputError: the path is missing, unreadable or not a regular file
-            (a directory, named pipe, device or socket); the file is empty,
+        InputError: the path is not a str, bytes or os.PathLike; it is
+            missing, unreadable or not a regular file (a directory, named
+            pipe, device or socket); the file is empty,
             too long, damaged or not in those formats; the image has too
             many pixels or no ink. The message names the file.
     """

@@ -18,8 +18,12 @@ keep the params' dtype: float32 in, float32 state and updates out.
 ``lr`` is a number or a schedule ``step -> float`` (see ``nnfunc.optim.schedules``),
 called with ``count`` before the update, so the first update uses ``lr(0)``;
 a rate that is not a finite number >= 0 raises ConfigError at its step.
-``update`` refuses grads that do not match the state (ParamsError);
-``update_in_place``, the training loop's, checks only the rate.
+``update`` refuses a state its optimizer's ``init`` did not make and grads
+that do not match it (ParamsError), and never returns a NaN or inf update:
+one dot product per key checks the result, and only when it fails are the
+grads, state, params and rate scanned to name the culprit. ``apply_updates``
+checks its result the same way. ``update_in_place``, the training loop's,
+checks only the rate.
 """
 
 import inspect
@@ -27,17 +31,21 @@ from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 
-from nnfunc import checks
-from nnfunc.errors import ConfigError, ParamsError
-from nnfunc.optim import _kernels
+from nnfunc import checks, finite
+from nnfunc.errors import ConfigError
+from nnfunc.optim import _guards, _kernels
 from nnfunc.optim.schedules import as_schedule, rate_at
 
 
 class Optimizer(NamedTuple):
     """An optimizer: ``init(params) -> state`` and ``update(grads, state, params) -> (updates, state)``.
 
-    ``schedule(step) -> lr`` is the rate ``update`` uses at each step (a
-    constant rate is a schedule too); ``fit`` reports it per epoch.
+    ``update`` of the built-in optimizers raises ParamsError for a state
+    their ``init`` did not make and for grads, state or params whose update
+    would be NaN or inf, ConfigError for a rate or step that overflows the
+    dtype; it never returns a NaN. ``schedule(step) -> lr`` is the rate
+    ``update`` uses at each step (a constant rate is a schedule too); ``fit``
+    reports it per epoch.
     ``update_in_place(grads, state, params, scratch) -> (params, state)``
     is the same update written into the params and state it is given: only
     for a training loop that owns those arrays (``nnfunc.training``);
@@ -83,53 +91,23 @@ def apply_updates(params, updates):
         A new dict; ``params`` is not modified.
 
     Raises:
-        ParamsError: updates not keyed and shaped like params (``p + u`` would broadcast).
+        ParamsError: params not a dict of float arrays; updates not keyed and
+            shaped like params (``p + u`` would broadcast); NaN or inf in
+            updates or params (the first key is named).
+        ConfigError: finite params and updates whose sum overflows the dtype.
     """
-    _check_grads(updates, params, "params", name="updates")
-    return {k: p + updates[k] for k, p in params.items()}
-
-
-def _check_params(params):
-    if not isinstance(params, dict) or not params:
-        raise ParamsError(f"params must be a non-empty dict of arrays, got {type(params).__name__}; "
-                          "build one with nnfunc.init(sizes, rng)")
-    for k, p in params.items():
-        if not isinstance(p, np.ndarray) or not np.issubdtype(p.dtype, np.floating):
-            raise ParamsError(f"params[{k!r}] must be a float ndarray, got {getattr(p, 'dtype', type(p))}: "
-                              "convert it with np.asarray(p, dtype=np.float32)")
-
-
-def _check_grads(grads, like, what, name="grads"):
-    """Refuse grads not keyed and shaped like ``like`` (a state slot or the params), naming the key.
-
-    ``like`` None checks only that grads is a dict of float arrays; ``name``
-    is how the message names grads. Dict lookups and shapes only: no pass
-    over the numbers.
-    """
-    if not isinstance(grads, dict):
-        raise ParamsError(f"{name} must be a dict of arrays keyed like params, got {type(grads).__name__}; "
-                          "pass e.g. the grads of nnfunc.value_and_grad or the updates of opt.update")
-    if like is not None:
-        missing, extra = [k for k in like if k not in grads], [k for k in grads if k not in like]
-        if missing or extra:
-            raise ParamsError(f"{name} keys do not match {what}: missing {missing}, unexpected {extra}; "
-                              "pass one array per key of the params given to opt.init")
-    for k, g in grads.items():
-        if not isinstance(g, np.ndarray) or not np.issubdtype(g.dtype, np.floating):
-            raise ParamsError(f"{name}[{k!r}] is {_describe(g)}; pass a float array shaped like params[{k!r}]")
-        if like is not None and g.shape != like[k].shape:
-            raise ParamsError(f"{name}[{k!r}] has shape {g.shape} but {what}[{k!r}] has {like[k].shape}; "
-                              f"pass {name} shaped like the params given to opt.init")
-
-
-def _describe(value):
-    if isinstance(value, np.ndarray):
-        return f"a {value.dtype} array of shape {value.shape}"
-    return f"a {type(value).__name__}"
+    _guards.check_params(params)
+    _guards.check_grads(updates, params, "params", name="updates")
+    with finite.overflow_checked_after():  # an overflow is explained below, not warned about
+        new = {k: p + updates[k] for k, p in params.items()}
+        for k, value in new.items():
+            if not finite.all_finite(value):
+                _guards.blame_sum(k, params, updates)
+    return new
 
 
 def _zeros_like(params):
-    _check_params(params)
+    _guards.check_params(params)
     return {k: np.zeros_like(p) for k, p in params.items()}
 
 
@@ -149,32 +127,63 @@ def _build(name, schedule, state_type, slots, kernel):
     """Make an Optimizer from a per-tensor kernel of ``nnfunc.optim._kernels``.
 
     ``slots`` names the state's dicts in the order the kernel reads them.
-    ``update`` gives the kernel fresh arrays and stays pure;
-    ``update_in_place`` gives it the state's own arrays and adds the update
-    into the params. Both run the same floating-point operations, so they
-    agree bit for bit.
+    ``update`` gives the kernel fresh arrays and stays pure; it checks the
+    state it is given, and each update with one dot product (``blame`` then
+    names the grads, state, params or rate). ``update_in_place`` gives the
+    kernel the state's own arrays and adds the update into the params,
+    unchecked: it is the training loop's, which watches the loss instead.
+    Both run the same floating-point operations, so they agree bit for bit.
     """
 
     def init(params):
-        _check_params(params)
+        _guards.check_params(params)
         return state_type(_count(), *(_zeros_like(params) for _ in slots))
 
+    def fresh_step(k, g, p, state, lr_t, count):
+        """The kernel on fresh arrays: (u, new slot arrays) for one key."""
+        old = tuple(getattr(state, s)[k] for s in slots)
+        out, u = tuple(np.empty_like(a) for a in old), np.empty_like(g)
+        _kernels.run(kernel, k, g, p, old, out, u, lr_t, count)
+        return u, out
+
+    def blame(k, g, p, state, lr_t, count):
+        """Raise the error that explains a NaN or inf in the update of ``k``; called only then."""
+        finite.finite_arrays({k: g}, [k], "grads", finite.GRADS_FIX)
+        _guards.damaged_state(k, state, slots)
+        if p is not None:
+            finite.finite_arrays({k: p}, [k], "params", finite.PARAMS_FIX)
+        # every input is finite, so the arithmetic overflowed: at lr = 1 the update is the bare step direction
+        if finite.all_finite(fresh_step(k, g, p, state, 1.0, count)[0]):
+            raise ConfigError(f"lr={float(lr_t):g} (the rate at step {count}) times the {name} step for {k!r} "
+                              f"overflows {g.dtype}; pass a smaller lr")
+        raise ConfigError(f"the {name} step for {k!r} overflows {g.dtype} even at lr=1, from finite grads "
+                          f"(up to {finite.largest(g):.3g}), state and params; scale the inputs or the loss down, "
+                          "raise eps or lower weight_decay where the optimizer has them, or use float64 params")
+
     def update(grads, state, params=None):
-        if slots:  # a slotless state (sgd) records no keys or shapes: then only the params can tell
-            _check_grads(grads, getattr(state, slots[0]), f"the state's {slots[0]}")
-        _check_grads(grads, params, "params")  # params None: only the types
-        lr_t = rate_at(schedule, int(state.count))
+        _guards.check_state(state, state_type, slots)
+        if params is not None:
+            _guards.check_params(params)
+        _guards.check_grads(grads, params, "params")  # params None: only the types
+        if params is None and slots:  # the state is all there is to check grads against (sgd's has no slots)
+            _guards.check_grads(grads, getattr(state, slots[0]), f"the state's {slots[0]}")
+        for s in slots:  # grads fit the params (or the first slot), so a misfit here is the state's
+            _guards.check_grads(getattr(state, s), grads if params is None else params, "grads" if params is None
+                         else "params", name=f"state.{s}", fix=_guards.STATE_FIX)
+        count = int(state.count)
+        lr_t = rate_at(schedule, count)
         updates, new = {}, tuple({} for _ in slots)
-        for k, g in grads.items():
-            old = tuple(getattr(state, s)[k] for s in slots)
-            out = tuple(np.empty_like(a) for a in old)
-            u = np.empty_like(g)
-            _kernels.run(kernel, k, g, None if params is None else params[k], old, out, u, lr_t,
-                         int(state.count))
-            updates[k] = u
-            for d, a in zip(new, out):
-                d[k] = a
-        return updates, state_type(_count(state.count + 1), *new)
+        # a NaN or inf update (an overflow, or x / 0 where eps rounds to 0) is explained by blame, not warned about
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            for k, g in grads.items():
+                p = None if params is None else params[k]
+                u, out = fresh_step(k, g, p, state, lr_t, count)
+                if not finite.all_finite(u):  # one dot per key; blame scans only on failure
+                    blame(k, g, p, state, lr_t, count)
+                updates[k] = u
+                for d, a in zip(new, out):
+                    d[k] = a
+        return updates, state_type(_count(count + 1), *new)
 
     def update_in_place(grads, state, params, scratch):
         """In place, for a loop that owns all four dicts: params += update; state slots overwritten.

@@ -4,17 +4,22 @@ A schedule is any callable ``schedule(step: int) -> float``. ``step`` is the
 number of updates done before the one being computed, so the first update
 uses ``schedule(0)``. Schedules hold no state: the optimizer's ``count``
 alone decides the rate, which makes a resumed run use the same rates as an
-uninterrupted one. Every factory validates its settings and raises
+uninterrupted one. The schedules made here refuse a step that is not an
+int in [0, 2**63) (ConfigError). Every factory validates its settings and raises
 ``ConfigError`` naming the bad value and how to fix it; the optimizers check
 each rate a schedule returns with ``rate_at``.
 """
 
 import math
 
+import numpy as np
+
 from nnfunc import checks
 from nnfunc.errors import ConfigError
 
 NAMES = ("constant", "step", "exponential", "cosine")
+# The optimizers count steps in an int64; a bigger step would overflow a float in the decay formulas.
+MAX_STEP = 2**63 - 1
 
 
 def _check_rate(value, name="lr", hint=None):
@@ -22,7 +27,11 @@ def _check_rate(value, name="lr", hint=None):
 
 
 def _check_count(value, name, minimum):
-    return checks.integer(value, name, low=minimum)
+    count = checks.integer(value, name, low=minimum)
+    if count > MAX_STEP:  # the formulas divide by it as a float
+        raise ConfigError(f"{name} must be at most 2**63 - 1, the most steps an optimizer counts, got "
+                          f"{checks.show(count)}; pass a smaller {name}")
+    return count
 
 
 def _check_factor(value, name):
@@ -31,16 +40,20 @@ def _check_factor(value, name):
 
 
 def _check_step(step):
-    # Called once per update: a cheap guard against a negative step, which
-    # would silently give rates above the base rate.
-    if step < 0:
-        raise ConfigError(f"step must be >= 0, got {step!r}: steps count updates done so far")
+    # Called once per update, so isinstance tests and a comparison only: a
+    # negative step would give rates above the base rate, a float or NaN step a
+    # rate between steps or NaN, and a string a TypeError deep in the formula.
+    if not (isinstance(step, (int, np.integer)) and not isinstance(step, bool) and 0 <= step <= MAX_STEP):
+        raise ConfigError(f"step must be an integer in [0, 2**63) (the number of updates done so far), got "
+                          f"{checks.show(step)}; pass an int such as int(state.count)")
 
 
 def rate_at(schedule, step):
     """Return ``schedule(step)`` if it is a rate: a real number (not a bool), finite and >= 0.
 
-    Optimizers call it at every step, so it is one scalar test: a schedule of
+    An int too large for a float (10**400) is not finite: no dtype can hold it.
+
+    Optimizers call it at every step, so a float rate costs one scalar test: a schedule of
     the user's own that turns NaN late in a run would otherwise fill the
     params with NaN, and a negative rate would step uphill.
 
@@ -48,12 +61,14 @@ def rate_at(schedule, step):
         ConfigError: naming the step and the value returned.
     """
     rate = schedule(step)
-    # NaN fails both comparisons
-    if not (checks.is_real(rate) and 0 <= rate < math.inf):
-        shown = float(rate) if checks.is_real(rate) else rate
-        raise ConfigError(f"schedule({step}) returned {shown!r}; a schedule must return a finite rate >= 0 "
-                          "at every step")
-    return rate
+    if isinstance(rate, (float, np.floating)) and 0 <= rate < math.inf:  # the usual case; NaN fails both
+        return rate
+    # an int or Fraction: 10**400 is finite, but no float dtype can hold it
+    if checks.is_real(rate) and rate >= 0 and checks.is_finite(rate):
+        return rate
+    shown = float(rate) if isinstance(rate, (float, np.floating)) else rate
+    raise ConfigError(f"schedule({step}) returned {checks.show(shown)}; a schedule must return a finite "
+                      "rate >= 0 at every step")
 
 
 def as_schedule(lr):
