@@ -66,7 +66,7 @@ def validate_params(params):
                     f"params[{key!r}] must be a {ndim}-D numpy array, got "
                     f"{_describe(value)}; convert it with np.asarray"
                 )
-            if not np.issubdtype(value.dtype, np.floating):
+            if value.dtype.kind != "f":  # kind, not issubdtype: this runs on every public call
                 raise ParamsError(
                     f"params[{key!r}] has dtype {value.dtype}; parameters must be floating "
                     "(float32 or float64): use .astype(np.float32)"

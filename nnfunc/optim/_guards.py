@@ -27,7 +27,7 @@ def check_params(params):
         raise ParamsError(f"params must be a non-empty dict of arrays, got {type(params).__name__}; "
                           "build one with nnfunc.init(sizes, rng)")
     for k, p in params.items():
-        if not isinstance(p, np.ndarray) or not np.issubdtype(p.dtype, np.floating):
+        if not isinstance(p, np.ndarray) or p.dtype.kind != "f":  # kind, not issubdtype: 10x cheaper per key
             raise ParamsError(f"params[{k!r}] must be a float ndarray, got {getattr(p, 'dtype', type(p))}: "
                               "convert it with np.asarray(p, dtype=np.float32)")
 
@@ -48,7 +48,7 @@ def check_grads(grads, like, what, name="grads", fix=None):
             raise ParamsError(f"{name} keys do not match {what}: missing {missing}, unexpected {extra}; "
                               f"{fix or 'pass one array per key of the params given to opt.init'}")
     for k, g in grads.items():
-        if not isinstance(g, np.ndarray) or not np.issubdtype(g.dtype, np.floating):
+        if not isinstance(g, np.ndarray) or g.dtype.kind != "f":
             raise ParamsError(f"{name}[{k!r}] is {_describe(g)}; pass a float array shaped like params[{k!r}]")
         if like is not None and g.shape != like[k].shape:
             raise ParamsError(f"{name}[{k!r}] has shape {g.shape} but {what}[{k!r}] has {like[k].shape}; "
