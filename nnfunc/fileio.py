@@ -1,34 +1,25 @@
-"""Files in and out: atomic writes, and bounded reads of files nobody vouches for.
+"""Files in and out: atomic writes, regular-file reads, directory locks.
 
 Writes go to a temp file in the target directory, then a rename: a run
 killed at any moment leaves either the old file or the new one, never a
 half-written file that looks complete (only a ``.NAME.XXXXXXXX.tmp`` that
-``remove_temp_files`` clears). Reads open regular files only (a named pipe
-would block forever) and never read more than the caller says the file may
-hold: a ``.npz`` shows every array's shape and dtype before any data is read.
+``remove_temp_files`` clears under ``directory_lock``). Reads open regular
+files only (a named pipe would block forever) and never read more than the
+caller says the file may hold; ``nnfunc.npz`` reads ``.npz`` files that way.
 """
 
 import contextlib
 import errno
 import fcntl
 import json
-import math
 import os
 import re
 import stat
 import tempfile
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 
-from nnfunc.errors import shown
-
-# an .npz member may inflate this many times its stored size: float weights
-# compress by well under 2x and nnfunc stores them uncompressed, so more is a bomb
-MAX_INFLATION = 16
-MAX_MEMBERS = 10_000
 
 
 @contextlib.contextmanager
@@ -171,136 +162,6 @@ def read_limited(path, limit):
     if len(data) > limit:
         raise UnreadableFile(f"{path} is larger than the {limit:,} bytes such a file can hold")
     return data
-
-
-def npz_headers(path):
-    """Shape and dtype of every array in an ``.npz``, read without reading any array's data.
-
-    Returns:
-        {name: (shape tuple, numpy dtype)}, names without ``.npy``.
-
-    Raises:
-        UnreadableFile: not a regular file or not a zip, a member that is not
-            an ``.npy``, an object (pickle) dtype, a member whose size does
-            not match its header, or members inflating past
-            ``MAX_INFLATION`` times the file's size.
-        OSError: missing or unreadable.
-    """
-    with _open_zip(path) as (zf, infos):
-        return {name: _header(zf, info, path)[:2] for name, info in infos.items()}
-
-
-def read_npz(path, names=None):
-    """Read arrays of an ``.npz`` after checking every member's header (see ``npz_headers``).
-
-    Args:
-        path: the file. names: the arrays to read (None: all).
-
-    Returns:
-        {name: ndarray}; each array is its own copy, never a pickle.
-
-    Raises:
-        UnreadableFile, OSError: as ``npz_headers``; KeyError for a name the file lacks.
-    """
-    with _open_zip(path) as (zf, infos):
-        wanted = infos if names is None else {name: infos[name] for name in names}
-        headers = {name: _header(zf, info, path) for name, info in infos.items()}
-        arrays = {}
-        for name, info in wanted.items():
-            shape, dtype, fortran, offset = headers[name]
-            array = np.empty(shape, dtype, order="F" if fortran else "C")
-            # read straight into the array: no bytes object, no second copy
-            buffer = memoryview(array.T if fortran else array).cast("B")
-            if info.compress_type == zipfile.ZIP_STORED:
-                _read_stored(zf.fp, info, offset, buffer, f"{path}: array {name!r}")
-            else:
-                with zf.open(info) as member:
-                    member.read(offset)
-                    filled = 0
-                    while filled < len(buffer):
-                        got = member.readinto(buffer[filled:])
-                        if not got:
-                            raise UnreadableFile(f"{path}: array {name!r} ends early")
-                        filled += got
-            arrays[name] = array
-        return arrays
-
-
-def _read_stored(f, info, offset, buffer, what):
-    """Read an uncompressed member's data (after ``offset`` header bytes) from the zip's file into ``buffer``.
-
-    The zip module would read it into bytes and copy them again; this reads
-    once, then checks the member's CRC-32 as the zip module would.
-    """
-    f.seek(info.header_offset)
-    local = f.read(30)
-    if len(local) != 30 or local[:4] != b"PK\x03\x04":
-        raise UnreadableFile(f"{what} has a corrupt zip entry")
-    start = info.header_offset + 30 + int.from_bytes(local[26:28], "little") + int.from_bytes(local[28:30], "little")
-    f.seek(start)
-    head = f.read(offset)
-    f.seek(start + offset)
-    if f.readinto(buffer) != len(buffer):
-        raise UnreadableFile(f"{what} ends early")
-    if zlib.crc32(buffer, zlib.crc32(head)) != info.CRC:
-        raise UnreadableFile(f"{what} fails its CRC check: the file is damaged")
-
-
-@contextlib.contextmanager
-def _open_zip(path):
-    """Yield (ZipFile, {array name: ZipInfo}) after the checks every reader needs."""
-    with open_regular(path) as f:
-        if f.read(4) != b"PK\x03\x04":
-            raise UnreadableFile(f"{path} is not an .npz file (it does not start like a zip archive)")
-        f.seek(0)
-        size = os.fstat(f.fileno()).st_size
-        try:
-            with zipfile.ZipFile(f) as zf:
-                infos = zf.infolist()
-                if len(infos) > MAX_MEMBERS:
-                    raise UnreadableFile(f"{path} holds {len(infos)} arrays, more than any nnfunc file")
-                inflated = sum(info.file_size for info in infos)
-                if inflated > MAX_INFLATION * size + (1 << 20):
-                    raise UnreadableFile(f"{path} would inflate from {size:,} to {inflated:,} bytes; it is not "
-                                         "an nnfunc file (nnfunc stores arrays uncompressed)")
-                named = {}
-                for info in infos:
-                    if not info.filename.endswith(".npy") or info.filename[:-4] in named:
-                        raise UnreadableFile(f"{path} holds {info.filename!r}, which is not one .npy array")
-                    named[info.filename[:-4]] = info
-                yield zf, named
-        except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError) as exc:
-            # RuntimeError: an encrypted member; NotImplementedError: an unknown compression
-            raise UnreadableFile(f"{path} is corrupt or truncated ({type(exc).__name__}: {exc})") from None
-        except (ValueError, OSError, zipfile.error) as exc:
-            if isinstance(exc, UnreadableFile):
-                raise
-            raise UnreadableFile(f"{path} is corrupt or truncated ({type(exc).__name__}: {exc})") from None
-
-
-def _header(zf, info, path):
-    """(shape, dtype, fortran order, header length) of one member, checked against its stored size."""
-    name = info.filename[:-4]
-    with zf.open(info) as member:
-        try:
-            version = np.lib.format.read_magic(member)
-            if version == (1, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_1_0(member)
-            elif version == (2, 0):
-                shape, fortran, dtype = np.lib.format.read_array_header_2_0(member)
-            else:
-                raise ValueError(f"unsupported .npy version {version}")
-        except (ValueError, OverflowError, SyntaxError, TypeError) as exc:
-            raise UnreadableFile(f"{path}: array {name!r} has a bad header ({str(exc)[:200]})") from None
-        offset = member.tell()
-    if dtype.hasobject:
-        raise UnreadableFile(f"{path} holds pickled Python objects in {name!r}, which nnfunc never loads")
-    # exact integers: a header may claim (10**200, 10**200), far past any float
-    nbytes = math.prod(shape) * dtype.itemsize
-    if min(shape, default=0) < 0 or offset + nbytes != info.file_size:
-        raise UnreadableFile(f"{path}: array {name!r} claims shape {shown(shape)} of {dtype}, which does not fit the "
-                             f"{info.file_size:,} bytes stored for it")
-    return shape, dtype, fortran, offset
 
 
 LOCK_FILE = ".lock"

@@ -27,7 +27,8 @@ import numpy as np
 from nnfunc.data.datasets import CHECK_ORDER, SPECS, STEMS, idx_shape
 from nnfunc.data.idx import check_counts, find_file, idx_header, parse_idx, read_verified
 from nnfunc.errors import DataError, DataNotFoundError
-from nnfunc.fileio import UnreadableFile, directory_lock, npz_headers, read_npz, remove_temp_files, save_npz
+from nnfunc.fileio import UnreadableFile, directory_lock, remove_temp_files, save_npz
+from nnfunc.npz import npz_headers, read_npz
 
 CACHE_FILE = "arrays-v1.npz"
 # (stem prefix, key suffix): train-* -> x_train / y_train, t10k-* -> x_test / y_test

@@ -16,7 +16,7 @@ import numpy as np
 
 from nnfunc._version import __version__
 from nnfunc.errors import CheckpointError, ParamsError, shown
-from nnfunc import fileio
+from nnfunc import fileio, npz
 from nnfunc.fileio import save_npz
 from nnfunc.training.loop import _STREAMS as FitState_STREAMS, FitState
 from nnfunc.params import layer_sizes, param_keys, validate_params
@@ -90,13 +90,13 @@ def read(path, *, kinds=(KIND,), meta_keys=_META_KEYS, versions=(FORMAT_VERSION,
     try:
         if path.is_dir():
             raise CheckpointError(f"{path} is a directory without model.npz; {fix}")
-        headers = fileio.npz_headers(path)
+        headers = npz.npz_headers(path)
         meta, version = _read_meta(path, headers, fix)
         kind = meta.get("kind", KIND)
         if kind not in kinds:
             raise CheckpointError(f"{path} is an nnfunc {kind} file, but a {' or '.join(kinds)} is needed here; {fix}")
         if version not in versions:
-            written = fileio.read_npz(path, ["nnfunc_version"])["nnfunc_version"] if "nnfunc_version" in headers else "?"
+            written = npz.read_npz(path, ["nnfunc_version"])["nnfunc_version"] if "nnfunc_version" in headers else "?"
             raise CheckpointError(
                 f"{path} has format {version} (written by nnfunc {written}); this is needed in format "
                 f"{' or '.join(map(str, versions))}. {fix[0].upper() + fix[1:]}, or use the nnfunc version that wrote it"
@@ -105,7 +105,7 @@ def read(path, *, kinds=(KIND,), meta_keys=_META_KEYS, versions=(FORMAT_VERSION,
         if missing:
             raise CheckpointError(f"{path} has a meta record without {', '.join(missing)}; {fix}")
         _check_headers(path, headers, meta)
-        arrays = fileio.read_npz(path)
+        arrays = npz.read_npz(path)
     except FileNotFoundError:
         raise CheckpointError(f"no file at {path}; {fix}") from None
     except fileio.UnreadableFile as exc:
@@ -132,7 +132,7 @@ def _read_meta(path, headers, fix):
         raise CheckpointError(f"{path} has a corrupt format_version (a {v_dtype} array of shape {v_shape}); {fix}")
     if m_shape != () or m_dtype.kind != "U" or m_dtype.itemsize > 4 * _MAX_META_CHARS:
         raise CheckpointError(f"{path} has a corrupt meta record (a {m_dtype} array of shape {m_shape}); {fix}")
-    small = fileio.read_npz(path, ["format_version", "meta"])
+    small = npz.read_npz(path, ["format_version", "meta"])
     try:
         meta = json.loads(str(small["meta"]))
     except (json.JSONDecodeError, RecursionError) as exc:
