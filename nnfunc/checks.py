@@ -16,7 +16,7 @@ import numbers
 
 import numpy as np
 
-from nnfunc.errors import ConfigError, InputError
+from nnfunc.errors import ConfigError, InputError, shown
 from nnfunc.finite import largest, scale_fix
 
 def is_real(value):
@@ -36,25 +36,11 @@ def is_finite(value):
         return False
 
 
-def show(value):
-    """``repr(value)`` for a message, or a description where a repr would be unreadable or fail.
-
-    An int beyond a float's range is described by its length (Python refuses
-    to print one of more than 4300 digits, and 400 are no help anyway).
-    """
-    if isinstance(value, int) and value.bit_length() > 1024:
-        return f"an int of {math.floor(math.log10(abs(value))) + 1} digits"
-    try:
-        return repr(value)
-    except ValueError:  # a Fraction or a container holding such an int
-        return f"a {type(value).__name__} too large to print"
-
-
 def _g(bound):
     try:
         return f"{bound:g}"
     except OverflowError:  # an int bound beyond a float's range
-        return show(bound)
+        return shown(bound)
 
 
 def _bounds(low, high, low_open, high_open):
@@ -86,7 +72,7 @@ def number(value, name, *, low=None, high=None, low_open=False, high_open=False,
         error: the exception type (ConfigError, or InputError for data).
     """
     if not (is_real(value) and is_finite(value) and _within(value, low, high, low_open, high_open)):
-        raise error(f"{name} must be a finite number{_bounds(low, high, low_open, high_open)}, got {show(value)}"
+        raise error(f"{name} must be a finite number{_bounds(low, high, low_open, high_open)}, got {shown(value)}"
                     + (f"; {hint}" if hint else ""))
     return float(value)
 
@@ -94,7 +80,7 @@ def number(value, name, *, low=None, high=None, low_open=False, high_open=False,
 def integer(value, name, *, low=None, high=None, hint=None, error=ConfigError):
     """Return ``value`` as an int if it is an integer (not a bool) in [low, high], else raise."""
     if not (_is_int(value) and _within(value, low, high, False, False)):
-        raise error(f"{name} must be an integer{_bounds(low, high, False, False)}, got {show(value)}"
+        raise error(f"{name} must be an integer{_bounds(low, high, False, False)}, got {shown(value)}"
                     + (f"; {hint}" if hint else ""))
     return int(value)
 
@@ -135,9 +121,9 @@ def sizes(value, name="sizes", *, example="(784, 10)"):
                           f"e.g. {example}")
     for n in widths:
         if not _is_int(n) or n < 1:
-            raise ConfigError(f"every width in {name} must be an int >= 1, got {show(n)} in {show(widths)}")
+            raise ConfigError(f"every width in {name} must be an int >= 1, got {shown(n)} in {shown(widths)}")
         if n > np.iinfo(np.intp).max:  # no array has that many columns; the memory check could not even say so
-            raise ConfigError(f"every width in {name} must be at most {np.iinfo(np.intp).max:,}, got {show(n)}; "
+            raise ConfigError(f"every width in {name} must be at most {np.iinfo(np.intp).max:,}, got {shown(n)}; "
                               "use smaller widths")
     return tuple(int(n) for n in widths)
 

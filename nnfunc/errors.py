@@ -6,12 +6,25 @@ problem and says how to fix it. ``shown`` keeps a value read from a file
 from turning a message into a page.
 """
 
+import math
+
 SHOWN_CHARS = 80
 
 
-def shown(value, limit=SHOWN_CHARS):
-    """``repr(value)``, cut to about ``limit`` characters (a damaged file may hold megabytes in one field)."""
-    text = repr(value)
+def shown(value, limit=SHOWN_CHARS, *, quote=True):
+    """``repr(value)`` for a message, cut to about ``limit`` characters (a damaged file may hold megabytes).
+
+    ``quote=False`` shows a string as itself, for one that reads as a word of the message.
+
+    An int beyond a float's range is described by its length: Python
+    refuses to print one of more than 4300 digits, and 400 are no help anyway.
+    """
+    if isinstance(value, int) and value.bit_length() > 1024:
+        return f"an int of {math.floor(math.log10(abs(value))) + 1} digits"
+    try:
+        text = value if isinstance(value, str) and not quote else repr(value)
+    except ValueError:  # a Fraction or a container holding such an int
+        return f"a {type(value).__name__} too large to print"
     return text if len(text) <= limit else f"{text[: limit - 20]}...{text[-12:]} ({len(text):,} characters)"
 
 

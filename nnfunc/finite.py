@@ -97,6 +97,11 @@ def finite_output(output, what, params, x, stage="forward pass"):
     """
     if np.isfinite(output).all():
         return output
+    explain_overflow(what, params, x, stage)
+
+
+def explain_overflow(what, params, x, stage):
+    """Raise the error that explains a NaN or inf in ``what``, computed from params and x in ``stage``."""
     finite_arrays(params, _layer_order(params), "params", PARAMS_FIX)
     if not np.isfinite(x).all():
         raise InputError("x contains NaN or inf; clean or impute the data first")
@@ -116,7 +121,7 @@ def finite_grads(grads, dx, params, x):
     """
     arrays = [*grads.values(), *([] if dx is None else [dx])]
     if not all(all_finite(a) for a in arrays):
-        finite_output(np.array(np.nan), "the gradients", params, x, stage="backward pass")
+        explain_overflow("the gradients", params, x, "backward pass")
     return grads, dx
 
 

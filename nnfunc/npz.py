@@ -42,7 +42,7 @@ def npz_headers(path):
 
 
 def read_npz(path, names=None):
-    """Read arrays of an ``.npz`` after checking every member's header (see ``npz_headers``).
+    """Read arrays of an ``.npz`` after checking their headers (see ``npz_headers``; others are not opened).
 
     Args:
         path: the file. names: the arrays to read (None: all).
@@ -55,7 +55,7 @@ def read_npz(path, names=None):
     """
     with _open_zip(path) as (zf, infos):
         wanted = infos if names is None else {name: infos[name] for name in names}
-        headers = {name: _header(zf, info, path) for name, info in infos.items()}
+        headers = {name: _header(zf, info, path) for name, info in wanted.items()}
         arrays = {}
         for name, info in wanted.items():
             shape, dtype, fortran, offset = headers[name]

@@ -40,20 +40,15 @@ from nnfunc.data.datasets import SPECS, STEMS
 from nnfunc.data.idx import _Capped, gzip_limit, read_verified
 from nnfunc.data.load import load_dataset
 from nnfunc.errors import DataError
+from tests.test_data import MNIST_TEST_COUNTS, isolated_env
 
+# test_data's private cache and offline switch, for every test here
+pytestmark = pytest.mark.usefixtures(isolated_env.__name__)
 REPO = Path(__file__).resolve().parent.parent
 MIB = 1 << 20
 CHILD_MEMORY = 1 << 30  # numpy and OpenBLAS fit; a 4 GiB bomb does not
 SIZES = SPECS["mnist"].sizes
 SHA = SPECS["mnist"].sha256
-MNIST_TEST_COUNTS = [980, 1135, 1032, 1010, 982, 892, 958, 1028, 974, 1009]
-
-
-@pytest.fixture(autouse=True)
-def isolated_env(monkeypatch, tmp_path):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    monkeypatch.delenv("NNFUNC_DATA_DIR", raising=False)
-    monkeypatch.setenv("NNFUNC_OFFLINE", "1")
 
 
 @pytest.fixture(scope="session")

@@ -145,7 +145,7 @@ def stored_config(run):
     differs in a setting was edited, and resuming would hide the edit.
     """
     path = run / "model.npz"
-    meta = checkpoint.read(path)[1]
+    meta = checkpoint.read(path, data=False)[1]  # the settings only: load_state reads the arrays
     config = check_stored(meta["config"], path)
     if (run / "config.json").exists() or (run / "config.json").is_symlink():
         try:
@@ -155,14 +155,12 @@ def stored_config(run):
                               "rewrites it") from None
         changed = [k for k in sorted(set(copy) | set(config)) if k != "epochs" and copy.get(k) != config.get(k)]
         if changed:
-            def show(d):
-                return repr(d[key]) if key in d else "missing"
-
             key = changed[0]
+            there, here = (shown(d[key]) if key in d else "missing" for d in (copy, config))
             more = f" and {len(changed) - 4} more" if len(changed) > 4 else ""
             raise ConfigError(
-                f"{run / 'config.json'} differs from the run's checkpoint in {', '.join(map(repr, changed[:4]))}"
-                f"{more} ({key!r} is {show(copy)} there, {show(config)} in model.npz): a run's settings are fixed "
+                f"{run / 'config.json'} differs from the run's checkpoint in {', '.join(map(shown, changed[:4]))}"
+                f"{more} ({shown(key)} is {there} there, {here} in model.npz): a run's settings are fixed "
                 "when it starts. Undo the edit (or delete config.json: --resume rewrites it from model.npz), or "
                 "start a new run with the settings you want"
             )

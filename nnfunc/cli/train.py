@@ -147,7 +147,7 @@ def write_plots(out, state, ds, test, activation):
 def _unfinished(path):
     """Whether ``path`` is this nnfunc's checkpoint of a run that never finished an epoch."""
     try:
-        return checkpoint.read(path)[1]["epoch"] == 0
+        return checkpoint.read(path, data=False)[1]["epoch"] == 0
     except nf.CheckpointError:
         return False  # someone else's file, or another version's: never overwrite it
 

@@ -7,8 +7,8 @@ and ``blame_sum`` look at the numbers only after a result came out NaN or inf.
 
 import numpy as np
 
-from nnfunc import checks, finite
-from nnfunc.errors import ConfigError, ParamsError
+from nnfunc import finite
+from nnfunc.errors import ConfigError, ParamsError, shown
 
 
 def blame_sum(key, params, updates):
@@ -74,13 +74,13 @@ def check_state(state, state_type, slots):
     Types only (``update`` checks the slots' keys and shapes): no pass over the numbers.
     """
     if not isinstance(state, state_type):
-        shown = "None" if state is None else _describe(state)
+        got = "None" if state is None else _describe(state)
         raise ParamsError(f"state must be what opt.init(params) returned for this optimizer, "
-                          f"{_a(state_type.__name__)}; got {shown}; {STATE_FIX}")
+                          f"{_a(state_type.__name__)}; got {got}; {STATE_FIX}")
     count = np.asarray(state.count)
     if count.shape != () or count.dtype.kind not in "iu" or count < 0:
         raise ParamsError(f"state.count must be a 0-d integer array >= 0 (the updates done so far), got "
-                          f"{checks.show(state.count)}; {STATE_FIX}")
+                          f"{shown(state.count)}; {STATE_FIX}")
     for s in slots:
         slot = getattr(state, s)
         if not isinstance(slot, dict):

@@ -15,7 +15,7 @@ import math
 import numpy as np
 
 from nnfunc import checks
-from nnfunc.errors import ConfigError
+from nnfunc.errors import ConfigError, shown
 
 NAMES = ("constant", "step", "exponential", "cosine")
 # The optimizers count steps in an int64; a bigger step would overflow a float in the decay formulas.
@@ -30,7 +30,7 @@ def _check_count(value, name, minimum):
     count = checks.integer(value, name, low=minimum)
     if count > MAX_STEP:  # the formulas divide by it as a float
         raise ConfigError(f"{name} must be at most 2**63 - 1, the most steps an optimizer counts, got "
-                          f"{checks.show(count)}; pass a smaller {name}")
+                          f"{shown(count)}; pass a smaller {name}")
     return count
 
 
@@ -45,7 +45,7 @@ def _check_step(step):
     # rate between steps or NaN, and a string a TypeError deep in the formula.
     if not (isinstance(step, (int, np.integer)) and not isinstance(step, bool) and 0 <= step <= MAX_STEP):
         raise ConfigError(f"step must be an integer in [0, 2**63) (the number of updates done so far), got "
-                          f"{checks.show(step)}; pass an int such as int(state.count)")
+                          f"{shown(step)}; pass an int such as int(state.count)")
 
 
 def rate_at(schedule, step):
@@ -66,8 +66,8 @@ def rate_at(schedule, step):
     # an int or Fraction: 10**400 is finite, but no float dtype can hold it
     if checks.is_real(rate) and rate >= 0 and checks.is_finite(rate):
         return rate
-    shown = float(rate) if isinstance(rate, (float, np.floating)) else rate
-    raise ConfigError(f"schedule({step}) returned {checks.show(shown)}; a schedule must return a finite "
+    value = float(rate) if isinstance(rate, (float, np.floating)) else rate
+    raise ConfigError(f"schedule({step}) returned {shown(value)}; a schedule must return a finite "
                       "rate >= 0 at every step")
 
 

@@ -67,7 +67,7 @@ def save(path, state, config, dataset):
     save_npz(path, arrays)
 
 
-def read(path, *, kinds=(KIND,), meta_keys=_META_KEYS, versions=(FORMAT_VERSION,), fix=RESUME_FIX):
+def read(path, *, kinds=(KIND,), meta_keys=_META_KEYS, versions=(FORMAT_VERSION,), fix=RESUME_FIX, data=True):
     """Read an nnfunc ``.npz`` (checkpoint or model file); return (arrays dict, meta dict).
 
     Work is bounded by what the file must hold: the small ``meta`` record is
@@ -80,6 +80,8 @@ def read(path, *, kinds=(KIND,), meta_keys=_META_KEYS, versions=(FORMAT_VERSION,
         meta_keys: keys its meta record must hold.
         versions: the ``format_version`` values accepted.
         fix: what every error message tells the user to do instead.
+        data: False checks every header but reads only the meta record
+            and returns (None, meta): for a caller that needs the settings.
 
     Raises:
         CheckpointError: missing, unreadable, truncated, corrupt or pickled
@@ -94,17 +96,20 @@ def read(path, *, kinds=(KIND,), meta_keys=_META_KEYS, versions=(FORMAT_VERSION,
         meta, version = _read_meta(path, headers, fix)
         kind = meta.get("kind", KIND)
         if kind not in kinds:
-            raise CheckpointError(f"{path} is an nnfunc {kind} file, but a {' or '.join(kinds)} is needed here; {fix}")
+            raise CheckpointError(f"{path} is an nnfunc {shown(kind, quote=False)} file, but a {' or '.join(kinds)} is needed here; "
+                                  f"{fix}")
         if version not in versions:
             written = npz.read_npz(path, ["nnfunc_version"])["nnfunc_version"] if "nnfunc_version" in headers else "?"
             raise CheckpointError(
-                f"{path} has format {version} (written by nnfunc {written}); this is needed in format "
+                f"{path} has format {version} (written by nnfunc {shown(str(written), quote=False)}); this is needed in format "
                 f"{' or '.join(map(str, versions))}. {fix[0].upper() + fix[1:]}, or use the nnfunc version that wrote it"
             )
         missing = sorted(set(meta_keys) - set(meta))
         if missing:
             raise CheckpointError(f"{path} has a meta record without {', '.join(missing)}; {fix}")
         _check_headers(path, headers, meta)
+        if not data:
+            return None, meta
         arrays = npz.read_npz(path)
     except FileNotFoundError:
         raise CheckpointError(f"no file at {path}; {fix}") from None
@@ -166,7 +171,7 @@ def _check_headers(path, headers, meta):
             want = (None, None)
         if (shape, found) != want:
             raise CheckpointError(f"{path} holds an array {shown(name)} of shape {shown(shape)} and dtype {found}, "
-                                  f"which a {shown('-'.join(map(str, sizes)))[1:-1]} {dtype} network does not "
+                                  f"which a {shown('-'.join(map(str, sizes)), quote=False)} {dtype} network does not "
                                   f"have; {damaged}")
 
 
@@ -242,7 +247,7 @@ def _check_progress(path, meta):
         try:
             np.random.PCG64().state = state  # the loop restores them this way
         except (TypeError, ValueError, KeyError, OverflowError) as exc:
-            raise damaged(f"rng_states[{shown(name)}] ({type(exc).__name__}: {shown(str(exc))})") from None
+            raise damaged(f"rng_states[{shown(name)}] ({type(exc).__name__}: {shown(str(exc), quote=False)})") from None
 
 
 def _check_opt_state(path, fields, step):

@@ -15,7 +15,7 @@ from typing import Callable, NamedTuple, Optional
 import numpy as np
 
 from nnfunc import activations as _activations
-from nnfunc import checks
+from nnfunc import checks, finite
 from nnfunc.data.load import scale_pixels
 from nnfunc.errors import DivergenceError, InputError
 from nnfunc.evaluation import _evaluate
@@ -250,7 +250,7 @@ def _check_finite(record, params, opt_state):
                                   if isinstance(v, dict)}}
     for where, tree in trees.items():
         for key, value in tree.items():
-            if not np.isfinite(value).all():
+            if not finite.all_finite(value):
                 raise DivergenceError(f"{where}[{key!r}] overflowed to NaN or inf in epoch {epoch}: training "
                                       "diverged; lower the learning rate, add a warmup or a decaying schedule, or "
                                       "raise l2")

@@ -54,13 +54,11 @@ def own(run_dir):
     a killed writer left are removed once the lock is held.
 
     Raises:
-        ConfigError: another live process holds the directory, or
-            ``run_dir`` is a file.
-        OSError: the directory or its lock file cannot be created.
+        ConfigError: another live process holds the directory.
+        OSError: the directory or its lock file cannot be created (also
+            FileExistsError when ``run_dir`` is a file).
     """
     run_dir = Path(run_dir)
-    if run_dir.exists() and not run_dir.is_dir():
-        raise ConfigError(f"{run_dir} is a file; pass a directory for the run")
     created = not run_dir.exists()
     with fileio.directory_lock(run_dir) as (held, fd):
         if not held:
@@ -99,7 +97,7 @@ def read_config(run_dir):
     except OSError as exc:
         raise ConfigError(f"cannot read {path} ({exc.strerror or exc})") from None
     except (ValueError, RecursionError) as exc:  # also fileio.UnreadableFile, UnicodeDecodeError
-        raise ConfigError(f"{path} is not a readable run config ({shown(str(exc))[1:-1]})") from None
+        raise ConfigError(f"{path} is not a readable run config ({shown(str(exc), quote=False)})") from None
     if not isinstance(config, dict):
         raise ConfigError(f"{path} does not hold a JSON object; it is not an nnfunc run config")
     return config
