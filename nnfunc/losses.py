@@ -14,7 +14,7 @@ the unchecked ``_softmax`` and ``softmax_cross_entropy`` on logits they made.
 
 import numpy as np
 
-from nnfunc import finite
+from nnfunc import finite, kernels
 from nnfunc.errors import InputError
 
 
@@ -69,6 +69,10 @@ def _checked(function, logits):
 
 def _softmax(logits):
     """Unchecked ``softmax``: (m, k) float logits with no NaN or +inf."""
+    fast = kernels.fast()
+    probs = fast and fast.softmax(logits)
+    if probs is not None:
+        return probs
     shifted = logits - _row_max(logits)
     np.exp(shifted, out=shifted)
     shifted /= shifted.sum(axis=1, keepdims=True)
@@ -92,6 +96,10 @@ def softmax_cross_entropy(logits, y):
     Returns:
         (loss, probs): loss a Python float >= 0; probs (m, k) same dtype as logits.
     """
+    fast = kernels.fast()
+    result = fast and fast.softmax_cross_entropy(logits, y)
+    if result is not None:
+        return result
     m = logits.shape[0]
     shifted = logits - _row_max(logits)
     picked = shifted[np.arange(m), y]
@@ -113,6 +121,10 @@ def softmax_cross_entropy_grad(probs, y):
     Returns:
         dZ: (m, k) same dtype, ``(probs - onehot(y)) / m``.
     """
+    fast = kernels.fast()
+    dZ = fast and fast.cross_entropy_grad(probs, y)
+    if dZ is not None:
+        return dZ
     m = probs.shape[0]
     dZ = probs.copy()
     dZ[np.arange(m), y] -= 1

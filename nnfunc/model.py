@@ -14,7 +14,7 @@ import numpy as np
 
 from nnfunc import activations as _activations
 from nnfunc.errors import ConfigError, ParamsError
-from nnfunc import checks, finite
+from nnfunc import checks, finite, kernels
 from nnfunc.checks import check_l2, check_x, check_y
 from nnfunc.losses import _softmax, l2_penalty, softmax_cross_entropy, softmax_cross_entropy_grad
 from nnfunc.params import Grads, Params, layer_sizes, param_keys, validate_params
@@ -46,10 +46,14 @@ def _forward(params, x, acts, dropout=0.0, rng=None):
     cache = {"A0": x}
     A = x
     keep = 1.0 - dropout
+    fast = kernels.fast()
     for l, act in enumerate(acts, start=1):
         Z = A @ params[f"W{l}"]
-        Z += params[f"b{l}"]
-        A = act.forward(Z)  # Z is ours, so the activation overwrites it
+        # Z is ours, so the bias and the activation overwrite it: in one compiled pass, or two NumPy ones
+        if fast is None or not fast.bias_activation(Z, params[f"b{l}"], act.name, _activations.LEAKY_SLOPE):
+            Z += params[f"b{l}"]
+            Z = act.forward(Z)
+        A = Z
         if dropout:
             D = rng.random(A.shape, dtype=A.dtype) < keep
             D = D * A.dtype.type(1.0 / keep)
@@ -73,6 +77,7 @@ def _backward(params, cache, probs, y, acts, l2, need_dx=False, out=None):
     L = len(acts) + 1
     dtype = probs.dtype
     dZ = softmax_cross_entropy_grad(probs, y)
+    fast = kernels.fast()
     grads = {}
     for l in range(L, 0, -1):
         A_prev = cache[f"A{l - 1}"]
@@ -81,13 +86,18 @@ def _backward(params, cache, probs, y, acts, l2, need_dx=False, out=None):
         if l2:
             dW += dtype.type(l2) * W
         grads[f"W{l}"] = dW
-        grads[f"b{l}"] = np.sum(dZ, axis=0, out=None if out is None else out[f"b{l}"])
+        out_b = None if out is None else out[f"b{l}"]
+        db = None if fast is None else fast.column_sums(dZ, out_b)
+        grads[f"b{l}"] = np.sum(dZ, axis=0, out=out_b) if db is None else db
         if l > 1:
             dA = dZ @ W.T
             if f"D{l - 1}" in cache:
                 dA *= cache[f"D{l - 1}"]
             # dA is ours: the derivative overwrites it in place
-            dZ = acts[l - 2].backward(dA, cache.get(f"F{l - 1}", A_prev))
+            A, act = cache.get(f"F{l - 1}", A_prev), acts[l - 2]
+            if fast is None or not fast.activation_grad(dA, A, act.name, _activations.LEAKY_SLOPE):
+                dA = act.backward(dA, A)
+            dZ = dA
     # dZ is now the first layer's
     dx = dZ @ params["W1"].T if need_dx else None
     return {k: grads[k] for k in param_keys(L)}, dx

@@ -23,6 +23,7 @@ MODEL_CODE = ("nnfunc.model", "nnfunc.activations", "nnfunc.losses")
 LAYERS = (
     ("base", ("nnfunc._version", "nnfunc.errors", "nnfunc.finite", "nnfunc.checks", "nnfunc.fileio", "nnfunc.npz",
               "nnfunc.allocator")),
+    ("kernels", ("nnfunc.kernels",)),
     ("data", ("nnfunc.data",)),
     ("model", ("nnfunc.params", "nnfunc.activations", "nnfunc.initializers", "nnfunc.losses", "nnfunc.model",
                "nnfunc.evaluation")),
@@ -42,6 +43,7 @@ ONLY = {
     "urllib.request": ["nnfunc.data.download"],
     "http": ["nnfunc.data.download"],
     "tqdm": ["nnfunc.data.download", "nnfunc.training.loop"],
+    "numba": ["nnfunc.kernels.compiled"],
 }
 
 
@@ -172,7 +174,7 @@ def test_the_checker_imports_no_model_code(module):
 
 def test_import_nnfunc_stays_light():
     heavy = ("matplotlib", "tqdm", "PIL", "mnist", "urllib.request", "http.client", "nnfunc.cli", "nnfunc.train",
-             "nnfunc.report._canvas", "nnfunc.data.download")
+             "nnfunc.report._canvas", "nnfunc.data.download", "numba", "nnfunc.kernels.compiled")
     code = f"import sys, nnfunc; print(sorted(m for m in sys.modules if m in {heavy!r}))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "[]"

@@ -31,7 +31,7 @@ from typing import Callable, NamedTuple, Optional
 
 import numpy as np
 
-from nnfunc import checks, finite
+from nnfunc import checks, finite, kernels
 from nnfunc.errors import ConfigError
 from nnfunc.optim import _guards, _kernels
 from nnfunc.optim.schedules import as_schedule, rate_at
@@ -98,10 +98,13 @@ def apply_updates(params, updates):
     """
     _guards.check_params(params)
     _guards.check_grads(updates, params, "params", name="updates")
+    fast = kernels.fast()
+    new = {}
     with finite.overflow_checked_after():  # an overflow is explained below, not warned about
-        new = {k: p + updates[k] for k, p in params.items()}
-        for k, value in new.items():
-            if not finite.all_finite(value):
+        for k, p in params.items():
+            summed = None if fast is None else fast.add(p, updates[k])
+            new[k], ok = (p + updates[k], None) if summed is None else summed
+            if not (finite.all_finite(new[k]) if ok is None else ok):
                 _guards.blame_sum(k, params, updates)
     return new
 
@@ -140,11 +143,11 @@ def _build(name, schedule, state_type, slots, kernel):
         return state_type(_count(), *(_zeros_like(params) for _ in slots))
 
     def fresh_step(k, g, p, state, lr_t, count):
-        """The kernel on fresh arrays: (u, new slot arrays) for one key."""
+        """The kernel on fresh arrays: (u, new slot arrays, whether u is all finite) for one key."""
         old = tuple(getattr(state, s)[k] for s in slots)
         out, u = tuple(np.empty_like(a) for a in old), np.empty_like(g)
-        _kernels.run(kernel, k, g, p, old, out, u, lr_t, count)
-        return u, out
+        ok = _kernels.run(kernel, k, g, p, old, out, u, lr_t, count)
+        return u, out, finite.all_finite(u) if ok is None else ok
 
     def blame(k, g, p, state, lr_t, count):
         """Raise the error that explains a NaN or inf in the update of ``k``; called only then."""
@@ -153,7 +156,7 @@ def _build(name, schedule, state_type, slots, kernel):
         if p is not None:
             finite.finite_arrays({k: p}, [k], "params", finite.PARAMS_FIX)
         # every input is finite, so the arithmetic overflowed: at lr = 1 the update is the bare step direction
-        if finite.all_finite(fresh_step(k, g, p, state, 1.0, count)[0]):
+        if fresh_step(k, g, p, state, 1.0, count)[2]:
             raise ConfigError(f"lr={float(lr_t):g} (the rate at step {count}) times the {name} step for {k!r} "
                               f"overflows {g.dtype}; pass a smaller lr")
         raise ConfigError(f"the {name} step for {k!r} overflows {g.dtype} even at lr=1, from finite grads "
@@ -177,8 +180,8 @@ def _build(name, schedule, state_type, slots, kernel):
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
             for k, g in grads.items():
                 p = None if params is None else params[k]
-                u, out = fresh_step(k, g, p, state, lr_t, count)
-                if not finite.all_finite(u):  # one dot per key; blame scans only on failure
+                u, out, ok = fresh_step(k, g, p, state, lr_t, count)
+                if not ok:  # checked in the kernel's own pass, or one dot; blame scans only on failure
                     blame(k, g, p, state, lr_t, count)
                 updates[k] = u
                 for d, a in zip(new, out):
@@ -197,9 +200,7 @@ def _build(name, schedule, state_type, slots, kernel):
         own = [getattr(state, s) for s in slots]
         for k, g in grads.items():
             slot_arrays = tuple(d[k] for d in own)
-            u = scratch[k]
-            _kernels.run(kernel, k, g, params[k], slot_arrays, slot_arrays, u, lr_t, count)
-            params[k] += u
+            _kernels.run(kernel, k, g, params[k], slot_arrays, slot_arrays, scratch[k], lr_t, count, apply=True)
         return params, state._replace(count=_count(count + 1))
 
     return Optimizer(init, update, name, schedule, update_in_place)
