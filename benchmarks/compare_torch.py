@@ -1,18 +1,32 @@
-"""Side by side: nnfunc and PyTorch training and inference speed on the same networks.
+"""Side by side: nnfunc and PyTorch, through each library's public API, on the same networks and data.
 
-    python benchmarks/compare_torch.py [--rounds 3] [--quick] [--no-tta]
+    python benchmarks/compare_torch.py [--rounds 3] [--seconds 1.5] [--no-tta] [--seeds 5] [--scaling]
 
-Each measurement runs in its own subprocess (an idle OpenBLAS pool spinning
-in the same process slows PyTorch by 8-30%), nnfunc and PyTorch alternate
-round by round, and each cell reports the median over rounds. Both get the
-same float32 data, network, batch size, optimizer and thread count. The
-workers of both libraries run with nnfunc.allocator.keep_freed_memory(),
-which the training CLI also uses. The GEMM columns compare a step's matmul FLOPs with sgemm measured in the same
-run: at the step's own shapes ("same-shape") and at its peak (2048^3).
-Time-to-accuracy trains the wide net on real MNIST with one fixed recipe
-and reports the median over 3 seeds of the training seconds (evaluation
-excluded) until test accuracy first reaches 97.5% and 98%.
-Without torch installed the script says so and times nnfunc alone.
+Training rows time what a user calls for one step: for nnfunc
+``value_and_grad``, ``opt.update`` and ``apply_updates`` (the "loop"
+column is the training loop's in-place step, for the cost of the checks);
+for PyTorch ``zero_grad``, forward, ``cross_entropy``, ``backward`` and
+``opt.step``. Inference rows run ``nf.forward`` and PyTorch's model +
+softmax under ``inference_mode`` over 10,000 random images in contiguous
+chunks of 1,000. Both get the same float32 data, network, batch size and
+optimizer, and 2 threads (``BENCH_THREADS``).
+
+Every measurement runs in its own subprocess (an idle OpenBLAS pool
+spinning in the same process slows PyTorch), the PyTorch worker imports
+neither NumPy nor nnfunc, the libraries alternate round by round, and each
+cell is the median over rounds. Both run under the same glibc malloc
+tunables (``GLIBC_TUNABLES``, the values ``nnfunc.allocator`` sets in the
+training CLI), and one more round runs both with the process defaults. The
+sgemm columns put the step's matmul FLOPs beside NumPy's sgemm measured in
+the same run: at the step's own shapes ("same-shape") and at 2048^3 ("peak").
+
+Time to accuracy trains 784-512-512-10 with Adam 1e-3, batch 128, He-normal
+init, on real MNIST for each seed, evaluating test accuracy every quarter
+epoch (evaluation not timed), and reports the median over seeds of the
+epochs and training seconds until accuracy first reaches 97.5% and 98%.
+``--scaling`` draws docs/images/scaling.png: samples/s of the training
+step against hidden width and against batch size, with the same-shape
+sgemm limit.
 """
 
 import argparse
@@ -23,8 +37,6 @@ import subprocess
 import sys
 import time
 
-import numpy as np
-
 SMALL, WIDE = (784, 25, 25, 10), (784, 512, 512, 10)
 STEP_CASES = [  # (name, sizes, optimizer, batch)
     ("784-25-25-10 sgd b128", SMALL, "sgd", 128),
@@ -33,8 +45,18 @@ STEP_CASES = [  # (name, sizes, optimizer, batch)
     ("784-512-512-10 adam b1024", WIDE, "adam", 1024),
 ]
 INFER_CASES = [("784-25-25-10 infer b1000", SMALL, None, 1000), ("784-512-512-10 infer b1000", WIDE, None, 1000)]
-RECIPE = dict(sizes=WIDE, lr=1e-3, batch=128, epochs=8)  # Adam, constant lr, He-normal init, float32
-THREADS = int(os.environ.get("BENCH_THREADS", os.cpu_count() or 1))
+INFER_ROWS = 10_000
+RECIPE = dict(sizes=WIDE, lr=1e-3, batch=128, epochs=8, checks_per_epoch=4)
+THREADS = int(os.environ.get("BENCH_THREADS", 2))
+# nnfunc.allocator.keep_freed_memory()'s settings, as environment for a whole process
+TUNED = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=134217728:glibc.malloc.top_pad=33554432"
+WIDTHS = (32, 64, 128, 256, 512, 1024, 2048)
+BATCHES = (16, 64, 256, 1024, 4096)
+
+
+def scaling_cases():
+    return ([(f"width {w}", (784, w, w, 10), "adam", 128) for w in WIDTHS]
+            + [(f"batch {b}", WIDE, "adam", b) for b in BATCHES])
 
 
 def matmul_shapes(sizes, m, train=True):
@@ -50,10 +72,10 @@ def flops(shapes):
     return sum(2 * m * k * n for m, k, n in shapes)
 
 
-# ---------------------------------------------------------------- workers
+# ---------------------------------------------------------------- workers (one per process)
 def _timeit(fn, min_seconds):
     fn()
-    fn()  # warm caches and thread pools
+    fn()  # warm caches, thread pools and compiled kernels
     n, t0 = 0, time.perf_counter()
     while True:
         fn()
@@ -63,26 +85,48 @@ def _timeit(fn, min_seconds):
             return elapsed / n
 
 
-def worker_nnfunc(case, seconds):
-    import nnfunc as nf
-    from nnfunc import activations
-    from nnfunc.training import _step
-    from nnfunc.evaluation import predict_proba
+def _threads_nnfunc():
+    from threadpoolctl import threadpool_limits
 
+    threadpool_limits(THREADS)
+
+
+def worker_nnfunc(case, seconds, path="public"):
+    import numpy as np
+
+    import nnfunc as nf
+
+    _threads_nnfunc()
     name, sizes, opt_name, batch = case
     rng = np.random.default_rng(0)
     params = nf.init(sizes, 0)
+    if opt_name is None:
+        x = rng.random((INFER_ROWS, sizes[0]), dtype=np.float32)
+
+        def infer():
+            for s in range(0, INFER_ROWS, batch):
+                nf.forward(params, x[s : s + batch])
+
+        return INFER_ROWS / _timeit(infer, seconds)
     x = rng.random((batch, sizes[0]), dtype=np.float32)
     y = rng.integers(0, sizes[-1], batch)
-    if opt_name is None:
-        return batch / _timeit(lambda: predict_proba(params, x, chunk=batch), seconds)
-    acts = activations.resolve("relu", len(sizes) - 2)
     opt = nf.sgd(0.01) if opt_name == "sgd" else nf.adam(1e-3)
-    # the training loop's own path: in place on arrays it owns, buffers reused
-    box, buffers = [params, opt.init(params)], _step.make_buffers(params)
+    box = [params, opt.init(params)]
+    if path == "public":
 
-    def step():
-        box[0], box[1], _, _ = _step.step_in_place(box[0], box[1], x, y, opt, acts, 0.0, 0.0, None, buffers)
+        def step():
+            _, grads = nf.value_and_grad(box[0], x, y)
+            updates, box[1] = opt.update(grads, box[1], box[0])
+            box[0] = nf.apply_updates(box[0], updates)
+
+    else:  # the training loop's in-place step on arrays it owns
+        from nnfunc import activations
+        from nnfunc.training import _step
+
+        acts, buffers = activations.resolve("relu", len(sizes) - 2), _step.make_buffers(params)
+
+        def step():
+            box[0], box[1], _, _ = _step.step_in_place(box[0], box[1], x, y, opt, acts, 0.0, 0.0, None, buffers)
 
     return batch / _timeit(step, seconds)
 
@@ -103,16 +147,18 @@ def worker_torch(case, seconds):
     torch.manual_seed(0)
     name, sizes, opt_name, batch = case
     model = _torch_model(torch, sizes)
-    x = torch.rand(batch, sizes[0])
-    y = torch.randint(0, sizes[-1], (batch,))
     if opt_name is None:
+        x = torch.rand(INFER_ROWS, sizes[0])
         model.eval()
 
         def infer():
             with torch.inference_mode():
-                torch.softmax(model(x), dim=1)
+                for s in range(0, INFER_ROWS, batch):
+                    torch.softmax(model(x[s : s + batch]), dim=1)
 
-        return batch / _timeit(infer, seconds)
+        return INFER_ROWS / _timeit(infer, seconds)
+    x = torch.rand(batch, sizes[0])
+    y = torch.randint(0, sizes[-1], (batch,))
     opt = torch.optim.SGD(model.parameters(), lr=0.01) if opt_name == "sgd" else torch.optim.Adam(model.parameters(), lr=1e-3)
     loss_fn = torch.nn.functional.cross_entropy
 
@@ -125,7 +171,10 @@ def worker_torch(case, seconds):
 
 
 def worker_sgemm(case, seconds):
-    """Seconds of the step's matmuls in numpy sgemm, and peak sgemm GFLOP/s."""
+    """Seconds of the step's matmuls in NumPy sgemm, and peak sgemm GFLOP/s."""
+    import numpy as np
+
+    _threads_nnfunc()
     name, sizes, opt_name, batch = case
     rng = np.random.default_rng(0)
     total = 0.0
@@ -138,26 +187,50 @@ def worker_sgemm(case, seconds):
 
 
 def _mnist():
+    import numpy as np
+
     from nnfunc.data.load import load_dataset
 
     return load_dataset("mnist", progress=False, dtype=np.uint8)
 
 
-def worker_tta_nnfunc(seed):
-    import nnfunc as nf
-    from nnfunc.evaluation import evaluate
+def _schedule(n_train, seed):
+    """The batches of every epoch and the steps after which to evaluate (same for both libraries)."""
+    import numpy as np
 
+    rng = np.random.default_rng(seed)
+    steps_per_epoch = -(-n_train // RECIPE["batch"])
+    checks = {round(steps_per_epoch * (i + 1) / RECIPE["checks_per_epoch"]) for i in range(RECIPE["checks_per_epoch"])}
+    return rng, steps_per_epoch, checks
+
+
+def worker_tta_nnfunc(seed):
+    import numpy as np
+
+    import nnfunc as nf
+
+    _threads_nnfunc()
     ds = _mnist()
+    x_test = ds.x_test.astype(np.float32) / np.float32(255)
     params = nf.init(RECIPE["sizes"], seed)
     opt = nf.adam(RECIPE["lr"])
-    state = nf.start_fit(params, opt, seed)
-    data = nf.TrainData(ds.x_train, ds.y_train, ds.x_train[:0], ds.y_train[:0])
-    trained, curve = 0.0, []
-    for epoch in range(1, RECIPE["epochs"] + 1):
+    state = opt.init(params)
+    rng, per_epoch, checks = _schedule(len(ds.y_train), seed)
+    trained, curve, bs = 0.0, [], RECIPE["batch"]
+    for epoch in range(RECIPE["epochs"]):
+        perm = rng.permutation(len(ds.y_train))
         t0 = time.perf_counter()
-        state = nf.fit(state, opt, data, nf.FitConfig(epoch, RECIPE["batch"]))
-        trained += time.perf_counter() - t0
-        curve.append((trained, evaluate(state.params, ds.x_test, ds.y_test).accuracy))
+        for step in range(per_epoch):
+            idx = perm[step * bs : (step + 1) * bs]
+            xb = ds.x_train[idx].astype(np.float32) * np.float32(1 / 255)
+            _, grads = nf.value_and_grad(params, xb, ds.y_train[idx])
+            updates, state = opt.update(grads, state, params)
+            params = nf.apply_updates(params, updates)
+            if step + 1 in checks:
+                trained += time.perf_counter() - t0
+                acc = float(np.mean(nf.predict(params, x_test) == ds.y_test))
+                curve.append((epoch + (step + 1) / per_epoch, trained, acc))
+                t0 = time.perf_counter()
     return curve
 
 
@@ -166,128 +239,195 @@ def worker_tta_torch(seed):
 
     torch.set_num_threads(THREADS)
     torch.manual_seed(seed)
-    ds = _mnist()
-    x_train = torch.from_numpy(ds.x_train)
-    y_train = torch.from_numpy(ds.y_train)
-    x_test = torch.from_numpy(ds.x_test).float() / 255
-    y_test = torch.from_numpy(ds.y_test)
+    ds = _mnist()  # NumPy arrays, turned into tensors once
+    x_train, y_train = torch.from_numpy(ds.x_train), torch.from_numpy(ds.y_train)
+    x_test, y_test = torch.from_numpy(ds.x_test).float() / 255, torch.from_numpy(ds.y_test)
     model = _torch_model(torch, RECIPE["sizes"])
     for layer in model:
         if isinstance(layer, torch.nn.Linear):  # the same He-normal init and zero biases as nnfunc
             torch.nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
             torch.nn.init.zeros_(layer.bias)
     opt = torch.optim.Adam(model.parameters(), lr=RECIPE["lr"])
-    gen = torch.Generator().manual_seed(seed)
+    rng, per_epoch, checks = _schedule(len(ds.y_train), seed)
     trained, curve, bs = 0.0, [], RECIPE["batch"]
     for epoch in range(RECIPE["epochs"]):
-        t0 = time.perf_counter()
+        perm = torch.from_numpy(rng.permutation(len(ds.y_train)))
         model.train()
-        perm = torch.randperm(len(y_train), generator=gen)
-        for s in range(0, len(perm), bs):
-            idx = perm[s : s + bs]
+        t0 = time.perf_counter()
+        for step in range(per_epoch):
+            idx = perm[step * bs : (step + 1) * bs]
             xb = x_train[idx].float().mul_(1 / 255)
             opt.zero_grad(set_to_none=True)
             torch.nn.functional.cross_entropy(model(xb), y_train[idx]).backward()
             opt.step()
-        trained += time.perf_counter() - t0
-        model.eval()
-        with torch.inference_mode():
-            acc = (model(x_test).argmax(1) == y_test).float().mean().item()
-        curve.append((trained, acc))
+            if step + 1 in checks:
+                trained += time.perf_counter() - t0
+                with torch.inference_mode():
+                    acc = (model(x_test).argmax(1) == y_test).float().mean().item()
+                curve.append((epoch + (step + 1) / per_epoch, trained, acc))
+                t0 = time.perf_counter()
     return curve
 
 
 # ---------------------------------------------------------------- driver
-def run_worker(*args):
-    out = subprocess.run([sys.executable, __file__, "--worker", *map(str, args)], capture_output=True, text=True, check=False)
+def run_worker(kind, *args, tuned=True):
+    env = dict(os.environ)
+    env.pop("GLIBC_TUNABLES", None)
+    if tuned:
+        env["GLIBC_TUNABLES"] = TUNED
+    out = subprocess.run([sys.executable, __file__, "--worker", kind, *map(str, args)], capture_output=True,
+                         text=True, check=False, env=env)
     if out.returncode:
-        raise RuntimeError(f"worker {args} failed:\n{out.stderr}")
+        raise RuntimeError(f"worker {kind} {args} failed:\n{out.stderr}")
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def blas_info():
+    import numpy as np  # noqa: F401  (loads OpenBLAS)
     from threadpoolctl import threadpool_info
 
     return ", ".join(f"{i['internal_api']} {i.get('version')} kernel {i.get('architecture')} "
                      f"threads {i['num_threads']}" for i in threadpool_info())
 
 
-def first_time(curve, target):
-    return next((t for t, acc in curve if acc >= target), None)
+def measure(cases, libs, rounds, seconds, index_of, tuned=True):
+    """{(case index, lib): [result per round]}, libraries alternating round by round."""
+    results = {(i, lib): [] for i in range(len(cases)) for lib in libs}
+    for r in range(rounds):
+        order = libs if r % 2 == 0 else libs[::-1]
+        for i in range(len(cases)):
+            for lib in order:
+                kind, *extra = lib.split(":")
+                results[i, lib].append(run_worker(kind, index_of(i), seconds, *extra, tuned=tuned))
+        print(f"round {r + 1}/{rounds} done", file=sys.stderr)
+    return results
+
+
+def speed_table(args, libs):
+    cases = STEP_CASES + INFER_CASES
+    workers = ["nnfunc", "nnfunc:loop"] + (["torch"] if "torch" in libs else []) + ["sgemm"]
+    tuned = measure(cases, workers, args.rounds, args.seconds, lambda i: i)
+    default = measure(cases, [w for w in workers if w not in ("sgemm", "nnfunc:loop")], 1, args.seconds,
+                      lambda i: i, tuned=False)
+    print("\n| case | nnfunc samples/s | torch samples/s | nnfunc / torch | loop step / public | "
+          "% of same-shape sgemm | % of peak sgemm | nnfunc / torch, default malloc |")
+    print("|" + "---|" * 8)
+    for i, (name, sizes, opt_name, batch) in enumerate(cases):
+        med = {w: statistics.median(tuned[i, w]) for w in workers if w != "sgemm"}
+        gemm_s = statistics.median(g["gemm_seconds"] for g in tuned[i, "sgemm"])
+        peak = statistics.median(g["peak_gflops"] for g in tuned[i, "sgemm"])
+        ours, theirs = med["nnfunc"], med.get("torch")
+        train = opt_name is not None
+        same_shape = ours / (batch / gemm_s)
+        of_peak = ours * flops(matmul_shapes(sizes, batch, train)) / batch / (peak * 1e9)
+        loop = f"{med['nnfunc:loop'] / ours:.2f}" if train else "-"
+        ratio = f"{ours / theirs:.2f}x" if theirs else "-"
+        plain = (f"{default[i, 'nnfunc'][0] / default[i, 'torch'][0]:.2f}x" if theirs else "-")
+        print(f"| {name} | {ours:,.0f} | {f'{theirs:,.0f}' if theirs else '-'} | {ratio} | {loop} | "
+              f"{100 * same_shape:.0f}% | {100 * of_peak:.0f}% (peak {peak:.0f} GFLOP/s) | {plain} |")
+
+
+def tta_table(args, libs):
+    print(f"\ntime to accuracy: {'-'.join(map(str, RECIPE['sizes']))}, Adam lr {RECIPE['lr']}, batch "
+          f"{RECIPE['batch']}, float32, full 60k train set, up to {RECIPE['epochs']} epochs, test accuracy every "
+          f"1/{RECIPE['checks_per_epoch']} epoch; median of {args.seeds} seeds")
+    curves = {lib: [] for lib in libs}
+    for seed in range(args.seeds):
+        for lib in (libs if seed % 2 == 0 else libs[::-1]):
+            curves[lib].append(run_worker(f"tta_{lib}", seed))
+        print(f"seed {seed} done", file=sys.stderr)
+    print("| library | target | epochs (median) | seconds (median) | per seed: epochs / s | final accuracy (median) |")
+    print("|---|---|---|---|---|---|")
+    for lib in libs:
+        final = statistics.median(c[-1][2] for c in curves[lib])
+        for target in (0.975, 0.98):
+            hits = [next(((e, t) for e, t, acc in c if acc >= target), None) for c in curves[lib]]
+            reached = [h for h in hits if h]
+            per_seed = ", ".join(f"{e:.2f} / {t:.1f}" if h else "not reached" for h in hits for e, t in [h or (0, 0)])
+            if len(reached) > len(hits) // 2:  # a median exists when most seeds got there
+                big = float("inf")
+                e_med = statistics.median(h[0] if h else big for h in hits)
+                t_med = statistics.median(h[1] if h else big for h in hits)
+                cells = f"{e_med:.2f} | {t_med:.1f}"
+            else:
+                cells = "not reached | -"
+            print(f"| {lib} | {100 * target:.1f}% | {cells} | {per_seed} | {100 * final:.2f}% |")
+
+
+def scaling(args, libs):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cases = scaling_cases()
+    workers = ["nnfunc"] + (["torch"] if "torch" in libs else []) + ["sgemm"]
+    res = measure(cases, workers, 1, args.seconds / 2, lambda i: f"s{i}")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2))
+    for ax, prefix, xs, label in ((axes[0], "width", WIDTHS, "hidden width (784-w-w-10, Adam, batch 128)"),
+                                  (axes[1], "batch", BATCHES, "batch size (784-512-512-10, Adam)")):
+        idx = [i for i, c in enumerate(cases) if c[0].startswith(prefix)]
+        for w, style in (("nnfunc", "o-"), ("torch", "s-")):
+            if w in workers:
+                ax.plot(xs, [res[i, w][0] for i in idx], style, label=w)
+        limit = [cases[i][3] / res[i, "sgemm"][0]["gemm_seconds"] for i in idx]
+        ax.plot(xs, limit, "k--", label="the step's matmuls alone (same-shape sgemm)")
+        ax.set(xscale="log", yscale="log", xlabel=label, ylabel="training samples/s")
+        ax.set_xticks(xs, [str(x) for x in xs])
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Training step throughput, {THREADS} threads each, float32")
+    fig.tight_layout()
+    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "images", "scaling.png")
+    fig.savefig(out, dpi=110)
+    print(f"wrote {os.path.normpath(out)}")
+    for i, (name, *_rest) in enumerate(cases):
+        cells = ", ".join(f"{w} {res[i, w][0]:,.0f}" for w in workers if w != "sgemm")
+        print(f"{name}: {cells}, sgemm limit {cases[i][3] / res[i, 'sgemm'][0]['gemm_seconds']:,.0f} samples/s")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seconds", type=float, default=1.5, help="timing window per measurement")
-    ap.add_argument("--no-tta", action="store_true", help="skip time-to-accuracy")
+    ap.add_argument("--seeds", type=int, default=5, help="seeds for time to accuracy")
+    ap.add_argument("--no-tta", action="store_true", help="skip time to accuracy")
+    ap.add_argument("--no-speed", action="store_true", help="skip the speed table")
+    ap.add_argument("--scaling", action="store_true", help="draw docs/images/scaling.png")
     ap.add_argument("--worker", nargs="+", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.worker:
-        # both libraries get the process-wide malloc setting nnfunc's CLI uses
-        from nnfunc.allocator import keep_freed_memory
-
-        keep_freed_memory()
         kind, *rest = args.worker
         if kind.startswith("tta"):
             result = {"tta_nnfunc": worker_tta_nnfunc, "tta_torch": worker_tta_torch}[kind](int(rest[0]))
         else:
-            case = (STEP_CASES + INFER_CASES)[int(rest[0])]
-            result = {"nnfunc": worker_nnfunc, "torch": worker_torch, "sgemm": worker_sgemm}[kind](case, float(rest[1]))
+            which = rest[0]
+            case = scaling_cases()[int(which[1:])] if which.startswith("s") else (STEP_CASES + INFER_CASES)[int(which)]
+            fn = {"nnfunc": worker_nnfunc, "torch": worker_torch, "sgemm": worker_sgemm}[kind]
+            result = fn(case, float(rest[1]), *rest[2:])
         print(json.dumps(result))
         return
+    import numpy
+
     import nnfunc
+    from nnfunc import kernels
 
-    blas = blas_info()  # before torch loads its own OpenMP runtime into this process
+    blas = blas_info()
     try:
-        import torch
-
-        torch_version = torch.__version__
-    except ImportError:
+        torch_version = subprocess.run([sys.executable, "-c", "import torch; print(torch.__version__)"],
+                                       capture_output=True, text=True, check=True).stdout.strip()
+    except subprocess.CalledProcessError:
         torch_version = None
         print("torch is not installed (pip install torch==2.13.0): timing nnfunc alone")
     libs = ["nnfunc"] + (["torch"] if torch_version else [])
-    import numpy
-
-    print(f"nnfunc {nnfunc.__version__}, numpy {numpy.__version__}, torch {torch_version}; "
-          f"BLAS: {blas}; torch threads {THREADS}")
-    cases = STEP_CASES + INFER_CASES
-    results = {(i, lib): [] for i in range(len(cases)) for lib in libs + ["sgemm"]}
-    for r in range(args.rounds):
-        order = libs if r % 2 == 0 else libs[::-1]
-        for i in range(len(cases)):
-            for lib in order + ["sgemm"]:
-                results[i, lib].append(run_worker(lib, i, args.seconds))
-        print(f"round {r + 1}/{args.rounds} done", file=sys.stderr)
-    header = "| case | nnfunc samples/s | torch samples/s | nnfunc / torch | nnfunc % of same-shape sgemm | nnfunc % of peak sgemm |"
-    print("\n" + header + "\n|" + "---|" * 6)
-    for i, (name, sizes, opt_name, batch) in enumerate(cases):
-        ours = statistics.median(results[i, "nnfunc"])
-        theirs = statistics.median(results[i, "torch"]) if torch_version else None
-        gemm_s = statistics.median(g["gemm_seconds"] for g in results[i, "sgemm"])
-        peak = statistics.median(g["peak_gflops"] for g in results[i, "sgemm"])
-        step_flops = flops(matmul_shapes(sizes, batch, train=opt_name is not None))
-        same_shape = ours / (batch / gemm_s)
-        of_peak = ours * step_flops / batch / (peak * 1e9)
-        ratio = f"{ours / theirs:.2f}x" if theirs else "-"
-        print(f"| {name} | {ours:,.0f} | {f'{theirs:,.0f}' if theirs else '-'} | {ratio} | "
-              f"{100 * same_shape:.0f}% | {100 * of_peak:.0f}% (peak {peak:.0f} GFLOP/s) |")
-    if args.no_tta:
-        return
-    print(f"\ntime to accuracy: {'-'.join(map(str, RECIPE['sizes']))}, Adam lr {RECIPE['lr']}, batch "
-          f"{RECIPE['batch']}, float32, full 60k train set, up to {RECIPE['epochs']} epochs; median of 3 seeds")
-    curves = {lib: [] for lib in libs}
-    for seed in range(3):
-        for lib in (libs if seed % 2 == 0 else libs[::-1]):
-            curves[lib].append(run_worker(f"tta_{lib}", seed))
-    print("| library | s to 97.5% | s to 98% | final test accuracy |\n|---|---|---|---|")
-    for lib in libs:
-        cells = []
-        for target in (0.975, 0.98):
-            times = [first_time(c, target) for c in curves[lib]]
-            cells.append(f"{statistics.median(times):.1f}" if None not in times else f"not reached by all ({times})")
-        final = statistics.median(c[-1][1] for c in curves[lib])
-        print(f"| {lib} | {cells[0]} | {cells[1]} | {100 * final:.2f}% |")
+    print(f"nnfunc {nnfunc.__version__} ({kernels.active()} kernels), numpy {numpy.__version__}, torch "
+          f"{torch_version}; BLAS: {blas}; {THREADS} threads each")
+    if not args.no_speed:
+        speed_table(args, libs)
+    if args.scaling:
+        scaling(args, libs)
+    if not args.no_tta:
+        tta_table(args, libs)
 
 
 if __name__ == "__main__":

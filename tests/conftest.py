@@ -35,6 +35,30 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "dev"))
 
 REPO = Path(__file__).resolve().parent.parent
 
+# The proofs of the math run on both kernel backends (nnfunc.kernels): the
+# compiled one every other test uses, and the NumPy reference.
+BOTH_KERNELS = {"tests.test_model_properties", "tests.test_optimizers", "tests.test_nonfinite", "tests.test_gradcheck"}
+
+
+def pytest_generate_tests(metafunc):
+    from nnfunc import kernels
+
+    if metafunc.module.__name__ in BOTH_KERNELS and kernels.installed():
+        metafunc.parametrize("kernel_backend", kernels.BACKENDS, indirect=True)
+
+
+@pytest.fixture(autouse=True)
+def kernel_backend(request):
+    """The kernel backend a test runs on: the default, or each in turn for BOTH_KERNELS."""
+    from nnfunc import kernels
+
+    name = getattr(request, "param", None)
+    if name is None:
+        yield kernels.active()
+        return
+    with kernels.use(name):
+        yield name
+
 
 @pytest.fixture(autouse=True)
 def numpy_errors_raise():

@@ -64,7 +64,7 @@ def test_ci_runs_the_readme_test_command():
 
 
 def test_first_command_installs_and_trains():
-    assert 'pip install -e ".[dev]" && python -m nnfunc.train' in README
+    assert 'pip install -e ".[dev,fast]" && python -m nnfunc.train' in README
 
 
 @pytest.mark.parametrize("command", sorted(set(re.findall(r"^(nnfunc [a-z]+)", README, flags=re.M))))

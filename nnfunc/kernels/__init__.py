@@ -14,7 +14,8 @@ The choice, first match wins:
 
 1. ``with nnfunc.kernels.use("numpy"): ...`` (a context variable: it holds
    for this thread or task and is undone on exit);
-2. the environment variable ``NNFUNC_KERNELS=numpy`` or ``=numba``;
+2. the environment variable ``NNFUNC_KERNELS=numpy`` or ``=numba``, read
+   when nnfunc is imported;
 3. numba when it is installed (``pip install nnfunc[fast]``), else NumPy.
 
 numba is imported, and each kernel compiled, only when first used; compiled
@@ -34,7 +35,9 @@ ENV = "NNFUNC_KERNELS"
 INSTALL = 'pip install "nnfunc[fast]" (or pip install numba)'
 
 _chosen = ContextVar("nnfunc_kernels", default=None)
+_ENV_VALUE = os.environ.get(ENV, "").strip().lower()  # read once: active() runs several times per call
 _installed = None
+_compiled = None  # the module, once imported
 
 
 def installed():
@@ -64,9 +67,8 @@ def active():
     name = _chosen.get()
     if name is not None:
         return name
-    env = os.environ.get(ENV, "").strip().lower()
-    if env:
-        return _check(env, f"the environment variable {ENV}")
+    if _ENV_VALUE:
+        return _check(_ENV_VALUE, f"the environment variable {ENV}")
     return "numba" if installed() else "numpy"
 
 
@@ -85,9 +87,15 @@ def use(name):
 
 
 def fast():
-    """The compiled kernels module when numba is active, else None (use the NumPy reference)."""
+    """The compiled kernels module when numba is active, else None (use the NumPy reference).
+
+    Called once or more per public call, so the common case is two lookups.
+    """
+    global _compiled
     if active() != "numba":
         return None
-    from nnfunc.kernels import compiled as module  # imports numba: only on first use
+    if _compiled is None:
+        from nnfunc.kernels import compiled  # imports numba: only on first use
 
-    return module
+        _compiled = compiled
+    return _compiled

@@ -17,7 +17,7 @@ from typing import Callable, NamedTuple
 
 import numpy as np
 
-from nnfunc import kernels
+from nnfunc import finite, kernels
 from nnfunc.errors import ConfigError
 
 CHUNK = 1 << 16  # elements per kernel call: 256 KB of float32, five arrays fit a core's L2
@@ -35,24 +35,57 @@ class Kernel(NamedTuple):
     constants: Callable
 
 
-def run(kernel, key, g, p, old, new, u, lr_t, count, apply=False):
-    """Run a rule on one tensor; with ``apply``, also add the update into ``p`` in place.
+def fresh(kernel, key, g, p, old, lr_t, count):
+    """Run a rule on one tensor into fresh arrays: (u, new slot arrays, whether u is all finite).
 
-    Returns:
-        Whether the update (with ``apply``: the new param) is all finite,
-        when the compiled kernel ran and checked it on the way; None when
-        the NumPy reference ran (the caller checks if it needs to).
+    The compiled rule checks u in its own pass; after the NumPy reference one dot product does.
     """
     fast = kernels.fast()
     if fast is not None:
         scalars, flags = kernel.constants(key, p, lr_t, count)
-        finite = fast.optimizer_step(kernel.rule, g, p, old, new, u, scalars, (*flags, apply))
-        if finite is not None:
-            return finite
+        done = fast.optimizer_update(kernel.rule, g, p, old, scalars, flags)
+        if done is not None:
+            return done
+    new, u = tuple(np.empty_like(a) for a in old), np.empty_like(g)
     _reference(kernel.reference, key, g, p, old, new, u, lr_t, count)
-    if apply:
-        p += u
-    return None
+    return u, new, finite.all_finite(u)
+
+
+def fresh_all(kernel, grads, params, old, lr_t, count):
+    """Run a rule on every tensor into fresh arrays: (updates, new slot dicts, {key: update finite}).
+
+    ``old``: the state's slot dicts. The compiled rule does every key in one
+    call; the NumPy reference goes key by key (``fresh``).
+    """
+    def constants(key):
+        return kernel.constants(key, None if params is None else params[key], lr_t, count)
+
+    fast = kernels.fast()
+    if fast is not None:
+        done = fast.optimizer_update_all(kernel.rule, grads, params, old, constants)
+        if done is not None:
+            return done
+    updates, new, ok = {}, [{} for _ in old], {}
+    for k, g in grads.items():
+        p = None if params is None else params[k]
+        updates[k], slots, ok[k] = fresh(kernel, k, g, p, tuple(d[k] for d in old), lr_t, count)
+        for d, a in zip(new, slots):
+            d[k] = a
+    return updates, new, ok
+
+
+def in_place(kernel, key, g, p, slots, scratch, lr_t, count):
+    """Run a rule on one tensor in place: ``slots`` overwritten, the update added into ``p``.
+
+    ``scratch`` is a spare array like ``p`` for the NumPy reference's update.
+    """
+    fast = kernels.fast()
+    if fast is not None:
+        scalars, flags = kernel.constants(key, p, lr_t, count)
+        if fast.optimizer_apply(kernel.rule, g, p, slots, scalars, flags):
+            return
+    _reference(kernel.reference, key, g, p, slots, slots, scratch, lr_t, count)
+    p += scratch
 
 
 def _reference(kernel, key, g, p, old, new, u, lr_t, count):

@@ -99,13 +99,16 @@ def apply_updates(params, updates):
     _guards.check_params(params)
     _guards.check_grads(updates, params, "params", name="updates")
     fast = kernels.fast()
-    new = {}
     with finite.overflow_checked_after():  # an overflow is explained below, not warned about
-        for k, p in params.items():
-            summed = None if fast is None else fast.add(p, updates[k])
-            new[k], ok = (p + updates[k], None) if summed is None else summed
-            if not (finite.all_finite(new[k]) if ok is None else ok):
-                _guards.blame_sum(k, params, updates)
+        summed = None if fast is None else fast.add_all(params, updates)
+        if summed is None:
+            new = {k: p + updates[k] for k, p in params.items()}
+            ok = {k: finite.all_finite(v) for k, v in new.items()}
+        else:
+            new, ok = summed
+    for k, finite_sum in ok.items():
+        if not finite_sum:
+            _guards.blame_sum(k, params, updates)
     return new
 
 
@@ -144,10 +147,7 @@ def _build(name, schedule, state_type, slots, kernel):
 
     def fresh_step(k, g, p, state, lr_t, count):
         """The kernel on fresh arrays: (u, new slot arrays, whether u is all finite) for one key."""
-        old = tuple(getattr(state, s)[k] for s in slots)
-        out, u = tuple(np.empty_like(a) for a in old), np.empty_like(g)
-        ok = _kernels.run(kernel, k, g, p, old, out, u, lr_t, count)
-        return u, out, finite.all_finite(u) if ok is None else ok
+        return _kernels.fresh(kernel, k, g, p, tuple(getattr(state, s)[k] for s in slots), lr_t, count)
 
     def blame(k, g, p, state, lr_t, count):
         """Raise the error that explains a NaN or inf in the update of ``k``; called only then."""
@@ -175,17 +175,13 @@ def _build(name, schedule, state_type, slots, kernel):
                          else "params", name=f"state.{s}", fix=_guards.STATE_FIX)
         count = int(state.count)
         lr_t = rate_at(schedule, count)
-        updates, new = {}, tuple({} for _ in slots)
         # a NaN or inf update (an overflow, or x / 0 where eps rounds to 0) is explained by blame, not warned about
         with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            for k, g in grads.items():
-                p = None if params is None else params[k]
-                u, out, ok = fresh_step(k, g, p, state, lr_t, count)
-                if not ok:  # checked in the kernel's own pass, or one dot; blame scans only on failure
-                    blame(k, g, p, state, lr_t, count)
-                updates[k] = u
-                for d, a in zip(new, out):
-                    d[k] = a
+            updates, new, ok = _kernels.fresh_all(kernel, grads, params, [getattr(state, s) for s in slots], lr_t,
+                                                  count)
+            for k, finite_update in ok.items():  # checked in the kernel's own pass, or one dot per key
+                if not finite_update:
+                    blame(k, grads[k], None if params is None else params[k], state, lr_t, count)
         return updates, state_type(_count(count + 1), *new)
 
     def update_in_place(grads, state, params, scratch):
@@ -200,7 +196,7 @@ def _build(name, schedule, state_type, slots, kernel):
         own = [getattr(state, s) for s in slots]
         for k, g in grads.items():
             slot_arrays = tuple(d[k] for d in own)
-            _kernels.run(kernel, k, g, params[k], slot_arrays, slot_arrays, scratch[k], lr_t, count, apply=True)
+            _kernels.in_place(kernel, k, g, params[k], slot_arrays, scratch[k], lr_t, count)
         return params, state._replace(count=_count(count + 1))
 
     return Optimizer(init, update, name, schedule, update_in_place)
