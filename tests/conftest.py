@@ -37,13 +37,13 @@ REPO = Path(__file__).resolve().parent.parent
 
 # The proofs of the math run on both kernel backends (nnfunc.kernels): the
 # compiled one every other test uses, and the NumPy reference.
-BOTH_KERNELS = {"tests.test_model_properties", "tests.test_optimizers", "tests.test_nonfinite", "tests.test_gradcheck"}
+BOTH_KERNELS = {"test_model_properties", "test_optimizers", "test_nonfinite", "test_gradcheck"}
 
 
 def pytest_generate_tests(metafunc):
     from nnfunc import kernels
 
-    if metafunc.module.__name__ in BOTH_KERNELS and kernels.installed():
+    if metafunc.module.__name__.rpartition(".")[2] in BOTH_KERNELS and kernels.installed():
         metafunc.parametrize("kernel_backend", kernels.BACKENDS, indirect=True)
 
 

@@ -144,29 +144,29 @@ def _rows(out, offsets, k, r):
 
 
 @_jit
-def _sgd_all(gs, ps, out, offsets, scales, decays, neg_lr, bad):
+def _sgd_all(gs, ps, out, offsets, scales, decays, neg_lr, ok):
     for k in range(len(gs)):
-        bad[k] = _sgd(gs[k], _rows(out, offsets, k, 1), neg_lr)
+        ok[k] = _sgd(gs[k], _rows(out, offsets, k, 1), neg_lr)
 
 
 @_jit
-def _momentum_all(gs, mus, ps, out, offsets, scales, decays, beta, neg_lr, nesterov, bad):
+def _momentum_all(gs, mus, ps, out, offsets, scales, decays, beta, neg_lr, nesterov, ok):
     for k in range(len(gs)):
-        bad[k] = _momentum(gs[k], mus[k], _rows(out, offsets, k, 2), beta, neg_lr, nesterov)
+        ok[k] = _momentum(gs[k], mus[k], _rows(out, offsets, k, 2), beta, neg_lr, nesterov)
 
 
 @_jit
 def _adam_all(gs, mus, nus, ps, out, offsets, scales, decays, b1, one_b1, b2, one_b2, eps_root, weight_decay,
-              neg_lr, bad):
+              neg_lr, ok):
     for k in range(len(gs)):
-        bad[k] = _adam(gs[k], mus[k], nus[k], ps[k], _rows(out, offsets, k, 3), b1, one_b1, b2, one_b2,
+        ok[k] = _adam(gs[k], mus[k], nus[k], ps[k], _rows(out, offsets, k, 3), b1, one_b1, b2, one_b2,
                        eps_root, scales[k], weight_decay, neg_lr, decays[k])
 
 
 @_jit
-def _rmsprop_all(gs, nus, ps, out, offsets, scales, decays, decay, one_decay, eps, neg_lr, bad):
+def _rmsprop_all(gs, nus, ps, out, offsets, scales, decays, decay, one_decay, eps, neg_lr, ok):
     for k in range(len(gs)):
-        bad[k] = _rmsprop(gs[k], nus[k], _rows(out, offsets, k, 2), decay, one_decay, eps, neg_lr)
+        ok[k] = _rmsprop(gs[k], nus[k], _rows(out, offsets, k, 2), decay, one_decay, eps, neg_lr)
 
 
 _PURE = {"sgd": _sgd, "momentum": _momentum, "adam": _adam, "rmsprop": _rmsprop}
@@ -222,7 +222,7 @@ def _blocks(out, rows, keys, shapes, offsets):
     for i, (k, shape) in enumerate(zip(keys, shapes)):
         part = out[rows * starts[i] : rows * starts[i + 1]].reshape((rows, *shape))
         for r in range(rows):
-            dicts[r][k] = part[r]
+            dicts[r][k] = part[r, ...]  # a view even for a 0-d array
     return dicts
 
 
@@ -241,7 +241,7 @@ def optimizer_update_all(rule, grads, params, old, constants):
         arrays are views of one new block, shaped like the grads.
     """
     keys = list(grads)
-    dtype = grads[keys[0]].dtype
+    dtype = grads[keys[0]].dtype if keys else None
     if dtype not in FLOATS:
         return None
     gs = _flat_views(grads.values(), dtype)
@@ -275,7 +275,7 @@ def _add_all(ps, us, out, offsets, ok):
 def add_all(params, updates):
     """``{k: params[k] + updates[k]}`` as views of one new block, and {k: finite}; None if they do not fit."""
     keys = list(params)
-    dtype = params[keys[0]].dtype
+    dtype = params[keys[0]].dtype if keys else None
     if dtype not in FLOATS or any(updates[k].shape != params[k].shape for k in keys):
         return None
     ps, us = _flat_views(params.values(), dtype), _flat_views((updates[k] for k in keys), dtype)
