@@ -2,7 +2,7 @@
 
     python benchmarks/kernel_threads.py
 
-Times the fused Adam loop of ``nnfunc.kernels.compiled`` over a
+Times the fused Adam loop of ``nnfunc.kernels.optimizer_loops`` over a
 784-512-512-10 network's parameters alone and right after a batch-128 sgemm
 (as in a training step), compiled serial and with numba's ``prange`` on 2
 threads. Alone, two threads win; after the sgemm, OpenBLAS's worker is
@@ -16,7 +16,7 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_info
 
-from nnfunc.kernels.compiled import _adam_apply
+from nnfunc.kernels.optimizer_loops import _adam_apply
 
 SIZES = (784, 512, 512, 10)
 BATCH = 128

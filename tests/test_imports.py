@@ -43,7 +43,7 @@ ONLY = {
     "urllib.request": ["nnfunc.data.download"],
     "http": ["nnfunc.data.download"],
     "tqdm": ["nnfunc.data.download", "nnfunc.training.loop"],
-    "numba": ["nnfunc.kernels.compiled"],
+    "numba": ["nnfunc.kernels._numba"],
 }
 
 

@@ -1,14 +1,14 @@
 """Which kernels run the elementwise work: compiled (numba) or the NumPy reference.
 
 The NumPy code in ``nnfunc.model``, ``nnfunc.losses``, ``nnfunc.activations``
-and ``nnfunc.optim._kernels`` is the readable reference. ``nnfunc.kernels.compiled``
-holds the same arithmetic compiled with numba, each pass fused into one loop
+and ``nnfunc.optim._kernels`` is the readable reference.
+``nnfunc.kernels.compiled`` hands out the same arithmetic compiled with
+numba (``layer_loops``, ``optimizer_loops``), each pass fused into one loop
 (bias + activation, the activation derivative, softmax with its
 cross-entropy gradient, every optimizer update with its finiteness check).
-It runs the same float operations in the same order wherever the NumPy
-reference uses only +, -, *, / and sqrt, so those results are bit-identical;
-only exp and log differ, by at most 1 ulp per call (tests/test_kernels.py
-states and checks the bound).
+It runs the same float operations in the same order, so the results are
+bit-identical, except softmax's exp and log, whose last bit may differ
+(tests/test_kernels.py states and checks the bound).
 
 The choice, first match wins:
 

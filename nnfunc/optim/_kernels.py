@@ -4,7 +4,7 @@ A rule is a ``Kernel``: its NumPy reference ``kernel(key, g, p, old, new,
 u, lr_t, count)`` reads the gradient ``g``, the param ``p`` (or None) and
 the old slot arrays ``old`` (a tuple), and writes the new slot arrays into
 ``new`` and the update into ``u``; the same rule compiled in
-``nnfunc.kernels.compiled`` runs when the numba kernels are active (see
+``nnfunc.kernels.optimizer_loops`` runs when the numba kernels are active (see
 ``nnfunc.kernels``) and does the same float operations in one loop. Both are
 elementwise, so ``new`` may be ``old``: the pure ``update`` passes fresh
 arrays, the training loop's in-place step passes the state's own arrays, and

@@ -1,0 +1,152 @@
+"""The layer passes compiled with numba: bias + activation, its derivative, softmax, cross-entropy, bias sums.
+
+Each loop mirrors a NumPy reference (named in its wrapper's docstring) and
+runs its float operations in the same order, so the results match bit for
+bit, except softmax's exp and log, whose last bit may differ from NumPy's
+(tests/test_kernels.py states the bound). The wrappers return None (or
+False) when the compiled loop does not fit the arrays, and the caller runs
+the reference.
+"""
+
+import numpy as np
+
+from nnfunc.kernels._numba import fits as _fits, jit as _jit
+
+ACTIVATION_CODES = {"linear": 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4}
+
+
+@_jit
+def _bias_activation(Z, b, code, slope):
+    zero = slope - slope
+    for i in range(Z.shape[0]):
+        for j in range(Z.shape[1]):
+            z = Z[i, j] + b[j]
+            if code == 1:
+                if z < zero:
+                    z = zero
+            elif code == 2:
+                zs = z * slope
+                if z < zs:
+                    z = zs
+            Z[i, j] = z
+
+
+def bias_activation(Z, b, name, slope):
+    """``Z += b`` then the activation ``name``, in place (``activations._relu`` etc.); False if not run.
+
+    Only the piecewise-linear activations are compiled: sigmoid and tanh
+    call tanh, and NumPy's own keeps them exact.
+    """
+    code = ACTIVATION_CODES.get(name, 3)
+    if code > 2 or Z.ndim != 2 or not _fits(Z.dtype, Z, b):
+        return False
+    _bias_activation(Z, b, code, Z.dtype.type(slope))
+    return True
+
+
+@_jit
+def _activation_grad(dA, A, code, slope):
+    one = slope / slope
+    zero = slope - slope
+    for i in range(dA.size):
+        a = A[i]
+        if code == 1:
+            dA[i] = dA[i] * (one if a > zero else zero)
+        elif code == 2:
+            dA[i] = dA[i] * (one if a > zero else slope)
+        elif code == 3:
+            dA[i] = dA[i] * a * (one - a)
+        elif code == 4:
+            dA[i] = dA[i] * (one - a * a)
+
+
+def activation_grad(dA, A, name, slope):
+    """``dA *= f'`` in place from the activation's output A (``activations._relu_grad`` etc.); False if not run."""
+    code = ACTIVATION_CODES.get(name)
+    if not code or dA.shape != A.shape or not _fits(dA.dtype, dA, A):
+        return False
+    _activation_grad(dA.reshape(-1), A.reshape(-1), code, dA.dtype.type(slope))
+    return True
+
+
+# ---------------------------------------------------------------- softmax and cross-entropy
+
+
+@_jit
+def _softmax_rows(logits, out, y, with_loss):
+    m, k = logits.shape
+    total = 0.0
+    for i in range(m):
+        top = logits[i, 0]
+        for j in range(1, k):
+            if logits[i, j] > top:
+                top = logits[i, j]
+        s = top - top
+        for j in range(k):
+            e = np.exp(logits[i, j] - top)
+            out[i, j] = e
+            s += e
+        for j in range(k):
+            out[i, j] /= s
+        if with_loss:
+            total += np.log(s) - (logits[i, y[i]] - top)
+    return total / m
+
+
+def softmax_cross_entropy(logits, y):
+    """(mean cross-entropy, probs) as ``losses.softmax_cross_entropy``; None if not run."""
+    if logits.ndim != 2 or not _fits(logits.dtype, logits):
+        return None
+    probs = np.empty_like(logits)
+    return float(_softmax_rows(logits, probs, y, True)), probs
+
+
+def softmax(logits):
+    """Row-wise softmax as ``losses._softmax``; None if not run."""
+    if logits.ndim != 2 or not _fits(logits.dtype, logits):
+        return None
+    probs = np.empty_like(logits)
+    _softmax_rows(logits, probs, np.zeros(0, np.int64), False)
+    return probs
+
+
+@_jit
+def _cross_entropy_grad(probs, y, dZ, inv_m):
+    one = inv_m / inv_m
+    for i in range(probs.shape[0]):
+        for j in range(probs.shape[1]):
+            p = probs[i, j]
+            if j == y[i]:
+                p = p - one
+            dZ[i, j] = p * inv_m
+
+
+def cross_entropy_grad(probs, y):
+    """``(probs - onehot(y)) / m`` as ``losses.softmax_cross_entropy_grad``; None if not run."""
+    if probs.ndim != 2 or not _fits(probs.dtype, probs):
+        return None
+    dZ = np.empty_like(probs)
+    _cross_entropy_grad(probs, y, dZ, probs.dtype.type(1.0 / probs.shape[0]))
+    return dZ
+
+
+@_jit
+def _column_sums(a, out):
+    for j in range(a.shape[1]):
+        out[j] = 0  # as NumPy: from +0, so a column of -0.0 sums to +0.0
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            out[j] += a[i, j]
+
+
+def column_sums(a, out=None):
+    """``np.sum(a, axis=0, out=out)``, rows added in order as NumPy does; None if not run.
+
+    A single column is contiguous down the rows, and NumPy sums it pairwise: that one is left to NumPy.
+    """
+    if a.ndim != 2 or a.shape[1] == 1 or not _fits(a.dtype, a, *(() if out is None else (out,))):
+        return None
+    if out is None:
+        out = np.empty(a.shape[1], a.dtype)
+    _column_sums(a, out)
+    return out

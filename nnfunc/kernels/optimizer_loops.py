@@ -1,0 +1,282 @@
+"""The optimizer updates compiled with numba: the pure update over every key in one call, and the in-place step.
+
+Each loop runs the float operations of its NumPy reference in
+``nnfunc.optim._kernels`` in the same order, one rounding each, so the
+results match bit for bit. Scalars come in the arrays' dtype, so float32
+stays float32.
+"""
+
+import itertools
+
+import numpy as np
+
+from nnfunc.kernels._numba import FLOATS, fits as _fits, jit as _jit
+
+# ---------------------------------------------------------------- optimizer updates
+# The pure update writes the new slots and the update ``u`` as rows of one
+# fresh block and returns whether every entry of u is finite (x - x is 0
+# unless x is NaN or inf); the training loop's in-place step overwrites the
+# slots and adds the update into p. Few arrays per loop on purpose: LLVM
+# vectorises a loop only when it can rule out, at run time, overlap between
+# each written array and every other one, and gives up beyond a few pairs
+# (one Adam loop over g, p, mu, nu, m, v and u ran 7x slower). One output
+# block counts as one array.
+
+
+@_jit
+def _sgd(g, out, neg_lr):
+    bad = 0
+    for i in range(g.size):
+        ui = g[i] * neg_lr
+        out[0, i] = ui
+        bad += (ui - ui) != 0
+    return bad == 0
+
+
+@_jit
+def _sgd_apply(g, p, neg_lr):
+    for i in range(g.size):
+        p[i] = p[i] + g[i] * neg_lr
+
+
+@_jit
+def _momentum(g, mu, out, beta, neg_lr, nesterov):
+    bad = 0
+    for i in range(g.size):
+        mi = mu[i] * beta + g[i]
+        ui = (mi * beta + g[i]) * neg_lr if nesterov else mi * neg_lr
+        out[0, i] = mi
+        out[1, i] = ui
+        bad += (ui - ui) != 0
+    return bad == 0
+
+
+@_jit
+def _momentum_apply(g, p, m, beta, neg_lr, nesterov):
+    for i in range(g.size):
+        mi = m[i] * beta + g[i]
+        m[i] = mi
+        p[i] = p[i] + ((mi * beta + g[i]) * neg_lr if nesterov else mi * neg_lr)
+
+
+@_jit
+def _adam(g, mu, nu, p, out, b1, one_b1, b2, one_b2, eps_root, scale, weight_decay, neg_lr, decays):
+    bad = 0
+    for i in range(g.size):
+        gi = g[i]
+        mi = mu[i] * b1 + gi * one_b1
+        vi = nu[i] * b2 + (gi * gi) * one_b2
+        ui = mi / (np.sqrt(vi) + eps_root) * scale
+        if decays:
+            ui = (ui + p[i] * weight_decay) * neg_lr
+        out[0, i] = mi
+        out[1, i] = vi
+        out[2, i] = ui
+        bad += (ui - ui) != 0
+    return bad == 0
+
+
+@_jit
+def _adam_apply(g, p, m, v, b1, one_b1, b2, one_b2, eps_root, scale, weight_decay, neg_lr, decays):
+    for i in range(g.size):
+        gi = g[i]
+        mi = m[i] * b1 + gi * one_b1
+        vi = v[i] * b2 + (gi * gi) * one_b2
+        m[i] = mi
+        v[i] = vi
+        ui = mi / (np.sqrt(vi) + eps_root) * scale
+        if decays:
+            ui = (ui + p[i] * weight_decay) * neg_lr
+        p[i] = p[i] + ui
+
+
+@_jit
+def _rmsprop(g, nu, out, decay, one_decay, eps, neg_lr):
+    bad = 0
+    for i in range(g.size):
+        gi = g[i]
+        vi = nu[i] * decay + (gi * gi) * one_decay
+        ui = gi / (np.sqrt(vi) + eps) * neg_lr
+        out[0, i] = vi
+        out[1, i] = ui
+        bad += (ui - ui) != 0
+    return bad == 0
+
+
+@_jit
+def _rmsprop_apply(g, p, v, decay, one_decay, eps, neg_lr):
+    for i in range(g.size):
+        gi = g[i]
+        vi = v[i] * decay + (gi * gi) * one_decay
+        v[i] = vi
+        p[i] = p[i] + gi / (np.sqrt(vi) + eps) * neg_lr
+
+
+@_jit
+def _rows(out, offsets, k, r):
+    """Key k's part of a block laid out key by key, each key's r rows contiguous: an (r, n_k) C array."""
+    return out[r * offsets[k] : r * offsets[k + 1]].reshape((r, offsets[k + 1] - offsets[k]))
+
+
+@_jit
+def _sgd_all(gs, ps, out, offsets, scales, decays, neg_lr, ok):
+    for k in range(len(gs)):
+        ok[k] = _sgd(gs[k], _rows(out, offsets, k, 1), neg_lr)
+
+
+@_jit
+def _momentum_all(gs, mus, ps, out, offsets, scales, decays, beta, neg_lr, nesterov, ok):
+    for k in range(len(gs)):
+        ok[k] = _momentum(gs[k], mus[k], _rows(out, offsets, k, 2), beta, neg_lr, nesterov)
+
+
+@_jit
+def _adam_all(gs, mus, nus, ps, out, offsets, scales, decays, b1, one_b1, b2, one_b2, eps_root, weight_decay,
+              neg_lr, ok):
+    for k in range(len(gs)):
+        ok[k] = _adam(gs[k], mus[k], nus[k], ps[k], _rows(out, offsets, k, 3), b1, one_b1, b2, one_b2,
+                       eps_root, scales[k], weight_decay, neg_lr, decays[k])
+
+
+@_jit
+def _rmsprop_all(gs, nus, ps, out, offsets, scales, decays, decay, one_decay, eps, neg_lr, ok):
+    for k in range(len(gs)):
+        ok[k] = _rmsprop(gs[k], nus[k], _rows(out, offsets, k, 2), decay, one_decay, eps, neg_lr)
+
+
+_PURE = {"sgd": _sgd, "momentum": _momentum, "adam": _adam, "rmsprop": _rmsprop}
+_PURE_ALL = {"sgd": _sgd_all, "momentum": _momentum_all, "adam": _adam_all, "rmsprop": _rmsprop_all}
+_APPLY = {"sgd": _sgd_apply, "momentum": _momentum_apply, "adam": _adam_apply, "rmsprop": _rmsprop_apply}
+
+
+def optimizer_update(rule, g, p, old, scalars, flags):
+    """One optimizer rule over one tensor, into fresh arrays; None if the arrays do not fit.
+
+    Args:
+        rule: "sgd", "momentum", "adam" or "rmsprop".
+        g: the gradient; p: the param (read for weight decay) or None.
+        old: the rule's slot arrays, a tuple.
+        scalars: the rule's constants as Python floats, in its kernel's order.
+        flags: the rule's booleans.
+
+    Returns:
+        (u, new slot arrays, whether u is all finite): the update and the
+        slots are rows of one new block, shaped like g.
+    """
+    if not _fits(g.dtype, g, *old, *(() if p is None else (p,))):
+        return None
+    f = g.dtype.type
+    out = np.empty((len(old) + 1, g.size), g.dtype)
+    g1, olds = g.reshape(-1), [a.reshape(-1) for a in old]
+    if rule == "adam":  # p is read only with weight decay, which needs it; g stands in otherwise
+        olds.append(g1 if p is None else p.reshape(-1))
+    ok = _PURE[rule](g1, *olds, out, *(f(c) for c in scalars), *flags)
+    rows = tuple(row.reshape(g.shape) for row in out)
+    return rows[-1], rows[:-1], bool(ok)
+
+
+def _flat_views(arrays, dtype):
+    """1-D views of C-contiguous arrays of ``dtype`` as a tuple, or None if any is not one."""
+    flat = []
+    for a in arrays:
+        if a.dtype != dtype or not a.flags.c_contiguous:
+            return None
+        flat.append(a.reshape(-1))
+    return tuple(flat)
+
+
+def _offsets(arrays):
+    """Where each array starts in a flat block of all of them, and the total: (n + 1,) int64."""
+    return np.fromiter(itertools.accumulate((a.size for a in arrays), initial=0), np.int64, len(arrays) + 1)
+
+
+def _blocks(out, rows, keys, shapes, offsets):
+    """A block laid out key by key, ``rows`` rows each (see ``_rows``), as one dict of arrays per row."""
+    dicts = [{} for _ in range(rows)]
+    starts = offsets.tolist()  # Python ints: slicing with NumPy scalars costs several times more
+    for i, (k, shape) in enumerate(zip(keys, shapes)):
+        part = out[rows * starts[i] : rows * starts[i + 1]].reshape((rows, *shape))
+        for r in range(rows):
+            dicts[r][k] = part[r, ...]  # a view even for a 0-d array
+    return dicts
+
+
+def optimizer_update_all(rule, grads, params, old, constants):
+    """One optimizer rule over every tensor in one call, into one fresh block; None if they do not fit.
+
+    Args:
+        rule: "sgd", "momentum", "adam" or "rmsprop".
+        grads: dict of arrays; params: dict like grads or None.
+        old: the rule's slot dicts, a list.
+        constants: ``key -> (scalars, flags)``, the rule's constants for that
+            key (only Adam's scale and weight-decay flag differ by key: AdamW spares biases).
+
+    Returns:
+        (updates, new slot dicts, {key: whether its update is finite}): the
+        arrays are views of one new block, shaped like the grads.
+    """
+    keys = list(grads)
+    dtype = grads[keys[0]].dtype if keys else None
+    if dtype not in FLOATS:
+        return None
+    gs = _flat_views(grads.values(), dtype)
+    slots = [_flat_views((d[k] for k in keys), dtype) for d in old]
+    ps = gs if params is None else _flat_views((params[k] for k in keys), dtype)
+    if gs is None or ps is None or any(s is None for s in slots):
+        return None
+    per_key = [constants(k) for k in keys]
+    scalars, flags = per_key[0]
+    scales, decays = np.zeros(len(keys), dtype), np.zeros(len(keys), np.bool_)
+    if rule == "adam":  # (b1, 1 - b1, b2, 1 - b2, eps_root, scale, weight_decay, -lr), (decays,)
+        scales[:] = [c[0][5] for c in per_key]
+        decays[:] = [c[1][0] for c in per_key]
+        scalars, flags = scalars[:5] + scalars[6:], ()
+    offsets = _offsets(gs)
+    rows = len(old) + 1
+    out = np.empty(rows * int(offsets[-1]), dtype)
+    ok = np.empty(len(keys), np.bool_)
+    f = dtype.type
+    _PURE_ALL[rule](gs, *slots, ps, out, offsets, scales, decays, *(f(c) for c in scalars), *flags, ok)
+    *new, updates = _blocks(out, rows, keys, [grads[k].shape for k in keys], offsets)
+    return updates, new, dict(zip(keys, ok.tolist()))
+
+
+@_jit
+def _add_all(ps, us, out, offsets, ok):
+    for k in range(len(ps)):
+        ok[k] = _add(ps[k], us[k], out[offsets[k] : offsets[k + 1]])
+
+
+def add_all(params, updates):
+    """``{k: params[k] + updates[k]}`` as views of one new block, and {k: finite}; None if they do not fit."""
+    keys = list(params)
+    dtype = params[keys[0]].dtype if keys else None
+    if dtype not in FLOATS or any(updates[k].shape != params[k].shape for k in keys):
+        return None
+    ps, us = _flat_views(params.values(), dtype), _flat_views((updates[k] for k in keys), dtype)
+    if ps is None or us is None:
+        return None
+    offsets = _offsets(ps)
+    out = np.empty(int(offsets[-1]), dtype)
+    ok = np.empty(len(keys), np.bool_)
+    _add_all(ps, us, out, offsets, ok)
+    return _blocks(out, 1, keys, [params[k].shape for k in keys], offsets)[0], dict(zip(keys, ok.tolist()))
+
+
+def optimizer_apply(rule, g, p, slots, scalars, flags):
+    """The training loop's step on one tensor: slots overwritten, update added into p; False if not run."""
+    if not _fits(g.dtype, g, p, *slots):
+        return False
+    f = g.dtype.type
+    _APPLY[rule](g.reshape(-1), p.reshape(-1), *(a.reshape(-1) for a in slots), *(f(c) for c in scalars), *flags)
+    return True
+
+
+@_jit
+def _add(p, u, out):
+    bad = 0
+    for i in range(p.size):
+        s = p[i] + u[i]
+        out[i] = s
+        bad += (s - s) != 0
+    return bad == 0
