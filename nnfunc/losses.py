@@ -70,7 +70,7 @@ def _checked(function, logits):
 def _softmax(logits):
     """Unchecked ``softmax``: (m, k) float logits with no NaN or +inf."""
     fast = kernels.fast()
-    probs = fast and fast.softmax(logits)
+    probs = None if fast is None else fast.softmax(logits)
     if probs is not None:
         return probs
     shifted = logits - _row_max(logits)
@@ -97,7 +97,7 @@ def softmax_cross_entropy(logits, y):
         (loss, probs): loss a Python float >= 0; probs (m, k) same dtype as logits.
     """
     fast = kernels.fast()
-    result = fast and fast.softmax_cross_entropy(logits, y)
+    result = None if fast is None else fast.softmax_cross_entropy(logits, y)
     if result is not None:
         return result
     m = logits.shape[0]
@@ -122,7 +122,7 @@ def softmax_cross_entropy_grad(probs, y):
         dZ: (m, k) same dtype, ``(probs - onehot(y)) / m``.
     """
     fast = kernels.fast()
-    dZ = fast and fast.cross_entropy_grad(probs, y)
+    dZ = None if fast is None else fast.cross_entropy_grad(probs, y)
     if dZ is not None:
         return dZ
     m = probs.shape[0]

@@ -20,8 +20,9 @@ called with ``count`` before the update, so the first update uses ``lr(0)``;
 a rate that is not a finite number >= 0 raises ConfigError at its step.
 ``update`` refuses a state its optimizer's ``init`` did not make and grads
 that do not match it (ParamsError), and never returns a NaN or inf update:
-one dot product per key checks the result, and only when it fails are the
-grads, state, params and rate scanned to name the culprit. ``apply_updates``
+the compiled kernel checks each result in its own pass (the NumPy reference
+with one dot product per key), and only when that fails are the grads,
+state, params and rate scanned to name the culprit. ``apply_updates``
 checks its result the same way. ``update_in_place``, the training loop's,
 checks only the rate.
 """
@@ -134,8 +135,8 @@ def _build(name, schedule, state_type, slots, kernel):
 
     ``slots`` names the state's dicts in the order the kernel reads them.
     ``update`` gives the kernel fresh arrays and stays pure; it checks the
-    state it is given, and each update with one dot product (``blame`` then
-    names the grads, state, params or rate). ``update_in_place`` gives the
+    state it is given, and each update as it is made (``blame`` then names
+    the grads, state, params or rate). ``update_in_place`` gives the
     kernel the state's own arrays and adds the update into the params,
     unchecked: it is the training loop's, which watches the loss instead.
     Both run the same floating-point operations, so they agree bit for bit.
