@@ -22,10 +22,10 @@ from hypothesis import strategies as st
 import nnfunc as nf
 from nnfunc import kernels, losses
 from nnfunc.errors import ConfigError
-from nnfunc.optim import optimizers as opt_mod
 from tests.helpers import assert_bit_identical
 from tests.strategies import problems
 from tests.test_optimizers import all_optimizers, assert_state_identical
+from tests.test_optimizers import run as run_pure
 from tests.test_optimizers import problems as optimizer_problems
 
 pytestmark = pytest.mark.skipif(not kernels.installed(), reason="numba not installed: pip install -e '.[fast]'")
@@ -87,14 +87,6 @@ def test_import_nnfunc_compiles_nothing():
 
 
 # ---------------------------------------------------------------- optimizers: bit for bit
-
-
-def run_pure(opt, params, grads_list):
-    state = opt.init(params)
-    for grads in grads_list:
-        updates, state = opt.update(grads, state, params)
-        params = opt_mod.apply_updates(params, updates)
-    return params, state
 
 
 def run_in_place(opt, params, grads_list):
