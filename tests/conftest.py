@@ -37,7 +37,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 # The proofs of the math run on both kernel backends (nnfunc.kernels): the
 # compiled one every other test uses, and the NumPy reference.
-BOTH_KERNELS = {"test_model_properties", "test_optimizers", "test_nonfinite", "test_gradcheck"}
+BOTH_KERNELS = {"test_model_properties", "test_optimizers", "test_nonfinite", "test_gradcheck", "test_augment"}
 
 
 def pytest_generate_tests(metafunc):
