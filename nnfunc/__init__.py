@@ -10,6 +10,7 @@ plotting, image or progress-bar code, and none of the command line
 from nnfunc._version import __version__
 
 from nnfunc.activations import ACTIVATIONS
+from nnfunc.data.augment import Augment, augment
 from nnfunc.data.images import load_image
 from nnfunc.data.load import Dataset, load_dataset, split_validation
 from nnfunc.errors import (
@@ -46,7 +47,7 @@ __all__ = [
     # proving the gradients
     "gradcheck", "assert_gradients", "check_network", "assert_network_gradients", "GradcheckReport",
     # data
-    "Dataset", "load_dataset", "split_validation", "load_image",
+    "Dataset", "load_dataset", "split_validation", "load_image", "Augment", "augment",
     # training, evaluation, trained models
     "fit", "start_fit", "FitConfig", "FitState", "TrainData", "evaluate", "Evaluation",
     "save", "load", "Model",

@@ -251,4 +251,20 @@ def test_meta_is_plain_json(saved):
         meta = json.loads(str(npz["meta"]))
     assert meta["sizes"] == list(SIZES) and meta["epoch"] == 2 and meta["dtype"] == "float32"
     assert len(meta["history"]) == 2
-    assert set(meta["rng_states"]) == {"batches", "dropout"}
+    assert set(meta["rng_states"]) == {"batches", "dropout", "augment"}
+
+
+def test_a_checkpoint_from_before_augmentation_resumes_with_the_seeds_augment_stream(tmp_path):
+    """0.2 wrote two streams; the third is the one a run of that seed starts with (it never drew)."""
+    from nnfunc.training.seeds import run_seeds
+
+    state, opt = trained_state()
+    old = state._replace(rng_states={k: v for k, v in state.rng_states.items() if k != "augment"})
+    path = tmp_path / "model.npz"
+    checkpoint.save(path, old, {**RUN_CONFIG, "seed": 11}, "mnist")
+    loaded, _ = checkpoint.load_state(path, opt, sizes=SIZES)
+    assert loaded.rng_states["augment"] == np.random.default_rng(run_seeds(11).augment).bit_generator.state
+    assert {k: v for k, v in loaded.rng_states.items() if k != "augment"} == old.rng_states
+    checkpoint.save(path, old, {**RUN_CONFIG, "seed": -2}, "mnist")
+    with pytest.raises(nf.CheckpointError, match="lacks 'augment'"):
+        checkpoint.load_state(path, opt, sizes=SIZES)

@@ -11,6 +11,7 @@ import json
 import re
 import shutil
 import signal
+import struct
 import sys
 from pathlib import Path
 
@@ -174,15 +175,20 @@ def test_the_console_script_dispatches(cli):
 # --- resume --------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module", params=["cosine", "constant"])
+@pytest.fixture(scope="module", params=["cosine", "constant", "augmented"])
 def resumed_and_direct(cli, request):
     """(resumed dir, direct dir, resume CompletedProcess): 2 epochs resumed to 4, and 4 in one go.
 
     The cosine schedule spans --decay-epochs (default --epochs), so the
-    2-epoch run asks for the 4-epoch horizon explicitly.
+    2-epoch run asks for the 4-epoch horizon explicitly. "augmented" is the
+    cosine run with every training batch distorted.
     """
     schedule = request.param
-    flags = ["--no-plots", "--dropout", "0.1", "--patience", "5", "--schedule", schedule]
+    flags = ["--no-plots", "--dropout", "0.1", "--patience", "5"]
+    if schedule == "augmented":
+        flags += ["--augment", "elastic+affine", "--shear", "5"]
+    else:
+        flags += ["--schedule", schedule]
     resumed, direct = cli.home / f"resumed-{schedule}", cli.home / f"direct-{schedule}"
     train(cli, resumed, "--epochs", "2", "--decay-epochs", "4", *flags)
     resume = cli.run("train", "--resume", resumed, "--epochs", "4")
@@ -234,6 +240,18 @@ def test_reusing_a_run_directory_is_refused(cli, base, tmp_path):
     assert (out / "model.npz").read_bytes() == before
 
 
+def test_an_augmented_run_draws_its_distortions(cli, tmp_path):
+    out = tmp_path / "run"
+    train(cli, out, "--epochs", "1", "--augment", "elastic+affine", "--rotate", "12")
+    assert sorted(p.name for p in out.iterdir()) == sorted(RUN_FILES + ["augment.png"])
+    png = (out / "augment.png").read_bytes()
+    assert png.startswith(PNG_MAGIC)
+    width, height = struct.unpack(">II", png[16:24])
+    assert width >= 400 and height >= 400  # 8 digits by 8 columns, each at least 2 screen pixels a pixel
+    config = read_json(out / "config.json")
+    assert config["augment"] == "elastic+affine" and config["rotate"] == 12 and config["elastic_alpha"] == 34
+
+
 # --- bad input -----------------------------------------------------------------------------------
 
 
@@ -258,6 +276,13 @@ def test_reusing_a_run_directory_is_refused(cli, base, tmp_path):
         (["--init", "kaiming"], ["--init", "he_uniform"]),
         (["--hidden", "16,0"], ["--hidden", ">= 1"]),
         (["--decay-epochs", "0"], ["--decay-epochs", ">= 1"]),
+        (["--augment", "wobble"], ["invalid choice", "elastic+affine"]),
+        (["--rotate", "5"], ["--rotate", "--augment is 'none'", "pass --augment affine"]),
+        (["--augment", "elastic", "--shift", "1"], ["--shift", "--augment is 'elastic'", "or drop --shift"]),
+        (["--augment", "affine", "--elastic-alpha", "9"], ["--elastic-alpha", "pass --augment elastic"]),
+        (["--augment", "elastic", "--elastic-sigma", "0"], ["--elastic-sigma", "> 0"]),
+        (["--augment", "affine", "--scale", "1"], ["--scale", "[0, 1)"]),
+        (["--augment", "affine", "--rotate", "inf"], ["--rotate", "finite"]),
     ],
 )
 def test_bad_flags_fail_before_writing(cli, tmp_path, args, words):

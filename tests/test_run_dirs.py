@@ -185,6 +185,26 @@ def test_a_lost_config_json_is_rewritten_from_the_checkpoint(cli, copy):
     assert json.loads((copy / "config.json").read_text()) == {**saved, "epochs": 3}
 
 
+AUGMENT_KEYS = ("augment", "rotate", "scale", "shear", "shift", "elastic_alpha", "elastic_sigma")
+
+
+def test_a_run_from_before_augmentation_resumes_as_one_run(cli, copy, tmp_path):
+    """0.2 wrote no augment settings and two RNG streams; such a run resumes unaugmented, bit for bit."""
+    arrays, meta = checkpoint.read(copy / "model.npz")
+    meta["config"] = {k: v for k, v in meta["config"].items() if k not in AUGMENT_KEYS}
+    del meta["rng_states"]["augment"]
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(copy / "model.npz", **arrays)
+    edit_config(copy, **dict.fromkeys(AUGMENT_KEYS, KeyError))
+    result = cli.run("train", "--resume", copy, "--epochs", "3", "--quiet")
+    assert result.returncode == 0, result.stderr
+    straight = tmp_path / "straight"
+    train(cli, straight, "--epochs", "3", "--decay-epochs", "4", *QUICK)
+    a, b = checkpoint.read(copy / "model.npz")[0], checkpoint.read(straight / "model.npz")[0]
+    assert_bit_identical({k: v for k, v in a.items() if k != "meta"}, {k: v for k, v in b.items() if k != "meta"})
+    assert json.loads((copy / "config.json").read_text())["augment"] == "none"
+
+
 def rewrite_checkpoint(path, **meta_changes):
     arrays, meta = checkpoint.read(path)
     for key, value in meta_changes.items():

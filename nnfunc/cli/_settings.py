@@ -12,17 +12,24 @@ import numpy as np
 import nnfunc as nf
 from nnfunc import activations, checks, finite
 from nnfunc.cli._common import flag
+from nnfunc.data import augment as _augment
 from nnfunc.data.datasets import SPECS
 from nnfunc.errors import CheckpointError, ConfigError, shown
 from nnfunc.initializers import SCHEMES
 from nnfunc.optim import optimizers, schedules
 from nnfunc.training import checkpoint, loop, runlog
 
+# --augment and its strengths; a run config from before 0.3 lacks them all and meant "none"
+AUGMENT_DEFAULTS = dict(augment="none", rotate=10.0, scale=0.1, shear=10.0, shift=2.0, elastic_alpha=34.0,
+                        elastic_sigma=4.0)
+AFFINE_KEYS = ("rotate", "scale", "shear", "shift")
+ELASTIC_KEYS = ("elastic_alpha", "elastic_sigma")
 DEFAULT_LR = {"sgd": 0.1, "momentum": 0.05, "nesterov": 0.05, "adam": 3e-3, "adamw": 3e-3, "rmsprop": 1e-3}
 DEFAULTS = dict(
     hidden="25,25", activation="relu", init="he", optimizer="adam", lr=None, schedule="cosine",
     warmup_epochs=0.0, decay_epochs=None, epochs=30, batch_size=64, l2=3e-4, dropout=0.0, val_size=5000,
     patience=0, seed=0, dtype="float32", dataset="mnist", train_size=None, test_size=None,
+    **AUGMENT_DEFAULTS,
 )
 # how --help shows a default that is not a plain value
 SHOWN_DEFAULTS = {
@@ -50,6 +57,19 @@ def parse_widths(text, name="--hidden"):
     return widths
 
 
+def augment_spec(config, name=flag):
+    """The run's ``nnfunc.Augment`` (None for --augment none); ConfigError names the setting."""
+    c = config
+    try:
+        return _augment.for_kind(c["augment"], rotate=c["rotate"], scale=c["scale"], shear=c["shear"],
+                                 shift=c["shift"], alpha=c["elastic_alpha"], sigma=c["elastic_sigma"])
+    except ConfigError as exc:
+        text = str(exc).replace("augment.alpha", name("elastic_alpha")).replace("augment.sigma", name("elastic_sigma"))
+        for key in AFFINE_KEYS:
+            text = text.replace(f"augment.{key}", name(key))
+        raise ConfigError(text.replace("augment ", f"{name('augment')} ", 1)) from None
+
+
 def check_config(config, name=flag):
     """Raise ConfigError, naming the setting as ``name(key)`` (a flag by default), for any bad setting or combination."""
     c, n = config, name
@@ -70,9 +90,10 @@ def check_config(config, name=flag):
                          ("dtype", ("float32", "float64")), ("dataset", tuple(SPECS))):
         if c[key] not in allowed:
             raise ConfigError(f"{n(key)} {c[key]!r} is unknown; choose one of {', '.join(allowed)}")
-    for key in ("hidden", "activation"):
+    for key in ("hidden", "activation", "augment"):
         if not isinstance(c[key], str):
             raise ConfigError(f"{n(key)} must be a string like {DEFAULTS[key]!r}, got {c[key]!r}")
+    augment_spec(c, n)
     hidden = parse_widths(c["hidden"], n("hidden"))
     try:
         activations.resolve(activations.parse_spec(c["activation"]), len(hidden))
@@ -99,6 +120,7 @@ def check_stored(config, where):
     fix = (f"{where} was edited or damaged: restore it from a copy, or start a new run")
     if not isinstance(config, dict):
         raise ConfigError(f"{where} holds no run config (a JSON object); {fix}")
+    config = upgrade(config)
     missing = [k for k in DEFAULTS if k not in config]
     if missing:
         raise ConfigError(f"{where} has a run config without {', '.join(map(repr, missing))}; {fix}")
@@ -109,6 +131,13 @@ def check_stored(config, where):
         check_config(config, name=lambda key: f"key {key!r}")
     except ConfigError as exc:
         raise ConfigError(f"{where} has a bad run config: {exc}. {fix[0].upper() + fix[1:]}") from None
+    return config
+
+
+def upgrade(config):
+    """A stored run config with the settings added since it was written: a copy, or itself when none is missing."""
+    if isinstance(config, dict) and not any(k in config for k in AUGMENT_DEFAULTS):
+        return {**config, **AUGMENT_DEFAULTS}  # written before 0.3: no augmentation
     return config
 
 
@@ -130,6 +159,14 @@ def make_config(args):
         config["epochs"] = checks.integer(flags["epochs"], "--epochs", low=1)
         return config
     config = {**DEFAULTS, **flags}
+    strengths = [k for k in AFFINE_KEYS + ELASTIC_KEYS if k in flags]
+    unused = [k for k in strengths if k not in {"none": (), "affine": AFFINE_KEYS, "elastic": ELASTIC_KEYS}.get(
+        config["augment"], AFFINE_KEYS + ELASTIC_KEYS)]
+    if unused:
+        need = "elastic" if unused[0] in ELASTIC_KEYS else "affine"
+        raise ConfigError(f"{flag(unused[0])} sets a strength of --augment {need}, but --augment is "
+                          f"{config['augment']!r}: pass --augment {need} (or elastic+affine), or drop "
+                          f"{', '.join(flag(k) for k in unused)}")
     config["lr"] = config["lr"] if config["lr"] is not None else DEFAULT_LR[config["optimizer"]]
     if config["decay_epochs"] is None:
         config["decay_epochs"] = config["epochs"]
@@ -149,7 +186,7 @@ def stored_config(run):
     config = check_stored(meta["config"], path)
     if (run / "config.json").exists() or (run / "config.json").is_symlink():
         try:
-            copy = runlog.read_config(run)
+            copy = upgrade(runlog.read_config(run))
         except ConfigError as exc:
             raise ConfigError(f"{exc}; it is a copy of the settings in model.npz: delete it and --resume "
                               "rewrites it") from None

@@ -19,8 +19,9 @@ from nnfunc import activations
 from nnfunc.allocator import keep_freed_memory
 from nnfunc.cli import _common
 from nnfunc.cli._common import flag
-from nnfunc.cli._settings import (DEFAULTS, SHOWN_DEFAULTS, check_resume, make_config, parse_widths,
-                                  run_dir_of)
+from nnfunc.cli._settings import (DEFAULTS, SHOWN_DEFAULTS, augment_spec, check_resume, make_config,
+                                  parse_widths, run_dir_of)
+from nnfunc.data import augment as _augment
 from nnfunc.data.datasets import SPECS
 from nnfunc.data.load import scale_pixels, subset
 from nnfunc.errors import ConfigError
@@ -58,7 +59,16 @@ def build_parser(prog="nnfunc train"):
     a("--val-size", "examples held out of the training set for validation (0: none)", type=int)
     a("--patience", "stop after this many epochs without a lower validation loss and keep the best params "
       "(0: off)", type=int)
-    a("--seed", "seed of every random draw (init, split, batches, dropout: one stream each)", type=int)
+    a("--augment", "distort every training batch afresh: " + ", ".join(_augment.KINDS) + " (validation and test "
+      "images never are)", choices=_augment.KINDS)
+    a("--rotate", "with --augment affine: largest rotation, degrees", type=float)
+    a("--scale", "with --augment affine: largest scaling of each axis, as a fraction", type=float)
+    a("--shear", "with --augment affine: largest shear, degrees", type=float)
+    a("--shift", "with --augment affine: largest shift of each axis, pixels", type=float)
+    a("--elastic-alpha", "with --augment elastic: scale of the elastic displacement, pixels", type=float)
+    a("--elastic-sigma", "with --augment elastic: width of the Gaussian smoothing the displacement, pixels",
+      type=float)
+    a("--seed", "seed of every random draw (init, split, batches, dropout, augmentation: one stream each)", type=int)
     a("--dtype", "dtype of params and computation", choices=("float32", "float64"))
     a("--dataset", "which dataset", choices=tuple(SPECS))
     a("--data-dir", "directory holding the four IDX files (default: the run's recorded directory for "
@@ -122,10 +132,17 @@ def run_gradcheck(params, train, config):
         raise nf.GradientMismatchError("gradient check failed: the analytic gradients of this network are wrong")
 
 
-def write_plots(out, state, ds, test, activation):
+def write_plots(out, state, ds, test, activation, train_data, config):
     """Draw every PNG of a run; ``test`` is the Evaluation of the final params on the test set."""
-    from nnfunc.report import curves, metrics, pictures
+    from nnfunc.report import curves, distortions, metrics, pictures
 
+    spec = augment_spec(config)
+    if spec is not None:
+        # a stream of its own, so drawing the picture never moves the training's draws
+        rng = np.random.default_rng(run_seeds(config["seed"]).augment.spawn(1)[0])
+        sample = scale_pixels(train_data.x_train[:8], np.float32)
+        versions = [_augment.augment(sample, spec, rng) for _ in range(7)]
+        distortions.plot_augment(sample, versions, out / "augment.png", spec=spec)
     params = loop.final_params(state)
     history = list(state.history)
     curves.plot_loss(history, out / "loss.png")
@@ -167,7 +184,7 @@ def train(args):
     branch = source is not None and out.resolve() != source.resolve()
     activation = activations.parse_spec(config["activation"])
     fit_config = nf.FitConfig(config["epochs"], config["batch_size"], activation, config["l2"], config["dropout"],
-                              config["patience"])
+                              config["patience"], augment_spec(config))
     ds, train_data = load_data(config, args)
     config["data_source"] = ds.source
     m = train_data.x_train.shape[0]
@@ -237,7 +254,7 @@ def _fit(args, out, config, ds, train_data, state, opt, fit_config, sizes, *, fr
     test = nf.evaluate(params, ds.x_test, ds.y_test, activation=activation, l2=config["l2"])
     runlog.write_metrics(out, list(state.history), {"loss": test.loss, "accuracy": test.accuracy})
     if not args.no_plots:
-        write_plots(out, state, ds, test, activation)
+        write_plots(out, state, ds, test, activation, train_data, config)
     print(f"test accuracy {100 * test.accuracy:.2f}%  test loss {test.loss:.4f}  "
           f"({sum(r['seconds'] for r in state.history):.1f}s training)  run: {out}")
     return 0

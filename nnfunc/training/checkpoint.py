@@ -15,13 +15,15 @@ from pathlib import Path
 import numpy as np
 
 from nnfunc._version import __version__
-from nnfunc.errors import CheckpointError, ParamsError, shown
+from nnfunc.errors import CheckpointError, ConfigError, ParamsError, shown
 from nnfunc import fileio, npz
 from nnfunc.fileio import save_npz
 from nnfunc.training.loop import _STREAMS as FitState_STREAMS, FitState
+from nnfunc.training.seeds import run_seeds
 from nnfunc.params import layer_sizes, param_keys, validate_params
 
-# 2: two RNG streams (batches, dropout) instead of one; format 1 files still give their params
+# 2: two RNG streams (batches, dropout) instead of one; format 1 files still give their params.
+# Since 0.3 a third, augment; a format-2 file without it gets it from its config's seed (it never drew)
 FORMAT_VERSION = 2
 READABLE_VERSIONS = (1, 2)
 KIND = "checkpoint"
@@ -30,6 +32,7 @@ _META_KEYS = ("config", "dataset", "sizes", "dtype", "epoch", "step", "rng_state
 # what a "no usable file" message offers instead: to use a model, and to resume a run
 FIX = ("pass a run directory written by python -m nnfunc.train (it holds model.npz) "
        "or a model file written by nnfunc.save")
+_OLD_STREAMS = ("batches", "dropout")  # before 0.3
 RESUME_FIX = "pass the directory of a run written by python -m nnfunc.train (it holds model.npz)"
 
 
@@ -241,8 +244,14 @@ def _check_progress(path, meta):
     if not isinstance(fields, dict) or not all(isinstance(k, str) and v in ("dict", "array") for k, v in fields.items()):
         raise damaged(f"opt_fields {shown(fields)}")
     states = meta["rng_states"]
-    if not isinstance(states, dict) or sorted(states) != sorted(FitState_STREAMS):
+    if not isinstance(states, dict) or sorted(states) not in (sorted(FitState_STREAMS), sorted(_OLD_STREAMS)):
         raise damaged(f"rng_states must hold {', '.join(FitState_STREAMS)}")
+    if "augment" not in states:
+        seed = meta["config"].get("seed") if isinstance(meta["config"], dict) else None
+        try:
+            states["augment"] = np.random.default_rng(run_seeds(seed).augment).bit_generator.state
+        except ConfigError:
+            raise damaged(f"rng_states lacks 'augment', and the config's seed {shown(seed)} cannot give it") from None
     for name, state in states.items():
         try:
             np.random.PCG64().state = state  # the loop restores them this way

@@ -16,6 +16,7 @@ import numpy as np
 
 from nnfunc import activations as _activations
 from nnfunc import checks, finite
+from nnfunc.data import augment as _augment
 from nnfunc.data.load import scale_pixels
 from nnfunc.errors import DivergenceError, InputError
 from nnfunc.evaluation import _evaluate
@@ -24,7 +25,7 @@ from nnfunc.params import validate_params
 from nnfunc.training._step import make_buffers, step_in_place
 from nnfunc.training.seeds import run_seeds
 
-_STREAMS = ("batches", "dropout")
+_STREAMS = ("batches", "dropout", "augment")
 
 
 class TrainData(NamedTuple):
@@ -37,7 +38,11 @@ class TrainData(NamedTuple):
 
 
 class FitConfig(NamedTuple):
-    """Settings of a run. patience 0 turns early stopping off."""
+    """Settings of a run. patience 0 turns early stopping off.
+
+    augment: None, or an ``nnfunc.Augment``: every training batch is then
+    distorted afresh (``nnfunc.data.augment``); validation data never is.
+    """
 
     epochs: int
     batch_size: int = 128
@@ -45,14 +50,15 @@ class FitConfig(NamedTuple):
     l2: float = 0.0
     dropout: float = 0.0
     patience: int = 0
+    augment: object = None
 
 
 class FitState(NamedTuple):
     """Everything a run needs to continue exactly where it stopped.
 
     epoch and step count completed epochs and updates; rng_states holds the
-    ``bit_generator.state`` of the "batches" (shuffling) and "dropout"
-    Generators; best_* track the lowest validation loss
+    ``bit_generator.state`` of the "batches" (shuffling), "dropout" and
+    "augment" Generators; best_* track the lowest validation loss
     (best_params is None until a validation loss exists); history holds one
     dict per epoch.
     """
@@ -74,8 +80,9 @@ def start_fit(params, opt, seed):
     Args:
         params: the initial Params (e.g. ``init(sizes, run_seeds(seed).init)``).
         opt: the Optimizer ``fit`` will use.
-        seed: the run's int seed; shuffling and dropout draw from its
-            "batches" and "dropout" streams (``nnfunc.training.seeds``).
+        seed: the run's int seed; shuffling, dropout and augmentation draw
+            from its "batches", "dropout" and "augment" streams
+            (``nnfunc.training.seeds``).
     """
     seeds = run_seeds(seed)
     states = {name: np.random.default_rng(getattr(seeds, name)).bit_generator.state for name in _STREAMS}
@@ -103,10 +110,12 @@ def check_config(config, num_hidden):
     checks.dropout_rate(config.dropout)
     checks.integer(config.patience, "patience", low=0, hint="0 turns early stopping off")
     checks.check_l2(config.l2)
+    if config.augment is not None:
+        _augment.check(config.augment, "config.augment")
     return _activations.resolve(config.activation, num_hidden)
 
 
-def _check_data(data, n_in, n_classes):
+def _check_data(data, n_in, n_classes, augment=None):
     """Raise InputError unless ``data`` is a TrainData the network can train on (m_train >= 1)."""
     if not isinstance(data, TrainData):
         raise InputError(f"data must be a TrainData(x_train, y_train, x_val, y_val), got {type(data).__name__}; "
@@ -115,6 +124,8 @@ def _check_data(data, n_in, n_classes):
     checks.check_examples(data.x_val, data.y_val, n_in, n_classes, "data.x_val")
     if data.x_train.shape[0] == 0:
         raise InputError("data.x_train has no rows; training needs at least one example")
+    if augment is not None:
+        _augment.image_side(n_in, "data.x_train")
 
 
 def _copy(tree):
@@ -146,7 +157,7 @@ def fit(state, opt, data, config, *, on_epoch: Callable = None, progress=False):
     """
     L = validate_params(state.params)
     acts = check_config(config, L - 1)
-    _check_data(data, state.params["W1"].shape[0], state.params[f"W{L}"].shape[1])
+    _check_data(data, state.params["W1"].shape[0], state.params[f"W{L}"].shape[1], config.augment)
     dtype = state.params["W1"].dtype
     rngs = {}
     for name in _STREAMS:
@@ -162,6 +173,7 @@ def fit(state, opt, data, config, *, on_epoch: Callable = None, progress=False):
         "buffers": make_buffers(state.params),
         "xbuf": np.empty((bs, x.shape[1]), dtype=dtype),
         "rawbuf": np.empty((bs, x.shape[1]), dtype=x.dtype),
+        "augbuf": np.empty((bs, x.shape[1]), dtype=dtype) if config.augment is not None else None,
     }
     while state.epoch < config.epochs and not stopped_early(state, config):
         # a diverging run overflows before its loss turns non-finite; the
@@ -196,6 +208,10 @@ def _epoch(state, work, rngs, opt, data, config, acts, progress):
             xb = scale_pixels(work["rawbuf"][:k], dtype, out=work["xbuf"][:k])
         else:
             xb = np.take(x, idx, axis=0, out=work["xbuf"][:k])
+        if config.augment is not None:
+            side = math.isqrt(xb.shape[1])
+            xb = _augment.warp(xb, _augment.draw(rngs["augment"], k, side, config.augment, dtype),
+                               out=work["augbuf"][:k])
         yb = y[idx]
         params, opt_state, ce, logits = step_in_place(params, opt_state, xb, yb, opt, acts, config.l2,
                                                       config.dropout, rngs["dropout"], work["buffers"])
