@@ -140,6 +140,10 @@ def test_backends_agree_bit_for_bit(case, spec, seed):
     if not kernels.installed():
         pytest.skip("numba is not installed")
     x, _ = case
+    w = A.draw(np.random.default_rng(seed), len(x), 28, spec, x.dtype)
+    from nnfunc.kernels import compiled
+
+    assert compiled.warp(x, w.matrix, w.offset, w.field, np.empty_like(x), 0, 1)  # the compiled loop fits
     outs = []
     for name in kernels.BACKENDS:
         with kernels.use(name):
@@ -203,8 +207,17 @@ def test_bad_input_is_refused_with_the_fix():
     w = identity(2, np.float32)
     with pytest.raises(nf.InputError, match="offset holds NaN"):
         A.warp(x, w._replace(offset=np.full((2, 2), np.inf, np.float32)))
+    # finite, but so large that a coordinate would overflow: refused before any read
+    with pytest.raises(nf.InputError, match="matrix holds NaN, inf or values beyond"):
+        A.warp(x, w._replace(matrix=np.full((2, 2, 2), 3e38, np.float32)))
+    with pytest.raises(nf.InputError, match="field holds NaN"):
+        A.warp(x, w._replace(field=np.full((2, 2, 28, 28), np.nan, np.float32)))
+    for out in (np.empty((1, 784), np.float32), np.empty((2, 784), np.float64), [0.0] * 784):
+        with pytest.raises(nf.InputError, match="out must be an array of x's shape"):
+            A.warp(x, w, out=out)
     for spec, match in ((A.Augment(rotate=-1), "augment.rotate"), (A.Augment(scale=1.0), "augment.scale"),
-                        (A.Augment(alpha=float("nan")), "augment.alpha"), (A.Augment(sigma=0.0), "augment.sigma")):
+                        (A.Augment(alpha=float("nan")), "augment.alpha"), (A.Augment(sigma=0.0), "augment.sigma"),
+                        (A.Augment(sigma=1e9), "augment.sigma")):
         with pytest.raises(nf.ConfigError, match=match):
             A.augment(x, spec, np.random.default_rng(0))
     with pytest.raises(nf.ConfigError, match="nnfunc.Augment"):
@@ -284,3 +297,11 @@ def test_fit_refuses_augmentation_it_cannot_do():
     state = nf.start_fit(nf.init((780, 12, 10), np.random.default_rng(0)), opt, 0)
     with pytest.raises(nf.InputError, match="780 pixels, which is no square"):
         nf.fit(state, opt, odd, nf.FitConfig(1, augment=SPEC))
+
+
+def test_fit_names_a_state_without_the_augment_stream():
+    opt = nf.adam(1e-2)
+    state = nf.start_fit(nf.init(SIZES, np.random.default_rng(0)), opt, 0)
+    old = state._replace(rng_states={k: v for k, v in state.rng_states.items() if k != "augment"})
+    with pytest.raises(nf.InputError, match="lacks the stream 'augment'.*start_fit"):
+        nf.fit(old, opt, small_data(), nf.FitConfig(1))

@@ -283,6 +283,10 @@ def test_an_augmented_run_draws_its_distortions(cli, tmp_path):
         (["--augment", "elastic", "--elastic-sigma", "0"], ["--elastic-sigma", "> 0"]),
         (["--augment", "affine", "--scale", "1"], ["--scale", "[0, 1)"]),
         (["--augment", "affine", "--rotate", "inf"], ["--rotate", "finite"]),
+        (["--rotate", "5", "--elastic-alpha", "9"], ["--rotate", "pass --augment elastic+affine,"]),
+        (["--augment", "elastic", "--elastic-alpha", "0"], ["--elastic-alpha 0", "leaves every image as it is"]),
+        (["--augment", "affine", "--rotate", "0", "--scale", "0", "--shear", "0", "--shift", "0"],
+         ["--shift 0", "drop the affine part"]),
     ],
 )
 def test_bad_flags_fail_before_writing(cli, tmp_path, args, words):

@@ -159,5 +159,5 @@ def test_a_format_1_checkpoint_still_gives_its_params(run_dir):
     arrays["format_version"] = np.array(1)
     np.savez(path, **arrays)
     assert_bit_identical(nf.load(run).params, state.best_params)
-    with pytest.raises(nf.CheckpointError, match=r"format 1 .*needed in format 2. Pass the directory of a run"):
+    with pytest.raises(nf.CheckpointError, match=r"format 1 .*needed in format 2 or 3. Pass the directory of a run"):
         checkpoint.load_state(path, nf.adam(1e-2), sizes=RUN_SIZES)

@@ -200,8 +200,9 @@ def test_a_run_from_before_augmentation_resumes_as_one_run(cli, copy, tmp_path):
     assert result.returncode == 0, result.stderr
     straight = tmp_path / "straight"
     train(cli, straight, "--epochs", "3", "--decay-epochs", "4", *QUICK)
-    a, b = checkpoint.read(copy / "model.npz")[0], checkpoint.read(straight / "model.npz")[0]
+    (a, meta_a), (b, meta_b) = checkpoint.read(copy / "model.npz"), checkpoint.read(straight / "model.npz")
     assert_bit_identical({k: v for k, v in a.items() if k != "meta"}, {k: v for k, v in b.items() if k != "meta"})
+    assert meta_a["rng_states"] == meta_b["rng_states"]  # the rebuilt augment stream is the seed's own
     assert json.loads((copy / "config.json").read_text())["augment"] == "none"
 
 

@@ -58,16 +58,21 @@ def parse_widths(text, name="--hidden"):
 
 
 def augment_spec(config, name=flag):
-    """The run's ``nnfunc.Augment`` (None for --augment none); ConfigError names the setting."""
+    """The run's ``nnfunc.Augment`` (None for --augment none); ConfigError names the setting.
+
+    A kind whose every strength is 0 would warp each batch into itself, so it is refused.
+    """
     c = config
-    try:
-        return _augment.for_kind(c["augment"], rotate=c["rotate"], scale=c["scale"], shear=c["shear"],
-                                 shift=c["shift"], alpha=c["elastic_alpha"], sigma=c["elastic_sigma"])
-    except ConfigError as exc:
-        text = str(exc).replace("augment.alpha", name("elastic_alpha")).replace("augment.sigma", name("elastic_sigma"))
-        for key in AFFINE_KEYS:
-            text = text.replace(f"augment.{key}", name(key))
-        raise ConfigError(text.replace("augment ", f"{name('augment')} ", 1)) from None
+    if c["augment"] not in _augment.KINDS:
+        raise ConfigError(f"{name('augment')} {c['augment']!r} is unknown; choose one of {', '.join(_augment.KINDS)}")
+    names = {**{k: name(k) for k in AFFINE_KEYS}, "alpha": name("elastic_alpha"), "sigma": name("elastic_sigma")}
+    spec = _augment.for_kind(c["augment"], rotate=c["rotate"], scale=c["scale"], shear=c["shear"], shift=c["shift"],
+                             alpha=c["elastic_alpha"], sigma=c["elastic_sigma"], names=names)
+    for part, keys in (("elastic", ("elastic_alpha",)), ("affine", AFFINE_KEYS)):
+        if part in c["augment"] and not any(c[k] for k in keys):
+            raise ConfigError(f"{name('augment')} {c['augment']} with {' and '.join(f'{name(k)} 0' for k in keys)} "
+                              f"leaves every image as it is; raise {name(keys[0])}, or drop the {part} part")
+    return spec
 
 
 def check_config(config, name=flag):
@@ -163,10 +168,11 @@ def make_config(args):
     unused = [k for k in strengths if k not in {"none": (), "affine": AFFINE_KEYS, "elastic": ELASTIC_KEYS}.get(
         config["augment"], AFFINE_KEYS + ELASTIC_KEYS)]
     if unused:
-        need = "elastic" if unused[0] in ELASTIC_KEYS else "affine"
+        kinds = {"elastic" if k in ELASTIC_KEYS else "affine" for k in strengths}
+        need = kinds.pop() if len(kinds) == 1 else "elastic+affine"
         raise ConfigError(f"{flag(unused[0])} sets a strength of --augment {need}, but --augment is "
-                          f"{config['augment']!r}: pass --augment {need} (or elastic+affine), or drop "
-                          f"{', '.join(flag(k) for k in unused)}")
+                          f"{config['augment']!r}: pass --augment {need}{'' if '+' in need else ' (or elastic+affine)'}"
+                          f", or drop {', '.join(flag(k) for k in unused)}")
     config["lr"] = config["lr"] if config["lr"] is not None else DEFAULT_LR[config["optimizer"]]
     if config["decay_epochs"] is None:
         config["decay_epochs"] = config["epochs"]

@@ -133,7 +133,12 @@ def run_gradcheck(params, train, config):
 
 
 def write_plots(out, state, ds, test, activation, train_data, config):
-    """Draw every PNG of a run; ``test`` is the Evaluation of the final params on the test set."""
+    """Draw every PNG of a run.
+
+    ``test`` is the Evaluation of the final params on the test set; the
+    first training images of ``train_data`` (a TrainData) show the run's
+    augmentation, when ``config`` has one.
+    """
     from nnfunc.report import curves, distortions, metrics, pictures
 
     spec = augment_spec(config)

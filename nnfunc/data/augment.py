@@ -5,7 +5,8 @@ the input, by bilinear interpolation with black (0) outside the image, at
 
     (r', c') = M @ (r - o, c - o) + (o, o) + t + alpha * smooth(u)[:, r, c],   o = (side - 1) / 2
 
-where M (2x2) rotates, shears and scales about the centre, t shifts, and u
+where M (2x2) rotates, shears and scales the sampling grid about the
+centre (so a grid scaled by s shows the digit scaled by 1 / s), t shifts, and u
 is uniform noise in [-1, 1] per pixel and axis (256 levels), smoothed by a Gaussian of
 width sigma (the elastic part). Identity parameters read every pixel from
 itself, so they give the input back exactly, and a shift by whole pixels
@@ -26,16 +27,22 @@ from nnfunc import checks, kernels
 from nnfunc.errors import ConfigError, InputError
 
 KINDS = ("none", "affine", "elastic", "elastic+affine")
+# largest |value| of a warp's offsets and field (pixels), and of its matrix entries: far past any
+# useful warp, and small enough that no source coordinate overflows into inf - inf = NaN
+LIMIT = 1e6
+MATRIX_LIMIT = 1e3
 
 
 class Augment(NamedTuple):
     """How strongly to distort; a strength of 0 turns that part off.
 
     rotate: degrees, angle ~ U(-rotate, rotate); scale: fraction, each axis
-    scaled by 1 + U(-scale, scale); shear: degrees, ~ U(-shear, shear);
-    shift: pixels, each axis ~ U(-shift, shift); alpha: pixels, the elastic
+    of the sampling grid scaled by s ~ 1 + U(-scale, scale), which shows the
+    digit scaled by 1 / s; shear: degrees, ~ U(-shear, shear); shift:
+    pixels, each axis ~ U(-shift, shift); alpha: pixels, the elastic
     displacement's scale; sigma: pixels, the width of the Gaussian that
-    smooths it (Simard et al. use alpha 34, sigma 4).
+    smooths it (Simard et al. use alpha 34, sigma 4). Every range is
+    symmetric, so the direction of the map matters only for scale.
     """
 
     rotate: float = 0.0
@@ -59,11 +66,13 @@ class Warp(NamedTuple):
     field: Optional[np.ndarray] = None
 
 
-def for_kind(kind, *, rotate=10.0, scale=0.1, shear=10.0, shift=2.0, alpha=34.0, sigma=4.0):
+def for_kind(kind, *, rotate=10.0, scale=0.1, shear=10.0, shift=2.0, alpha=34.0, sigma=4.0, names=None):
     """The Augment a kind name stands for ("none" gives None), keeping only its parts' strengths.
 
+    ``names`` is passed to ``check`` for the messages.
+
     Raises:
-        ConfigError: an unknown kind.
+        ConfigError: an unknown kind, or a strength out of range.
     """
     if kind not in KINDS:
         raise ConfigError(f"augment {kind!r} is unknown; choose one of {', '.join(KINDS)}")
@@ -72,22 +81,29 @@ def for_kind(kind, *, rotate=10.0, scale=0.1, shear=10.0, shift=2.0, alpha=34.0,
     affine = "affine" in kind
     elastic = "elastic" in kind
     return check(Augment(rotate if affine else 0.0, scale if affine else 0.0, shear if affine else 0.0,
-                         shift if affine else 0.0, alpha if elastic else 0.0, sigma))
+                         shift if affine else 0.0, alpha if elastic else 0.0, sigma), names=names)
 
 
-def check(spec, name="augment"):
-    """Return ``spec`` if it is an Augment of finite strengths in range, else raise ConfigError."""
+def check(spec, name="augment", names=None):
+    """Return ``spec`` if it is an Augment of finite strengths in range, else raise ConfigError.
+
+    Messages name a field ``f`` as ``names[f]`` when given (the command line
+    passes its flags), else as ``name.f``.
+    """
     if not isinstance(spec, Augment):
         raise ConfigError(f"{name} must be an nnfunc.Augment(rotate=..., alpha=...) or None, got "
                           f"{type(spec).__name__}")
-    checks.number(spec.rotate, f"{name}.rotate", low=0, high=180, hint="it is the largest angle in degrees")
-    checks.number(spec.scale, f"{name}.scale", low=0, high=1, high_open=True,
-                  hint="each axis is scaled by 1 + U(-scale, scale), so keep it below 1")
-    checks.number(spec.shear, f"{name}.shear", low=0, high=60, hint="it is the largest shear angle in degrees")
-    checks.number(spec.shift, f"{name}.shift", low=0, hint="it is the largest shift in pixels")
-    checks.number(spec.alpha, f"{name}.alpha", low=0, hint="it scales the elastic displacement (pixels)")
-    checks.number(spec.sigma, f"{name}.sigma", low=0, low_open=True,
-                  hint="it is the width in pixels of the Gaussian that smooths the displacement")
+    n = (names or {}).get
+    for field, high, hint in (
+        ("rotate", 180, "it is the largest angle in degrees"),
+        ("scale", 1, "each axis is scaled by 1 + U(-scale, scale), so keep it below 1"),
+        ("shear", 60, "it is the largest shear angle in degrees"),
+        ("shift", LIMIT, "it is the largest shift in pixels"),
+        ("alpha", LIMIT, "it scales the elastic displacement (pixels)"),
+        ("sigma", 100, "it is the width in pixels of the Gaussian that smooths the displacement"),
+    ):
+        checks.number(getattr(spec, field), n(field, f"{name}.{field}"), low=0, high=high,
+                      low_open=field == "sigma", high_open=field == "scale", hint=hint)
     return spec
 
 
@@ -115,6 +131,10 @@ def gaussian_matrix(side, sigma):
 
 def draw(rng, m, side, spec, dtype=np.float32):
     """Draw the warp of ``m`` images of ``side`` x ``side`` from ``rng`` (a Generator it advances).
+
+    Args:
+        rng: numpy.random.Generator; m, side: ints >= 0 and >= 1; spec: an
+            Augment (checked by the caller); dtype: float dtype of the result.
 
     The draws come in a fixed order (angles, scales, shears, shifts, noise),
     each only when its strength is above 0. The field is computed in
@@ -175,13 +195,19 @@ def warp(x, w, out=None):
         raise InputError(f"a Warp for x of shape {x.shape} needs matrix ({m}, 2, 2), offset ({m}, 2) and field "
                          f"({m}, 2, {side}, {side}) or None; got {matrix.shape}, {offset.shape}, "
                          f"{None if field is None else field.shape}")
-    for what, value in (("matrix", matrix), ("offset", offset), ("field", field)):
-        if value is not None and not np.isfinite(value).all():
-            raise InputError(f"the Warp's {what} holds NaN or inf; draw it with nnfunc.data.augment.draw")
     if out is None:
         out = np.empty_like(x)
+    elif not isinstance(out, np.ndarray) or out.shape != x.shape or out.dtype != x.dtype:
+        raise InputError(f"out must be an array of x's shape {x.shape} and dtype {x.dtype}, got "
+                         f"{getattr(out, 'shape', type(out).__name__)} {getattr(out, 'dtype', '')}; pass such an "
+                         "array, or None for a new one")
     if m == 0:
         return out
+    for what, value, limit in (("matrix", matrix, MATRIX_LIMIT), ("offset", offset, LIMIT), ("field", field, LIMIT)):
+        # min and max are NaN when any value is: the comparison then fails too
+        if value is not None and not (-limit <= value.min() and value.max() <= limit):
+            raise InputError(f"the Warp's {what} holds NaN, inf or values beyond +-{limit:g}; draw it with "
+                             "nnfunc.data.augment.draw, or keep it within that range")
     lo, hi = dtype.type(min(x.min(), 0)), dtype.type(max(x.max(), 0))
     if not (np.isfinite(lo) and np.isfinite(hi)):
         raise InputError("x holds NaN or inf; images to warp must be finite pixels")

@@ -1,8 +1,9 @@
 """The image warp compiled with numba: one pass per output pixel, the whole batch in one call.
 
 It mirrors ``nnfunc.data.augment._warp`` operation for operation, in the
-images' dtype, so the two agree bit for bit (tests/test_augment.py); it
-reads zeros outside the image by a bounds test instead of a padded copy.
+images' dtype, so the two agree bit for bit (tests/test_augment.py). It
+copies one image at a time into a zero-padded square, so that every corner
+read lands inside without a bounds test.
 """
 
 import numpy as np
@@ -12,6 +13,8 @@ from nnfunc.kernels._numba import fits as _fits, jit as _jit
 
 @_jit
 def _warp(x, matrix, offset, field, has_field, rel, high, out, lo, hi):
+    """x, out: (m, side * side); matrix (m, 2, 2); offset (m, 2); field (m, 2, side, side) when has_field;
+    rel: (side,) holding i - (side - 1) / 2; high, lo, hi: scalars; all in one float dtype."""
     m = x.shape[0]
     side = rel.shape[0]
     o = -rel[0]  # rel[i] = i - o

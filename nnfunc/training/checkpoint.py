@@ -23,9 +23,10 @@ from nnfunc.training.seeds import run_seeds
 from nnfunc.params import layer_sizes, param_keys, validate_params
 
 # 2: two RNG streams (batches, dropout) instead of one; format 1 files still give their params.
-# Since 0.3 a third, augment; a format-2 file without it gets it from its config's seed (it never drew)
-FORMAT_VERSION = 2
-READABLE_VERSIONS = (1, 2)
+# 3: a third stream, augment (0.3); a format-2 file resumes with the one its config's seed gives (it never drew)
+FORMAT_VERSION = 3
+READABLE_VERSIONS = (1, 2, 3)
+RESUMABLE_VERSIONS = (2, 3)
 KIND = "checkpoint"
 _META_KEYS = ("config", "dataset", "sizes", "dtype", "epoch", "step", "rng_states", "best_val_loss",
               "bad_epochs", "opt_fields", "history")
@@ -70,7 +71,7 @@ def save(path, state, config, dataset):
     save_npz(path, arrays)
 
 
-def read(path, *, kinds=(KIND,), meta_keys=_META_KEYS, versions=(FORMAT_VERSION,), fix=RESUME_FIX, data=True):
+def read(path, *, kinds=(KIND,), meta_keys=_META_KEYS, versions=RESUMABLE_VERSIONS, fix=RESUME_FIX, data=True):
     """Read an nnfunc ``.npz`` (checkpoint or model file); return (arrays dict, meta dict).
 
     Work is bounded by what the file must hold: the small ``meta`` record is
@@ -247,16 +248,21 @@ def _check_progress(path, meta):
     if not isinstance(states, dict) or sorted(states) not in (sorted(FitState_STREAMS), sorted(_OLD_STREAMS)):
         raise damaged(f"rng_states must hold {', '.join(FitState_STREAMS)}")
     if "augment" not in states:
-        seed = meta["config"].get("seed") if isinstance(meta["config"], dict) else None
-        try:
-            states["augment"] = np.random.default_rng(run_seeds(seed).augment).bit_generator.state
-        except ConfigError:
-            raise damaged(f"rng_states lacks 'augment', and the config's seed {shown(seed)} cannot give it") from None
+        _old_augment_state(meta, damaged)
     for name, state in states.items():
         try:
             np.random.PCG64().state = state  # the loop restores them this way
         except (TypeError, ValueError, KeyError, OverflowError) as exc:
             raise damaged(f"rng_states[{shown(name)}] ({type(exc).__name__}: {shown(str(exc), quote=False)})") from None
+
+
+def _old_augment_state(meta, damaged):
+    """The "augment" stream of a format-2 run: where its seed starts it, as that run never drew from it."""
+    seed = meta["config"].get("seed") if isinstance(meta["config"], dict) else None
+    try:
+        return np.random.default_rng(run_seeds(seed).augment).bit_generator.state
+    except ConfigError:
+        raise damaged(f"rng_states lacks 'augment', and the config's seed {shown(seed)} cannot give it") from None
 
 
 def _check_opt_state(path, fields, step):
@@ -305,12 +311,15 @@ def load_state(path, opt, *, sizes=None):
                               "train a new run, or resume from another copy") from None
     _check_opt_state(path, fields, meta["step"])
     best_val = meta["best_val_loss"]
+    rng_states = dict(meta["rng_states"])
+    if "augment" not in rng_states:
+        rng_states["augment"] = _old_augment_state(meta, None)  # _check_progress proved the seed gives one
     state = FitState(
         params,
         type(template)(**fields),
         meta["epoch"],
         meta["step"],
-        meta["rng_states"],
+        rng_states,
         best,
         np.inf if best_val is None else best_val,
         meta["bad_epochs"],

@@ -159,6 +159,11 @@ def fit(state, opt, data, config, *, on_epoch: Callable = None, progress=False):
     acts = check_config(config, L - 1)
     _check_data(data, state.params["W1"].shape[0], state.params[f"W{L}"].shape[1], config.augment)
     dtype = state.params["W1"].dtype
+    missing = [name for name in _STREAMS if name not in state.rng_states]
+    if missing:
+        raise InputError(f"state.rng_states lacks the stream {', '.join(map(repr, missing))}; build the state with "
+                         "nnfunc.start_fit, or read a checkpoint with checkpoint.load_state (it adds the augment "
+                         "stream of a run from nnfunc 0.2)")
     rngs = {}
     for name in _STREAMS:
         rngs[name] = np.random.Generator(np.random.PCG64())
