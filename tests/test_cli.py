@@ -280,7 +280,7 @@ def test_an_augmented_run_draws_its_distortions(cli, tmp_path):
         (["--rotate", "5"], ["--rotate", "--augment is 'none'", "pass --augment affine"]),
         (["--augment", "elastic", "--shift", "1"], ["--shift", "--augment is 'elastic'", "or drop --shift"]),
         (["--augment", "affine", "--elastic-alpha", "9"], ["--elastic-alpha", "pass --augment elastic"]),
-        (["--augment", "elastic", "--elastic-sigma", "0"], ["--elastic-sigma", "> 0"]),
+        (["--augment", "elastic", "--elastic-sigma", "0"], ["--elastic-sigma", "(0, 100]"]),
         (["--augment", "affine", "--scale", "1"], ["--scale", "[0, 1)"]),
         (["--augment", "affine", "--rotate", "inf"], ["--rotate", "finite"]),
         (["--rotate", "5", "--elastic-alpha", "9"], ["--rotate", "pass --augment elastic+affine,"]),

@@ -72,3 +72,24 @@ def test_every_documented_command_exists(command):
     from nnfunc.cli import COMMANDS
 
     assert command.split()[1] in COMMANDS
+
+
+TRAIN_COMMANDS = sorted(set(re.findall(r"`(python -m nnfunc\.train [^`]+)`", README)))
+
+
+@pytest.mark.parametrize("command", TRAIN_COMMANDS)
+def test_every_documented_training_command_is_a_valid_run(command):
+    """Each recipe in README parses and passes every check a run makes before it writes a file."""
+    import shlex
+
+    from nnfunc.cli._settings import make_config
+    from nnfunc.cli.train import build_parser
+
+    argv = shlex.split(command)[3:]
+    config = make_config(build_parser().parse_args(argv))
+    flags = {a.lstrip("-").replace("-", "_") for a in argv if a.startswith("--")}
+    assert flags <= set(config)  # every flag it shows is a setting the run records
+
+
+def test_readme_shows_the_augmented_recipe():
+    assert any("--augment elastic+affine" in c for c in TRAIN_COMMANDS)
