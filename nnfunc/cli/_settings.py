@@ -164,11 +164,11 @@ def make_config(args):
         config["epochs"] = checks.integer(flags["epochs"], "--epochs", low=1)
         return config
     config = {**DEFAULTS, **flags}
-    strengths = [k for k in AFFINE_KEYS + ELASTIC_KEYS if k in flags]
-    unused = [k for k in strengths if k not in {"none": (), "affine": AFFINE_KEYS, "elastic": ELASTIC_KEYS}.get(
-        config["augment"], AFFINE_KEYS + ELASTIC_KEYS)]
+    part = {**dict.fromkeys(AFFINE_KEYS, "affine"), **dict.fromkeys(ELASTIC_KEYS, "elastic")}
+    strengths = [k for k in part if k in flags]
+    unused = [k for k in strengths if part[k] not in config["augment"]]
     if unused:
-        kinds = {"elastic" if k in ELASTIC_KEYS else "affine" for k in strengths}
+        kinds = {part[k] for k in strengths}
         need = kinds.pop() if len(kinds) == 1 else "elastic+affine"
         raise ConfigError(f"{flag(unused[0])} sets a strength of --augment {need}, but --augment is "
                           f"{config['augment']!r}: pass --augment {need}{'' if '+' in need else ' (or elastic+affine)'}"

@@ -18,6 +18,7 @@ compiled loop when numba is active (``nnfunc.kernels``), else as the NumPy
 reference below; the two agree bit for bit (tests/test_augment.py).
 """
 
+import functools
 import math
 from typing import NamedTuple, Optional
 
@@ -129,6 +130,18 @@ def gaussian_matrix(side, sigma):
     return np.where(np.abs(d) <= radius, taps[np.clip(d + radius, 0, 2 * radius)], 0.0)
 
 
+@functools.lru_cache(maxsize=16)
+def _smoothing(side, sigma, alpha):
+    """float32 (right, left, constant) with the field = left @ (k @ right) - constant: once per setting, read-only."""
+    g = gaussian_matrix(side, sigma)
+    right = (g.T * (2 * alpha / 255)).astype(np.float32)
+    left = g.astype(np.float32)
+    constant = (alpha * g @ np.ones((side, side)) @ g.T).astype(np.float32)
+    for a in (right, left, constant):
+        a.flags.writeable = False
+    return right, left, constant
+
+
 def draw(rng, m, side, spec, dtype=np.float32):
     """Draw the warp of ``m`` images of ``side`` x ``side`` from ``rng`` (a Generator it advances).
 
@@ -161,10 +174,9 @@ def draw(rng, m, side, spec, dtype=np.float32):
         # the cost of random floats; smoothing is linear, so the scale goes into g and the -1 into a
         # constant field
         k = np.frombuffer(rng.bytes(m * 2 * side * side), np.uint8).reshape(m * 2 * side, side)
-        g = gaussian_matrix(side, spec.sigma)
-        rows = (k.astype(np.float32) @ (g.T * (2 * spec.alpha / 255)).astype(np.float32)).reshape(m * 2, side, side)
-        field = np.matmul(g.astype(np.float32), rows)
-        field -= (spec.alpha * g @ np.ones((side, side)) @ g.T).astype(np.float32)
+        right, left, constant = _smoothing(side, spec.sigma, spec.alpha)
+        field = np.matmul(left, (k.astype(np.float32) @ right).reshape(m * 2, side, side))
+        field -= constant
         field = field.reshape(m, 2, side, side)
     return Warp(matrix.astype(dtype), offset.astype(dtype), None if field is None else field.astype(dtype, copy=False))
 
@@ -208,12 +220,22 @@ def warp(x, w, out=None):
         if value is not None and not (-limit <= value.min() and value.max() <= limit):
             raise InputError(f"the Warp's {what} holds NaN, inf or values beyond +-{limit:g}; draw it with "
                              "nnfunc.data.augment.draw, or keep it within that range")
-    lo, hi = dtype.type(min(x.min(), 0)), dtype.type(max(x.max(), 0))
+    return apply(x, Warp(matrix, offset, field), out)
+
+
+def apply(x, w, out):
+    """``warp`` without its checks of ``w`` and ``out``: for a caller that drew ``w`` for ``x`` (the training loop).
+
+    x, out: (m, side * side) arrays of one float dtype; w: a Warp in that dtype.
+    """
+    if x.shape[0] == 0:
+        return out
+    lo, hi = x.dtype.type(min(x.min(), 0)), x.dtype.type(max(x.max(), 0))
     if not (np.isfinite(lo) and np.isfinite(hi)):
         raise InputError("x holds NaN or inf; images to warp must be finite pixels")
     fast = kernels.fast()
-    if fast is None or not fast.warp(x, matrix, offset, field, out, lo, hi):
-        _warp(x, matrix, offset, field, out, lo, hi)
+    if fast is None or not fast.warp(x, w.matrix, w.offset, w.field, out, lo, hi):
+        _warp(x, w.matrix, w.offset, w.field, out, lo, hi)
     return out
 
 

@@ -6,6 +6,8 @@ copies one image at a time into a zero-padded square, so that every corner
 read lands inside without a bounds test.
 """
 
+import math
+
 import numpy as np
 
 from nnfunc.kernels._numba import fits as _fits, jit as _jit
@@ -63,7 +65,7 @@ def warp(x, matrix, offset, field, out, lo, hi):
     arrays = (x, matrix, offset, out) + (() if field is None else (field,))
     if x.ndim != 2 or not _fits(dtype, *arrays):
         return False
-    side = int(round(x.shape[1] ** 0.5))
+    side = math.isqrt(x.shape[1])
     rel = np.arange(side).astype(dtype) - dtype.type((side - 1) / 2)
     empty = np.zeros((0, 2, 0, 0), dtype)
     _warp(x, matrix, offset, empty if field is None else field, field is not None, rel, dtype.type(side), out, dtype.type(lo),

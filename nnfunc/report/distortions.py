@@ -17,8 +17,8 @@ def plot_augment(images, versions, path, *, spec=None, image_shape=(28, 28)):
         image_shape: (height, width) of one image.
 
     Returns:
-        The path written: one mosaic, ink dark on white, a grey gap between
-        the originals and the distortions.
+        The path written: one mosaic, ink dark on white, with white gaps
+        between images and a wider one between the originals and the distortions.
     """
     return _save(_augment_figure(images, versions, spec, image_shape), path)
 

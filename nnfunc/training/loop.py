@@ -215,8 +215,9 @@ def _epoch(state, work, rngs, opt, data, config, acts, progress):
             xb = np.take(x, idx, axis=0, out=work["xbuf"][:k])
         if config.augment is not None:
             side = math.isqrt(xb.shape[1])
-            xb = _augment.warp(xb, _augment.draw(rngs["augment"], k, side, config.augment, dtype),
-                               out=work["augbuf"][:k])
+            # drawn here for this batch: the unchecked apply (fit checked the spec and the data once)
+            xb = _augment.apply(xb, _augment.draw(rngs["augment"], k, side, config.augment, dtype),
+                                work["augbuf"][:k])
         yb = y[idx]
         params, opt_state, ce, logits = step_in_place(params, opt_state, xb, yb, opt, acts, config.l2,
                                                       config.dropout, rngs["dropout"], work["buffers"])
