@@ -1,8 +1,10 @@
 """Small test utilities shared by several test files."""
 
+import os
 from fractions import Fraction
 
 import numpy as np
+import pytest
 
 
 def copy_tree(obj):
@@ -85,3 +87,17 @@ def exact_axpy(y, a, x, dtype):
             total = np.copysign(dtype.type(0), -1 if np.signbit(yi) and np.signbit(product) else 1)
         out.append(total)
     return np.array(out, dtype=dtype).reshape(np.shape(y))
+
+
+def installed(*modules):
+    import importlib.util
+
+    return all(importlib.util.find_spec(m) is not None for m in modules)
+
+
+# The sweep's tests need the [sweep] extra. They skip without it, except
+# where NNFUNC_REQUIRE_EXTRAS=1 (CI installs every extra): there a broken
+# install must fail, not skip.
+needs_sweep_extra = pytest.mark.skipif(
+    os.environ.get("NNFUNC_REQUIRE_EXTRAS") != "1" and not installed("distributed", "optuna"),
+    reason="the [sweep] extra (dask distributed, optuna) is not installed: pip install -e '.[sweep]'")

@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import installed
+
 PACKAGE = Path(__file__).resolve().parent.parent / "nnfunc"
 MODEL_CODE = ("nnfunc.model", "nnfunc.activations", "nnfunc.losses")
 # The layers, in the direction data flows: a module imports only from its own
@@ -32,18 +34,25 @@ LAYERS = (
     ("training", ("nnfunc.training",)),
     ("report", ("nnfunc.report",)),
     ("api", ("nnfunc",)),
-    ("cli", ("nnfunc.cli", "nnfunc.__main__", "nnfunc.train")),
+    # the sweep is a command too: it runs nnfunc train's trials on a cluster
+    ("cli", ("nnfunc.cli", "nnfunc.__main__", "nnfunc.train", "nnfunc.sweep")),
 )
-CLI = ("nnfunc.cli", "nnfunc.__main__", "nnfunc.train")
+SWEEP_EXTRA = installed("distributed", "optuna")
+CLI = ("nnfunc.cli", "nnfunc.__main__", "nnfunc.train", "nnfunc.sweep")
 # third-party code that only one module may load, each only where it is needed
 ONLY = {
-    "matplotlib": ["nnfunc.report._canvas", "nnfunc.report.curves", "nnfunc.report.pictures"],
+    "matplotlib": ["nnfunc.report._canvas", "nnfunc.report.curves", "nnfunc.report.pictures", "nnfunc.report.sweeps"],
     "PIL": ["nnfunc.data.image_file", "nnfunc.data.images"],
     "mnist": ["nnfunc.data.idx"],
     "urllib.request": ["nnfunc.data.download"],
     "http": ["nnfunc.data.download"],
     "tqdm": ["nnfunc.data.download", "nnfunc.training.loop"],
     "numba": ["nnfunc.kernels._numba"],
+    # the [sweep] extra: Dask runs the trials, Optuna chooses them
+    "distributed": ["nnfunc.sweep.engine"],
+    "dask": [],
+    "optuna": ["nnfunc.sweep.store"],
+    "sqlalchemy": [],
 }
 
 
@@ -174,7 +183,8 @@ def test_the_checker_imports_no_model_code(module):
 
 def test_import_nnfunc_stays_light():
     heavy = ("matplotlib", "tqdm", "PIL", "mnist", "urllib.request", "http.client", "nnfunc.cli", "nnfunc.train",
-             "nnfunc.report._canvas", "nnfunc.data.download", "numba", "nnfunc.kernels.compiled")
+             "nnfunc.report._canvas", "nnfunc.data.download", "numba", "nnfunc.kernels.compiled", "dask",
+             "distributed", "optuna", "nnfunc.sweep")
     code = f"import sys, nnfunc; print(sorted(m for m in sys.modules if m in {heavy!r}))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "[]"
@@ -196,7 +206,8 @@ def test_no_module_is_named_like_an_exported_name():
 
 def test_importing_every_submodule_replaces_no_package_attribute():
     """Import the package, note every package's attributes, import everything, compare."""
-    modules = [m for m in MODULES if m not in ("nnfunc.__main__",)]
+    modules = [m for m in MODULES if m not in ("nnfunc.__main__", "nnfunc.sweep.__main__")
+               and (SWEEP_EXTRA or not m.startswith("nnfunc.sweep"))]
     code = f"""
 import importlib, sys
 import nnfunc

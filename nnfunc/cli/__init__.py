@@ -13,7 +13,10 @@ COMMANDS = {
     "evaluate": "test accuracy, per-class accuracy and confusion matrix of a run or model file",
     "predict": "classify image files of digits (or clothes) with a run or model file",
     "gradcheck": "check a random network's gradients against central differences",
+    "sweep": "search train settings with many trials on a Dask cluster (needs the [sweep] extra)",
 }
+# commands that live outside this package (their dependencies are an extra)
+MODULES = {"sweep": "nnfunc.sweep.command"}
 
 
 def usage():
@@ -34,5 +37,5 @@ def main(argv=None):
         print(f"error: unknown command {command!r}; choose one of {', '.join(COMMANDS)}\n\n{usage()}",
               file=sys.stderr)
         return 2
-    module = importlib.import_module(f"nnfunc.cli.{command}")
+    module = importlib.import_module(MODULES.get(command, f"nnfunc.cli.{command}"))
     return module.main(rest, prog=f"nnfunc {command}")

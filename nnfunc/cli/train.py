@@ -183,7 +183,13 @@ def run_dirs(args):
     return source, out
 
 
-def train(args):
+def train(args, on_epoch=None):
+    """Run ``args`` (parsed flags); return the exit code.
+
+    ``on_epoch(record)``, when given, is called with each epoch's history
+    record once its checkpoint is saved (a sweep reports it); an exception
+    there stops the run, with that checkpoint on disk.
+    """
     config = make_config(args)
     source, out = run_dirs(args)
     branch = source is not None and out.resolve() != source.resolve()
@@ -210,10 +216,11 @@ def train(args):
             state = nf.start_fit(params, opt, config["seed"])
         if args.gradcheck:
             run_gradcheck(state.params, train_data, config)
-        return _fit(args, out, config, ds, train_data, state, opt, fit_config, sizes, fresh=source is None or branch)
+        return _fit(args, out, config, ds, train_data, state, opt, fit_config, sizes, fresh=source is None or branch,
+                    on_epoch=on_epoch)
 
 
-def _fit(args, out, config, ds, train_data, state, opt, fit_config, sizes, *, fresh):
+def _fit(args, out, config, ds, train_data, state, opt, fit_config, sizes, *, fresh, on_epoch=None):
     """Train while holding ``out``: checkpoint every epoch, then test, write metrics and plots.
 
     A fresh run or a branch is saved at once, so its directory holds a run
@@ -228,9 +235,12 @@ def _fit(args, out, config, ds, train_data, state, opt, fit_config, sizes, *, fr
         checkpoint.save(out / "model.npz", state, config, ds.name)
         runlog.write_config(out, config)
         runlog.write_metrics(out, list(state.history))
-        if not args.quiet and state.epoch > saved[0]:
+        new = state.epoch > saved[0]
+        if not args.quiet and new:
             print(epoch_line(state.history[-1], config["epochs"]), flush=True)
         saved.append(state.epoch)
+        if on_epoch is not None and new:
+            on_epoch(state.history[-1])
 
     if fresh:
         save(state)

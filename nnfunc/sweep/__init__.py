@@ -1,0 +1,8 @@
+"""Hyperparameter sweeps: ``nnfunc sweep`` runs many trials of ``nnfunc train`` on a Dask cluster, chosen by Optuna.
+
+Install with ``pip install -e ".[sweep]"``; ``import nnfunc`` never loads
+this package. The modules, in the order data flows: ``space`` (what is
+searched, checked), ``store`` (Optuna: choosing, pruning, the SQLite study),
+``trial`` (one run, on a worker), ``engine`` (Dask: where trials run),
+``results`` (the table and plots) and ``command`` (the command line).
+"""

@@ -1,0 +1,8 @@
+"""``python -m nnfunc.sweep``: the ``nnfunc sweep`` command."""
+
+import sys
+
+from nnfunc.sweep.command import main
+
+if __name__ == "__main__":
+    sys.exit(main(prog="python -m nnfunc.sweep"))

@@ -1,0 +1,311 @@
+"""``nnfunc sweep`` (also ``python -m nnfunc.sweep``): search train settings on a Dask cluster with Optuna.
+
+Every check (the space, the train flags, the directory, the data) runs
+before a worker starts. The sweep then keeps one trial per worker thread
+running: Optuna (``store``) picks each trial's settings, Dask (``engine``)
+runs it, each epoch's validation loss comes back and Optuna may stop the
+trial; each finished trial becomes the run directory ``trials/NNNN`` and a
+row of the results. Run the same command on the same ``--out`` to continue
+a sweep that was stopped: finished trials are kept, interrupted ones run
+again.
+"""
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import sys
+import uuid
+from pathlib import Path
+
+from nnfunc import checks, fileio
+from nnfunc.cli import _common
+from nnfunc.errors import ConfigError, shown
+from nnfunc.sweep import space as _space
+from nnfunc.training import runlog
+
+EXAMPLE = """example:
+  nnfunc sweep --trials 16 --search lr=3e-4..3e-2:log --search hidden=128|256|128,128 \\
+      --search dropout=0..0.3 -- --epochs 8 --train-size 20000
+  (flags after -- are nnfunc train's, shared by every trial)"""
+SPEC_KEYS = ("search", "train", "sampler", "pruner", "prune_after", "seed")
+
+
+def build_parser(prog="nnfunc sweep"):
+    from nnfunc.sweep import store
+
+    p = argparse.ArgumentParser(prog=prog, formatter_class=argparse.RawDescriptionHelpFormatter,
+                                description="Search nnfunc train's settings: trials run in parallel on a Dask "
+                                "cluster (a local one by default), Optuna picks their settings and stops hopeless "
+                                "ones early. Each trial is a run directory in the sweep directory.",
+                                epilog=EXAMPLE)
+    p.add_argument("--search", action="append", default=[], metavar="KEY=SPEC",
+                   help="a searched train setting: KEY=LOW..HIGH, KEY=LOW..HIGH:log or KEY=A|B|C (repeat the flag)")
+    p.add_argument("--space", metavar="FILE", help="a TOML file with a [search] table (and [train] settings every "
+                   "trial shares); --search flags add to it")
+    p.add_argument("--trials", type=int, default=16, help="trials in the sweep, counting finished ones of a "
+                   "continued sweep (default: 16)")
+    p.add_argument("--workers", type=int, help="worker processes of the local cluster (default: one per core)")
+    p.add_argument("--scheduler", metavar="ADDRESS", help="run on the Dask cluster whose scheduler is at ADDRESS "
+                   "(like tcp://10.0.0.1:8786) instead of a local one")
+    p.add_argument("--out", help="sweep directory (default: sweeps/<timestamp>); an existing one continues")
+    p.add_argument("--sampler", choices=store.SAMPLERS, default="tpe", help="how trials are chosen (default: tpe)")
+    p.add_argument("--pruner", choices=store.PRUNERS, default="median",
+                   help="how hopeless trials are stopped (default: median)")
+    p.add_argument("--prune-after", type=int, default=2, metavar="EPOCHS",
+                   help="no trial is stopped before it has trained this many epochs (default: 2)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the sampler (default: 0); the trials' own seed is "
+                   "train's --seed after --")
+    p.add_argument("--no-plots", action="store_true", help="skip progress.png and params.png")
+    return p
+
+
+def split_argv(argv):
+    """(the sweep's flags, the train flags after ``--``)."""
+    if "--" in argv:
+        i = argv.index("--")
+        return argv[:i], argv[i + 1:]
+    return argv, []
+
+
+def plan(args, fixed):
+    """(space, fixed train flags, spec) of the command, all checked; ConfigError names the problem."""
+    checks.integer(args.trials, "--trials", low=1)
+    checks.integer(args.prune_after, "--prune-after", low=0)
+    checks.seed(args.seed, "--seed")
+    if args.workers is not None:
+        checks.integer(args.workers, "--workers", low=1)
+        if args.scheduler:
+            raise ConfigError("--workers sizes the local cluster; a cluster at --scheduler has its own workers. "
+                              "Drop one of them")
+    file_space, file_fixed = _space.read_file(args.space) if args.space else ({}, [])
+    space = _space.merge(file_space, [_space.parse_flag(text) for text in args.search])
+    fixed = [*file_fixed, *fixed]
+    _space.check(space, fixed)
+    spec = {"search": _space.as_dict(space), "train": fixed, "sampler": args.sampler, "pruner": args.pruner,
+            "prune_after": args.prune_after, "seed": args.seed}
+    return space, fixed, spec
+
+
+def sweep_dir(args, spec):
+    """The sweep directory: new, or an existing sweep of the same spec (to continue)."""
+    out = Path(args.out) if args.out else runlog.new_run_dir("sweeps")
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {out} is a file; pass a directory for the sweep")
+    recorded = out / "sweep.json"
+    if recorded.exists():
+        try:
+            old = json.loads(fileio.read_limited(recorded, runlog.MAX_JSON_BYTES))
+            old = {k: old[k] for k in SPEC_KEYS}
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise ConfigError(f"{recorded} is damaged ({shown(str(exc), quote=False)}); restore it, or start a new "
+                              "sweep with another --out") from None
+        changed = [k for k in SPEC_KEYS if json.dumps(old[k], sort_keys=True) != json.dumps(spec[k], sort_keys=True)]
+        if changed:
+            k = changed[0]
+            raise ConfigError(f"{out} is a sweep with other settings: its {k} is {shown(old[k])}, this command's is "
+                              f"{shown(spec[k])}. Continue it with its own settings, or pick another --out")
+    elif out.is_dir() and any(p.name != fileio.LOCK_FILE for p in out.iterdir()):
+        raise ConfigError(f"{out} holds files but no sweep.json, so it is not a sweep; pick another --out")
+    return out
+
+
+def check_data(fixed):
+    """Load the trials' dataset once here, so a missing one fails before the cluster starts (local runs)."""
+    args = _space.fixed_args(fixed)
+    _common.load_data(args.dataset or "mnist", data_dir=args.data_dir, offline=args.offline)
+
+
+def outcome_attrs(files, out, number):
+    """(objective, attrs) of a finished trial from its metrics.json: the kept epoch's validation loss and more."""
+    metrics = json.loads(files["metrics.json"]) if "metrics.json" in files else {"epochs": [], "test": None}
+    epochs = [e for e in metrics["epochs"] if e.get("val_loss") is not None]
+    attrs = {"epochs": len(metrics["epochs"]), "seconds": sum(e["seconds"] or 0 for e in metrics["epochs"]),
+             "run_dir": str(out)}
+    if not epochs:
+        return None, attrs
+    kept = min(epochs, key=lambda e: e["val_loss"])
+    attrs["val_loss"], attrs["val_accuracy"] = kept["val_loss"], kept["val_accuracy"]
+    if metrics.get("test"):
+        attrs["test_accuracy"] = metrics["test"]["accuracy"]
+    return kept["val_loss"], attrs
+
+
+def write_trial(directory, number, files):
+    """Write a trial's files as ``trials/NNNN`` atomically (a hidden partial directory, then one rename)."""
+    from nnfunc.sweep import results
+
+    final = directory / results.trial_dir(number)
+    partial = final.with_name(f".{final.name}.partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir(parents=True)
+    for name, data in files.items():
+        if Path(name).name != name or name.startswith("."):
+            continue  # a worker's file name never picks the path
+        fileio.write_bytes(partial / name, data)
+    if final.exists():
+        shutil.rmtree(final)
+    os.replace(partial, final)
+    return Path(results.trial_dir(number))
+
+
+def _clear_partials(directory):
+    trials = directory / "trials"
+    if trials.is_dir():
+        for p in trials.glob(".*.partial"):
+            shutil.rmtree(p, ignore_errors=True)
+
+
+def _params_text(params):
+    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(params.items()))
+
+
+def run(args, fixed):
+    """The whole sweep; returns the exit code."""
+    from nnfunc.sweep import engine, results, store
+
+    space, fixed, spec = plan(args, fixed)
+    out = sweep_dir(args, spec)
+    if not args.scheduler:
+        check_data(fixed)
+    with runlog.own(out):
+        _clear_partials(out)
+        if not (out / "sweep.json").exists():
+            fileio.write_json(out / "sweep.json", {**spec, "nnfunc_version": _version()})
+        study = store.open_study(out / "study.db", sampler=args.sampler, pruner=args.pruner, seed=args.seed,
+                                 prune_after=args.prune_after)
+        lost = store.recover(study)
+        done = store.done(study)
+        if done or lost:
+            print(f"continuing the sweep in {out}: {done} of {args.trials} trials done"
+                  + (f"; interrupted trials {', '.join(map(str, lost))} run again" if lost else ""))
+        if done >= args.trials:
+            print(f"the sweep already has {done} trials; pass a larger --trials to run more")
+        else:
+            where = args.scheduler or f"a local cluster of {args.workers or len(os.sched_getaffinity(0))} workers"
+            print(f"sweep: {args.trials - done} trials on {where} -> {out}", flush=True)
+            with engine.connect(args.scheduler, args.workers) as client:
+                _loop(client, study, space, fixed, out, args, done)
+        rows = results.table(store.rows(study))
+        top = results.write(out, rows, spec["search"], plots=not args.no_plots)
+    counts = {s: sum(r["state"] == s for r in rows) for s in ("complete", "pruned", "failed")}
+    print(f"done: {counts['complete']} complete, {counts['pruned']} pruned, {counts['failed']} failed; table "
+          f"{out / 'trials.csv'}")
+    if top is None:
+        print("no trial completed: see the errors in trials.csv", file=sys.stderr)
+        return 1
+    print(f"best: trial {top['trial']}, validation loss {top['val_loss']:.4f}, validation accuracy "
+          f"{100 * top['val_accuracy']:.2f}% ({_params_text(top['params'])})\n  {top['command']}")
+    return 0
+
+
+def _version():
+    import nnfunc
+
+    return nnfunc.__version__
+
+
+def _loop(client, study, space, fixed, out, args, done):
+    """Keep every worker thread busy with a trial until ``args.trials`` are done."""
+    from nnfunc.sweep import engine, results, store
+
+    key = f"nnfunc-sweep-{uuid.uuid4().hex[:12]}"
+    channel = engine.Channel(client, key)
+    running = {}  # number -> {"trial", "future", "attempt", "curve", "reported"}
+    if not engine.slots(client):
+        print("waiting for a worker to join the scheduler", flush=True)
+        client.wait_for_workers(1)
+    while True:
+        while len(running) < max(engine.slots(client), 1) and done + len(running) < args.trials:
+            trial = store.ask(study, space)
+            argv = _space.trial_argv(fixed, trial.params)
+            trial.set_user_attr("argv", argv)
+            running[trial.number] = {"trial": trial, "future": engine.submit(client, key, trial.number, argv),
+                                     "attempt": None, "curve": [], "reported": set(),
+                                     "epochs": _space.epochs_of(fixed, trial.params)}
+            print(f"trial {trial.number} started: {_params_text(trial.params)}", flush=True)
+        if not running:
+            return
+        for report in channel.poll():
+            entry = running.get(report["number"])
+            if entry is None:
+                continue  # a trial that ended meanwhile
+            if report["attempt"] != entry["attempt"]:  # the first report, or a rerun after a worker died
+                entry.update(attempt=report["attempt"], curve=[])
+            record, trial = report["record"], entry["trial"]
+            if record["epoch"] >= entry["epochs"]:
+                stop = False  # the last epoch: stopping now would save nothing and lose the result
+                if record["epoch"] not in entry["reported"]:
+                    store.report(trial, record["epoch"], record["val_loss"])
+                    entry["reported"].add(record["epoch"])
+            elif record["epoch"] in entry["reported"]:
+                stop = store.should_stop(trial)  # a rerun's epoch: Optuna keeps the first report
+            else:
+                stop = store.report(trial, record["epoch"], record["val_loss"])
+                entry["reported"].add(record["epoch"])
+            entry["curve"].append([report["time"], record["epoch"], record["val_loss"], record["val_accuracy"]])
+            trial.set_user_attr("curve", entry["curve"])
+            channel.answer(report, stop)
+            print(f"trial {report['number']} epoch {record['epoch']}: val loss {record['val_loss']:.4f} acc "
+                  f"{100 * record['val_accuracy']:.2f}%{' -> pruned' if stop else ''} ({report['worker']})",
+                  flush=True)
+        for number in [n for n, e in running.items() if e["future"].done()]:
+            entry = running.pop(number)
+            _finish(study, entry, out, number, *engine.result(entry["future"]))
+            channel.forget(number)
+            done += 1
+            results.write(out, results.table(store.rows(study)), _space.as_dict(space), plots=False)
+
+
+def _finish(study, entry, out, number, outcome, lost):
+    from nnfunc.sweep import store, trial as _trial
+
+    trial = entry["trial"]
+    if outcome is None:
+        store.finish(study, trial, store.FAILED, attrs={"error": f"the cluster lost the trial ({lost})"})
+        print(f"trial {number} lost: {lost}", flush=True)
+        return
+    run_dir = write_trial(out, number, outcome["files"])
+    value, attrs = outcome_attrs(outcome["files"], run_dir, number)
+    attrs["worker"] = f"{outcome['host']}:{outcome['pid']}"
+    status = outcome["status"]
+    if status == _trial.COMPLETE and value is None:
+        status, outcome["error"] = _trial.FAILED, "the run has no validation loss"
+    if status == _trial.FAILED:
+        attrs["error"] = outcome["error"]
+    store.finish(study, trial, status, value, attrs)
+    line = f"trial {number} {status}"
+    if "val_accuracy" in attrs:
+        line += f": validation accuracy {100 * attrs['val_accuracy']:.2f}% after {attrs['epochs']} epochs"
+    if status == _trial.FAILED:
+        line += f": {outcome['error']}"
+    print(f"{line} ({attrs['seconds']:.1f} s training on {attrs['worker']}) -> {out / run_dir}", flush=True)
+
+
+def missing_extra():
+    """None when the [sweep] extra is installed, else the message that says how to install it."""
+    try:
+        import nnfunc.sweep.engine  # noqa: F401
+        import nnfunc.sweep.store  # noqa: F401
+    except ImportError as exc:
+        return (f"nnfunc sweep needs {exc.name or 'a package'} from the sweep extra, which is not installed: "
+                "pip install \"nnfunc[sweep]\" (or pip install -e \".[sweep]\" in a clone)")
+    return None
+
+
+def main(argv=None, prog="nnfunc sweep"):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    own, fixed = split_argv(argv)
+    problem = missing_extra()
+    if problem:
+        return _common.report(problem)
+    args = build_parser(prog).parse_args(own)
+    # a SIGTERM stops like Ctrl-C; the study keeps every finished trial
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        return _common.run(lambda: run(args, fixed), memory_fix="search smaller --hidden widths")
+    except KeyboardInterrupt:
+        print(f"\ninterrupted: finished trials are kept; run the same command to continue the sweep "
+              f"({args.out or 'its --out'})", file=sys.stderr)
+        return 130

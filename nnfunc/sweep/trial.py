@@ -1,0 +1,88 @@
+"""One trial, as a worker runs it: ``nnfunc train`` in a scratch directory, returned as bytes.
+
+The worker may be another machine, so the trial never writes into the
+sweep directory: it trains in a private temporary directory and returns
+the run directory's files, which the sweep writes (atomically) as
+``trials/NNNN``. Nothing here knows the engine or the search library; the
+engine passes ``on_epoch``, which reports each epoch and says whether to
+stop.
+"""
+
+import contextlib
+import io
+import math
+import os
+import shutil
+import socket
+import tempfile
+import time
+from pathlib import Path
+
+from nnfunc.cli import train as _train
+from nnfunc.errors import NnfuncError
+
+# the statuses a trial ends with
+COMPLETE, PRUNED, FAILED = "complete", "pruned", "failed"
+
+
+class Pruned(Exception):
+    """Raised from the epoch callback to stop a trial the search library gave up on."""
+
+
+def record_of(history_record):
+    """An epoch's history record as plain floats (it travels through the engine); NaN becomes None."""
+    out = {}
+    for key, value in history_record.items():
+        value = None if value is None else float(value)
+        out[key] = value if value is None or math.isfinite(value) else None
+    out["epoch"] = int(history_record["epoch"])
+    return out
+
+
+def run(argv, on_epoch):
+    """Train one trial; return its outcome as plain data.
+
+    Args:
+        argv: ``nnfunc train`` flags (no --out: the trial picks its scratch directory).
+        on_epoch: ``on_epoch(record) -> bool`` after each epoch's checkpoint
+            (``record`` from ``record_of``); True stops the trial as pruned.
+
+    Returns:
+        {"status": COMPLETE | PRUNED | FAILED, "error": message or None,
+        "files": {name: bytes} of the run directory (with ``train.log``),
+        "host", "pid", "started", "ended"}.
+    """
+    started = time.time()
+    scratch = Path(tempfile.mkdtemp(prefix="nnfunc-trial-"))
+    out = scratch / "run"
+    log = io.StringIO()
+    status, error = COMPLETE, None
+
+    def report(record):
+        if on_epoch(record_of(record)):
+            raise Pruned
+
+    try:
+        args = _train.build_parser().parse_args([*argv, "--out", str(out), "--no-plots"])
+        # one thread per worker: the captured streams are this trial's alone
+        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+            code = _train.train(args, on_epoch=report)
+        if code != 0:
+            lines = [line for line in log.getvalue().splitlines() if line.startswith("error:")]
+            status, error = FAILED, lines[-1][len("error: "):] if lines else f"nnfunc train exited with {code}"
+    except Pruned:
+        status = PRUNED
+    except NnfuncError as exc:
+        status, error = FAILED, str(exc)
+    except MemoryError:
+        status, error = FAILED, "out of memory on the worker; search smaller --hidden widths or --batch-size"
+    except OSError as exc:
+        status, error = FAILED, f"{exc.strerror or exc} ({exc.filename}) on the worker"
+    try:
+        files = {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file() and p.name != ".lock"} \
+            if out.is_dir() else {}
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    files["train.log"] = log.getvalue().encode()
+    return {"status": status, "error": error, "files": files, "host": socket.gethostname(), "pid": os.getpid(),
+            "started": started, "ended": time.time()}

@@ -1,0 +1,203 @@
+"""A sweep's plan, without a cluster: the search space, its checks, the Optuna study and the results table.
+
+Everything here must hold before a worker starts: a bad space is refused
+with a message naming the setting and the fix, a trial's flags give back
+exactly the values drawn, and the study keeps finished trials and queues
+interrupted ones again.
+"""
+
+import json
+import math
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, strategies as st
+
+from nnfunc.cli.train import build_parser
+from nnfunc.errors import ConfigError
+from nnfunc.sweep import results, space as S
+from tests.helpers import needs_sweep_extra
+
+SMALL = ["--epochs", "2", "--train-size", "3000", "--val-size", "500", "--test-size", "500"]
+
+
+def test_a_range_a_log_range_and_choices_parse():
+    assert S.parse_flag("lr=1e-4..1e-2:log") == S.Dimension("lr", 1e-4, 1e-2, True)
+    assert S.parse_flag("dropout=0..0.5") == S.Dimension("dropout", 0.0, 0.5, False)
+    assert S.parse_flag("batch-size=64|128") == S.Dimension("batch_size", choices=(64, 128))
+    assert S.parse_flag("epochs=2..8") == S.Dimension("epochs", 2, 8)
+    assert S.parse_flag("epochs=2..8").is_int and isinstance(S.parse_flag("epochs=2..8").low, int)
+    assert S.parse_flag("hidden=128|256,256") == S.Dimension("hidden", choices=("128", "256,256"))
+    assert S.parse_flag("augment=none|affine").choices == ("none", "affine")
+
+
+@pytest.mark.parametrize("text, words", [
+    ("lr", ["KEY=LOW..HIGH"]),
+    ("=1..2", ["KEY=LOW..HIGH"]),
+    ("lr=", ["KEY=LOW..HIGH"]),
+    ("learning_rate=1..2", ["'learning_rate' is not a train setting", "lr"]),
+    ("seed=0|1", ["--seed cannot be searched", "after --"]),
+    ("train-size=100..200", ["--train-size cannot be searched", "shares"]),
+    ("out=a|b", ["--out cannot be searched", "the sweep sets it"]),
+    ("lr=1e-2..1e-4", ["is empty", "low end must be below"]),
+    ("lr=0.1..0.1", ["is empty"]),
+    ("lr=0..1e-2:log", ["log range needs a low end above 0"]),
+    ("lr=1e-4..1e-2:ln", ["only range scale is :log"]),
+    ("lr=small..big", ["'small' is not a number"]),
+    ("lr=nan..1", ["not a finite number"]),
+    ("lr=1e-3..inf", ["not a finite number"]),
+    ("epochs=2.5..8", ["'2.5' is not an integer"]),
+    ("batch_size=64|64", ["repeat a value"]),
+    ("hidden=1..9", ["--hidden is not a number", "hidden=A|B"]),
+])
+def test_a_bad_flag_is_refused_with_the_fix(text, words):
+    with pytest.raises(ConfigError) as err:
+        S.parse_flag(text)
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_a_toml_file_gives_the_space_and_the_shared_flags(tmp_path):
+    path = tmp_path / "space.toml"
+    path.write_text('[search]\nlr = {low = 1e-4, high = 1e-2, log = true}\nhidden = [128, "256,256"]\n'
+                    'batch_size = [64, 128]\n[train]\nepochs = 3\naugment = "affine"\noffline = true\n')
+    space, fixed = S.read_file(path)
+    assert space == {"lr": S.Dimension("lr", 1e-4, 1e-2, True), "hidden": S.Dimension("hidden", choices=("128",
+                     "256,256")), "batch_size": S.Dimension("batch_size", choices=(64, 128))}
+    assert fixed == ["--epochs", "3", "--augment", "affine", "--offline"]
+
+
+@pytest.mark.parametrize("text, words", [
+    ("[search\nlr = 1", ["is not valid TOML"]),
+    ("[trial]\nepochs = 1", ["'trial'", "[search] and [train]"]),
+    ("[search]\nlr = {low = 1e-4, top = 1}", ["unknown field 'top'"]),
+    ("[search]\nlr = 0.1", ["list of choices or {low"]),
+    ("[search]\nlr = {low = 1e-4, high = 1e-2, log = 1}", ["log must be true or false"]),
+    ("[search]\nepochs = [2, 3.5]", ["3.5 is not an integer"]),
+    ("[search]\nepochs = [true]", ["True is not an integer"]),
+    ("[search]\nhidden = [[1]]", ["must be a string"]),
+    ("[search]\nlr = []", ["non-empty list"]),
+    ("[train]\nepochs = [1]", ["give a number, a string or true"]),
+])
+def test_a_bad_file_is_refused_naming_the_entry(tmp_path, text, words):
+    path = tmp_path / "space.toml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        S.read_file(path)
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_a_missing_file_is_named(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read the search space file"):
+        S.read_file(tmp_path / "nope.toml")
+
+
+@pytest.mark.parametrize("flags, fixed, words", [
+    ([], SMALL, ["search space is empty"]),
+    (["dropout=0..1.5"], SMALL, ["dropout=1.5", "--dropout"]),
+    (["lr=1e-3..1e-2"], [*SMALL, "--lr", "0.1"], ["--lr is both searched and fixed"]),
+    (["lr=1e-3..1e-2"], [*SMALL[:4], "--val-size", "0"], ["validation loss", "--val-size above 0"]),
+    (["lr=1e-3..1e-2"], [*SMALL, "--out", "x"], ["--out after --", "drop it"]),
+    (["lr=1e-3..1e-2"], [*SMALL, "--resume", "x"], ["--resume after --"]),
+    (["lr=1e-3..1e-2"], [*SMALL, "--bogus", "1"], ["--bogus 1 after -- is not a flag of nnfunc train"]),
+    (["hidden=16|x"], SMALL, ["hidden=x", "comma-separated integers"]),
+    (["activation=relu|swish"], SMALL, ["activation=swish", "swish"]),
+    (["batch_size=0|64"], SMALL, ["batch_size=0", "--batch-size"]),
+    (["rotate=0..10"], SMALL, ["--rotate sets a strength of --augment affine"]),
+    (["warmup_epochs=0..4"], SMALL, ["--warmup-epochs 4 must be shorter"]),
+])
+def test_check_refuses_a_space_that_makes_a_bad_run(flags, fixed, words):
+    with pytest.raises(ConfigError) as err:
+        S.check({d.key: d for d in map(S.parse_flag, flags)}, fixed)
+    for word in words:
+        assert word in str(err.value)
+
+
+def test_check_accepts_a_good_space():
+    space = {d.key: d for d in map(S.parse_flag, ["lr=1e-4..1e-2:log", "hidden=16|32,32", "augment=none|affine",
+                                                  "batch_size=32|64", "epochs=1..3"])}
+    assert S.check(space, SMALL[2:]) == space
+
+
+@given(st.floats(1e-9, 1e3, allow_nan=False), st.integers(1, 4096), st.sampled_from(["16", "32,32", ""]))
+def test_a_trials_flags_give_back_exactly_the_values_drawn(lr, batch, hidden):
+    argv = S.trial_argv(SMALL, {"lr": lr, "batch_size": batch, "hidden": hidden})
+    args = build_parser().parse_args(argv)
+    assert (args.lr, args.batch_size, args.hidden, args.epochs) == (lr, batch, hidden, 2)
+
+
+def test_the_space_round_trips_through_json():
+    space = {d.key: d for d in map(S.parse_flag, ["lr=1e-4..1e-2:log", "hidden=16|32"])}
+    assert json.loads(json.dumps(S.as_dict(space))) == {"hidden": {"choices": ["16", "32"]},
+                                                        "lr": {"low": 1e-4, "high": 1e-2, "log": True}}
+
+
+def test_the_best_trial_is_the_complete_one_of_lowest_validation_loss():
+    rows = [{"trial": 0, "state": "complete", "val_loss": 0.5}, {"trial": 1, "state": "pruned", "val_loss": None},
+            {"trial": 2, "state": "complete", "val_loss": 0.3}, {"trial": 3, "state": "failed", "val_loss": None}]
+    assert results.best(rows)["trial"] == 2
+    assert results.best(rows[1:2]) is None
+
+
+# the study: Optuna in a SQLite file
+
+
+@needs_sweep_extra
+def test_draws_stay_in_the_space_and_a_reopened_study_keeps_its_trials(tmp_path):
+    from nnfunc.sweep import store
+
+    space = {d.key: d for d in map(S.parse_flag, ["lr=1e-4..1e-2:log", "epochs=1..5", "hidden=16|32"])}
+    study = store.open_study(tmp_path / "study.db", sampler="tpe", pruner="median", seed=0, prune_after=1)
+    for i in range(12):
+        trial = store.ask(study, space)
+        p = trial.params
+        assert 1e-4 <= p["lr"] <= 1e-2 and p["epochs"] in range(1, 6) and p["hidden"] in ("16", "32")
+        assert isinstance(p["epochs"], int)
+        store.finish(study, trial, "complete", value=float(i))
+    running = store.ask(study, space)
+    again = store.open_study(tmp_path / "study.db", sampler="tpe", pruner="median", seed=0, prune_after=1)
+    assert store.done(again) == 12
+    # the running trial of a killed sweep comes back as a queued retry with its settings
+    assert store.recover(again) == [running.number]
+    retry = store.ask(again, space)
+    assert retry.params == running.params and retry.number != running.number
+    states = [r["state"] for r in store.rows(again)]
+    assert states.count("interrupted") == 1 and states.count("running") == 1 and store.done(again) == 12
+
+
+@needs_sweep_extra
+@pytest.mark.parametrize("prune_after, expected", [(1, True), (2, False)])
+def test_a_trial_far_behind_the_median_is_stopped_after_the_warmup(tmp_path, prune_after, expected):
+    from nnfunc.sweep import store
+
+    space = {"lr": S.parse_flag("lr=1e-4..1e-2")}
+    study = store.open_study(tmp_path / "study.db", sampler="random", pruner="median", seed=0,
+                             prune_after=prune_after)
+    for _ in range(4):
+        trial = store.ask(study, space)
+        assert store.report(trial, 1, 0.5) is False  # too few finished trials to judge
+        assert store.report(trial, 2, 0.4) is False
+        store.finish(study, trial, "complete", value=0.4)
+    hopeless = store.ask(study, space)
+    assert store.report(hopeless, 1, 2.3) is expected
+    good = store.ask(study, space)
+    assert store.report(good, 1, 0.45) is False
+    assert store.report(hopeless, 2, 2.3) is True
+
+
+def test_without_the_extra_the_command_says_how_to_install_it(tmp_path):
+    code = ("import sys; sys.modules['distributed'] = None; from nnfunc.cli import main; "
+            "sys.exit(main(['sweep', '--search', 'lr=1e-3..1e-2', '--out', sys.argv[1]]))")
+    result = subprocess.run([sys.executable, "-c", code, str(tmp_path / "s")], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 2
+    assert "pip install" in result.stderr and "[sweep]" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "s").exists()
+
+
+def test_a_trials_command_names_its_run_directory_only_when_asked():
+    assert results.command(["--lr", "0.1"]) == "python -m nnfunc.train --lr 0.1"
+    assert results.command(["--hidden", ""], "a b") == "python -m nnfunc.train --hidden '' --out 'a b'"
+    assert math.isclose(float(results.command(["--lr", repr(0.1 + 0.2)]).split()[-1]), 0.1 + 0.2, rel_tol=0)
