@@ -262,3 +262,77 @@ def test_no_pyplot_and_no_global_figures():
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.split() == ["clean", "0"]
+
+
+# a sweep's plots (nnfunc.report.sweeps)
+
+SWEEP_SPACE = {"lr": {"low": 3e-4, "high": 1e-2, "log": True}, "hidden": {"choices": ["128", "256,256", "512,512"]},
+               "dropout": {"low": 0.0, "high": 0.3, "log": False}}
+
+
+def _sweep_rows(n=12, seed=0):
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in range(n):
+        state = ["complete", "pruned", "failed", "interrupted"][i % 4] if i > 1 else "complete"
+        epochs = {"complete": 8, "pruned": 2, "failed": 1, "interrupted": 1}[state]
+        start = 1000.0 + 5 * i
+        acc = np.minimum(0.9 + 0.01 * np.arange(1, epochs + 1) + rng.uniform(0, 0.01), 0.99)
+        curve = [[start + 2 * e, e + 1, 0.5 - acc[e] / 3, float(acc[e])] for e in range(epochs)]
+        rows.append({"trial": i, "state": state, "val_loss": curve[-1][2] if state == "complete" else None,
+                     "val_accuracy": curve[-1][3] if state in ("complete", "pruned") else None,
+                     "params": {"lr": float(rng.uniform(3e-4, 1e-2)), "hidden": ["128", "256,256", "512,512"][i % 3],
+                                "dropout": float(rng.uniform(0, 0.3))},
+                     "curve": curve, "started": start})
+    return rows
+
+
+def _shown_ticks(ax):
+    """The tick labels inside the axes' limits (matplotlib keeps labels for ticks beyond them, undrawn)."""
+    ax.figure.canvas.draw()
+    (x0, x1), (y0, y1) = sorted(ax.get_xlim()), sorted(ax.get_ylim())
+    return ([t for t in ax.get_xticklabels() if x0 <= t.get_position()[0] <= x1]
+            + [t for t in ax.get_yticklabels() if y0 <= t.get_position()[1] <= y1])
+
+
+def test_sweep_plots_are_real_pngs_with_text_that_fits(tmp_path):
+    from nnfunc.report import sweeps
+
+    rows = _sweep_rows()
+    _check_png(sweeps.plot_progress(rows, tmp_path / "progress.png"))
+    _check_png(sweeps.plot_params(rows, SWEEP_SPACE, tmp_path / "params.png"))
+    for fig in (sweeps._progress_figure(rows), sweeps._params_figure(rows, SWEEP_SPACE)):
+        texts = [t for ax in fig.axes for t in (_shown_ticks(ax) + [ax.xaxis.label, ax.yaxis.label, ax.title])]
+        _assert_text_fits(fig, texts + ([fig._suptitle] if fig._suptitle else []))
+    _no_temp_files(tmp_path)
+
+
+def test_the_best_trial_is_drawn_apart_and_named():
+    from nnfunc.report import sweeps
+
+    rows = _sweep_rows()
+    best = min((r for r in rows if r["state"] == "complete"), key=lambda r: r["val_loss"])
+    fig = sweeps._progress_figure(rows)
+    labels = [line.get_label() for line in fig.axes[0].lines]
+    assert f"best: trial {best['trial']} (lowest val loss)" in labels
+    # a long sweep is drawn in minutes
+    for r in rows:
+        r["curve"] = [[p[0] * 10, *p[1:]] for p in r["curve"]]
+    assert "minutes" in sweeps._progress_figure(rows).axes[0].get_xlabel()
+
+
+@pytest.mark.parametrize("rows", [[], [{"trial": 0, "state": "failed", "curve": [], "params": {}}]])
+def test_a_sweep_without_results_still_draws(tmp_path, rows):
+    from nnfunc.report import sweeps
+
+    assert sweeps.plot_progress(rows, tmp_path / "p.png").read_bytes()[:8] == PNG_MAGIC
+    assert sweeps.plot_params(rows, SWEEP_SPACE, tmp_path / "q.png").read_bytes()[:8] == PNG_MAGIC
+
+
+def test_sweep_plots_refuse_what_is_not_a_table(tmp_path):
+    from nnfunc.report import sweeps
+
+    with pytest.raises(InputError, match="trials.json"):
+        sweeps.plot_progress({"trial": 0}, tmp_path / "p.png")
+    with pytest.raises(InputError, match="space is empty"):
+        sweeps.plot_params(_sweep_rows(), {}, tmp_path / "p.png")

@@ -11,6 +11,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import REPO
+from tests.helpers import needs_sweep_extra
 
 README = (REPO / "README.md").read_text()
 
@@ -93,3 +94,39 @@ def test_every_documented_training_command_is_a_valid_run(command):
 
 def test_readme_shows_the_augmented_recipe():
     assert any("--augment elastic+affine" in c for c in TRAIN_COMMANDS)
+
+
+SWEEP_COMMANDS = sorted(set(re.findall(r"^(nnfunc sweep .+?)(?:\s+# .*)?$", README, flags=re.M)))
+
+
+def test_readme_shows_a_sweep_after_installing_its_extra():
+    example = re.search(r"<!-- sweep-example -->\n```\n(.*?)\n```\n<!-- /sweep-example -->", README, flags=re.S)
+    assert example, "README lost its sweep example"
+    install, command = example.group(1).splitlines()
+    assert install == 'pip install -e ".[sweep]"' and command in SWEEP_COMMANDS
+    assert any("--scheduler tcp://" in c for c in SWEEP_COMMANDS)
+
+
+@needs_sweep_extra
+@pytest.mark.parametrize("command", SWEEP_COMMANDS)
+def test_every_documented_sweep_is_a_valid_plan(command):
+    """Each sweep in README passes every check a sweep makes before a worker starts."""
+    import shlex
+
+    from nnfunc.sweep.command import build_parser, plan, split_argv
+
+    own, fixed = split_argv(shlex.split(command)[2:])
+    space, _, spec = plan(build_parser().parse_args(own), fixed)
+    assert spec["search"] and set(space) == set(spec["search"])
+
+
+@needs_sweep_extra
+def test_the_documented_space_file_is_a_valid_space(tmp_path):
+    from nnfunc.sweep import space as S
+
+    block = re.search(r"```\n(\[search\]\n.*?)```", README, flags=re.S)
+    assert block, "README lost its search space file"
+    (tmp_path / "space.toml").write_text(block.group(1))
+    space, fixed = S.read_file(tmp_path / "space.toml")
+    assert {"lr", "hidden", "dropout"} <= set(space) and "--epochs" in fixed
+    S.check(space, fixed)

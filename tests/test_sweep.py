@@ -32,9 +32,11 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 def sweep(tmp_path_factory, mnist_path):
     """run(*args) / popen(*args): ``python -m nnfunc sweep ARGS`` with a private HOME; the data from the env."""
     home = tmp_path_factory.mktemp("sweep")
+    (home / "tmp").mkdir()
+    # TMPDIR: where the workers' scratch directories go, so a test can see what is left there
     env = {**os.environ, "HOME": str(home / "home"), "XDG_CACHE_HOME": str(home / "cache"),
            "MPLCONFIGDIR": str(home / "mpl"), "NNFUNC_OFFLINE": "1", "NNFUNC_DATA_DIR": str(mnist_path),
-           "PYTHONIOENCODING": "utf-8"}
+           "PYTHONIOENCODING": "utf-8", "TMPDIR": str(home / "tmp")}
 
     def command(args):
         return [sys.executable, "-m", "nnfunc", "sweep", *map(str, args)]
@@ -52,7 +54,7 @@ def sweep(tmp_path_factory, mnist_path):
         return subprocess.run([sys.executable, "-m", "nnfunc.train", *map(str, args)], capture_output=True,
                               text=True, env={**env, "OPENBLAS_NUM_THREADS": threads}, cwd=home, timeout=300)
 
-    return SimpleNamespace(run=run, popen=popen, train=train, home=home, env=env)
+    return SimpleNamespace(run=run, popen=popen, train=train, home=home, env=env, tmp=home / "tmp")
 
 
 def table(out):
@@ -274,6 +276,45 @@ def test_a_worker_killed_mid_trial_costs_that_trial_not_the_sweep(sweep):
     record = json.loads((out / "trials.json").read_text())
     curve = next(t for t in record["trials"] if t["trial"] == int(victim))["curve"]
     assert [p[1] for p in curve] == list(range(1, 9))  # the rerun's epochs, from its start
+    # the dead worker's scratch directory was cleared by a later trial on this host
+    assert not [p.name for p in sweep.tmp.glob("nnfunc-trial-*")]
+
+
+def test_trials_that_fail_are_recorded_and_the_sweep_goes_on(sweep):
+    out = sweep.home / "diverged"
+    result = sweep.run("--search", "lr=1e3..1e4", "--trials", 2, "--workers", 2, "--out", out, "--", *TINY,
+                       "--optimizer", "sgd")
+    assert result.returncode == 1 and "no trial completed" in result.stderr, result.stdout + result.stderr
+    rows = table(out)
+    assert [r["state"] for r in rows] == ["failed"] * 2
+    for r in rows:
+        assert "diverged" in r["error"] and "lower the learning rate" in r["error"]
+        assert "error: " in (out / r["run_dir"] / "train.log").read_text()
+    assert not (out / "best.txt").exists()
+
+
+def test_sigterm_stops_the_sweep_and_its_workers_and_it_continues(sweep):
+    out = sweep.home / "terminated"
+    args = [*SPACE, "--trials", 6, "--workers", 2, "--out", out, "--", *TINY[2:-2], "--hidden", "128", "--epochs", 4]
+    proc = sweep.popen(*args)
+    lines = []
+    try:
+        wait_for_line(proc, r"^trial \d+ complete", lines)
+        wait_for_line(proc, r"^trial \d+ epoch 1:", lines)
+        os.kill(proc.pid, signal.SIGTERM)  # the sweep alone, as a job runner stops it
+        rest, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert proc.returncode == 130, "".join(lines) + rest
+    assert f"the finished trials are kept in {out}; run the same command" in rest
+    # the local cluster went down with it: nothing of the sweep's session is left running
+    # (a zombie is no process: it is dead, waiting for whoever reaps orphans here)
+    listed = subprocess.run(["ps", "-o", "stat=,pid=,args=", "-s", str(proc.pid)], capture_output=True, text=True)
+    assert [line for line in listed.stdout.splitlines() if not line.startswith("Z")] == []
+    result = sweep.run(*args)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sum(r["state"] in ("complete", "pruned") for r in table(out)) == 6
 
 
 def test_the_same_command_runs_on_a_cluster_started_with_dasks_own_commands(sweep, tmp_path):

@@ -201,3 +201,31 @@ def test_a_trials_command_names_its_run_directory_only_when_asked():
     assert results.command(["--lr", "0.1"]) == "python -m nnfunc.train --lr 0.1"
     assert results.command(["--hidden", ""], "a b") == "python -m nnfunc.train --hidden '' --out 'a b'"
     assert math.isclose(float(results.command(["--lr", repr(0.1 + 0.2)]).split()[-1]), 0.1 + 0.2, rel_tol=0)
+
+
+def test_a_trials_files_land_atomically_and_only_by_their_own_names(tmp_path):
+    from nnfunc.sweep.command import write_trial
+
+    files = {"config.json": b"{}", "metrics.json": b"[]", "../escape": b"x", ".lock": b"", "sub/x": b"y"}
+    assert write_trial(tmp_path, 7, files).as_posix() == "trials/0007"
+    assert sorted(p.name for p in (tmp_path / "trials").iterdir()) == ["0007"]
+    assert sorted(p.name for p in (tmp_path / "trials/0007").iterdir()) == ["config.json", "metrics.json"]
+    assert not (tmp_path / "escape").exists()
+    write_trial(tmp_path, 7, {"config.json": b"{1}"})  # written again (a retried trial): replaced whole
+    assert [p.name for p in (tmp_path / "trials/0007").iterdir()] == ["config.json"]
+
+
+def test_only_this_hosts_scratch_of_dead_workers_is_cleared(tmp_path):
+    import os
+
+    from nnfunc.sweep import trial
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True, text=True)
+    dead_pid = int(dead.stdout)
+    mine = tmp_path / f"{trial._scratch_prefix(dead_pid)}-abc"
+    alive = tmp_path / f"{trial._scratch_prefix(os.getpid())}-abc"
+    other_host = tmp_path / f"{trial.SCRATCH}otherhost-{dead_pid}-abc"
+    for d in (mine, alive, other_host):
+        (d / "run").mkdir(parents=True)
+    assert trial.clear_dead_scratch(tmp_path) == [mine]
+    assert not mine.exists() and alive.exists() and other_host.exists()

@@ -8,7 +8,7 @@ atomically, returning the path.
 import math
 
 import numpy as np
-from matplotlib.ticker import FuncFormatter, NullFormatter
+from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
 
 from nnfunc.errors import InputError
 from nnfunc.report._canvas import figure as _figure, save as _save
@@ -39,6 +39,10 @@ def plot_progress(rows, path):
     A line per trial (``row["curve"]``: [time, epoch, val loss, val
     accuracy] per epoch); pruned trials grey and thin, the best trial thick.
     """
+    return _save(_progress_figure(rows), path)
+
+
+def _progress_figure(rows):
     _check(rows)
     curves = [(r, np.array([[p[0], p[3]] for p in r.get("curve") or [] if p[3] is not None], dtype=float))
               for r in rows]
@@ -57,7 +61,7 @@ def plot_progress(rows, path):
         is_best = row["trial"] == best
         ax.plot((curve[:, 0] - t0) / scale, 100 * curve[:, 1], color=BEST_COLOR if is_best else color, marker=marker, markersize=3,
                 linewidth=2.5 if is_best else 1, alpha=1 if is_best or row["state"] == "complete" else 0.6,
-                label=f"best: trial {row['trial']}" if is_best else None)
+                label=f"best: trial {row['trial']} (lowest val loss)" if is_best else None)
     for state, (color, marker) in STATE_STYLE.items():
         if any(r["state"] == state for r, c in curves if c.size):
             ax.plot([], [], color=color, marker=marker, label=state)
@@ -69,7 +73,7 @@ def plot_progress(rows, path):
     if ax.lines:
         ax.legend(loc="lower right", fontsize="small")
     fig.tight_layout()
-    return _save(fig, path)
+    return fig
 
 
 def _zoom(ax, series):
@@ -89,6 +93,10 @@ def plot_params(rows, space, path):
         space: {setting: {"low", "high", "log"} or {"choices": [...]}} (sweep.json's "search").
         path: destination PNG.
     """
+    return _save(_params_figure(rows, space), path)
+
+
+def _params_figure(rows, space):
     _check(rows)
     if not space:
         raise InputError("space is empty: a sweep searches at least one setting")
@@ -118,6 +126,7 @@ def plot_params(rows, space, path):
             ax.set_xlim(-0.5, len(choices) - 0.5)
         elif dim.get("log"):
             ax.set_xscale("log")
+            ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))  # a decade or two: 1, 2, 5 each
             ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
             ax.xaxis.set_minor_formatter(NullFormatter())  # 3x10^-3 labels crowd each other
         ax.set_xlabel(key)
@@ -125,6 +134,6 @@ def plot_params(rows, space, path):
         _zoom(ax, [np.array([100 * r["val_accuracy"] for r in scored])] if scored else [])
         ax.grid(True, alpha=0.3)
     fig.suptitle(f"Validation accuracy against each searched setting ({len(scored)} trials; "
-                 "x pruned, purple the best)")
+                 "x pruned, purple the best: lowest val loss)")
     fig.tight_layout()
-    return _save(fig, path)
+    return fig

@@ -11,6 +11,7 @@ again.
 """
 
 import argparse
+import importlib
 import json
 import os
 import shutil
@@ -185,8 +186,13 @@ def run(args, fixed):
         else:
             where = args.scheduler or f"a local cluster of {args.workers or len(os.sched_getaffinity(0))} workers"
             print(f"sweep: {args.trials - done} trials on {where} -> {out}", flush=True)
-            with engine.connect(args.scheduler, args.workers) as client:
-                _loop(client, study, space, fixed, out, args, done)
+            try:
+                with engine.connect(args.scheduler, args.workers) as client:
+                    _loop(client, study, space, fixed, out, args, done)
+            except KeyboardInterrupt:
+                print(f"\ninterrupted: the finished trials are kept in {out}; run the same command to continue the "
+                      "sweep", file=sys.stderr)
+                return 130
         rows = results.table(store.rows(study))
         top = results.write(out, rows, spec["search"], plots=not args.no_plots)
     counts = {s: sum(r["state"] == s for r in rows) for s in ("complete", "pruned", "failed")}
@@ -286,8 +292,8 @@ def _finish(study, entry, out, number, outcome, lost):
 def missing_extra():
     """None when the [sweep] extra is installed, else the message that says how to install it."""
     try:
-        import nnfunc.sweep.engine  # noqa: F401
-        import nnfunc.sweep.store  # noqa: F401
+        for module in ("nnfunc.sweep.engine", "nnfunc.sweep.store"):
+            importlib.import_module(module)
     except ImportError as exc:
         return (f"nnfunc sweep needs {exc.name or 'a package'} from the sweep extra, which is not installed: "
                 "pip install \"nnfunc[sweep]\" (or pip install -e \".[sweep]\" in a clone)")
@@ -305,7 +311,6 @@ def main(argv=None, prog="nnfunc sweep"):
     signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         return _common.run(lambda: run(args, fixed), memory_fix="search smaller --hidden widths")
-    except KeyboardInterrupt:
-        print(f"\ninterrupted: finished trials are kept; run the same command to continue the sweep "
-              f"({args.out or 'its --out'})", file=sys.stderr)
+    except KeyboardInterrupt:  # before the trials (checks, data) or after them (results): nothing is lost
+        print("\ninterrupted", file=sys.stderr)
         return 130

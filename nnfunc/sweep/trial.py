@@ -25,6 +25,40 @@ from nnfunc.errors import NnfuncError
 COMPLETE, PRUNED, FAILED = "complete", "pruned", "failed"
 
 
+SCRATCH = "nnfunc-trial-"  # + host and pid: a killed worker's directory is known by its dead pid
+
+
+def _scratch_prefix(pid):
+    host = "".join(c if c.isalnum() else "_" for c in socket.gethostname())[:40]
+    return f"{SCRATCH}{host}-{pid}"
+
+
+def _alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
+def clear_dead_scratch(root=None):
+    """Remove this host's scratch directories of trials whose worker died (killed, or rebooted); return them.
+
+    Only names with this host's name are touched: another host (or
+    container) sharing the directory has pids of its own.
+    """
+    removed = []
+    prefix = _scratch_prefix("")
+    for entry in Path(root or tempfile.gettempdir()).glob(f"{prefix}*-*"):
+        pid = entry.name[len(prefix):].partition("-")[0]
+        if pid.isdigit() and entry.is_dir() and not entry.is_symlink() and not _alive(int(pid)):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+    return removed
+
+
 class Pruned(Exception):
     """Raised from the epoch callback to stop a trial the search library gave up on."""
 
@@ -53,7 +87,8 @@ def run(argv, on_epoch):
         "host", "pid", "started", "ended"}.
     """
     started = time.time()
-    scratch = Path(tempfile.mkdtemp(prefix="nnfunc-trial-"))
+    clear_dead_scratch()
+    scratch = Path(tempfile.mkdtemp(prefix=f"{_scratch_prefix(os.getpid())}-"))
     out = scratch / "run"
     log = io.StringIO()
     status, error = COMPLETE, None
