@@ -126,8 +126,8 @@ def test_each_trial_is_a_run_directory_of_its_settings(finished, sweep):
 def test_the_best_trial_is_reproduced_bit_for_bit_from_its_command(finished, sweep):
     text = (finished.out / "best.txt").read_text().splitlines()
     best = min((r for r in finished.rows if r["state"] == "complete"), key=lambda r: float(r["val_loss"]))
-    assert text[0].startswith(f"# trial {best['trial']}:") and text[1] == best["command"]
-    argv = text[1].split()
+    assert text[0].startswith(f"# trial {best['trial']}:") and text[1] == f"OPENBLAS_NUM_THREADS=1 {best['command']}"
+    argv = text[1].split()[1:]
     assert argv[:3] == ["python", "-m", "nnfunc.train"]
     again = sweep.home / "again"
     result = sweep.train(*argv[3:], "--out", again, "--no-plots")
@@ -178,6 +178,10 @@ def test_a_sweep_with_other_settings_is_not_continued(finished, sweep):
     (["--search", "lr=1e-3..1e-2", "--trials", "0", "--", *TINY], ["--trials must be"]),
     (["--search", "lr=1e-3..1e-2", "--workers", "2", "--scheduler", "tcp://127.0.0.1:1", "--", *TINY],
      ["--workers sizes the local cluster"]),
+    (["--search", "lr=1e-3..1e-2", "--", *TINY[:2], "--train-size", "70000"], ["--train-size 70000 is more than the "
+                                                                                  "60000 examples"]),
+    (["--search", "lr=1e-3..1e-2", "--", *TINY[:2], "--train-size", "3000", "--val-size", "3000"],
+     ["--val-size 3000 must be below --train-size 3000"]),
     (["--space", "missing.toml"], ["cannot read the search space file"]),
 ])
 def test_a_bad_search_space_is_refused_before_anything_starts(sweep, args, words):
@@ -211,7 +215,7 @@ def test_hopeless_trials_are_stopped_after_their_first_epoch(sweep):
         epochs, test = epochs_without_seconds(out / r["run_dir"])
         if float(r["lr"]) == 1e-7:
             assert r["state"] == "pruned" and len(epochs) == 1 and test is None
-            assert f"trial {r['trial']} epoch 1:" in result.stdout and "-> pruned" in result.stdout
+            assert re.search(rf"^trial {r['trial']} epoch 1: .* -> pruned ", result.stdout, re.M)
         else:
             assert r["state"] == "complete" and len(epochs) == 3
 
@@ -228,6 +232,7 @@ def test_a_killed_sweep_continues_without_redoing_finished_trials(sweep):
     finally:
         os.killpg(proc.pid, signal.SIGKILL)  # the sweep, its scheduler and its workers, with no warning
         proc.communicate(timeout=60)
+    # what the killed sweep finished: a trial dir is written before its row, so read the dirs
     first = table(out)
     kept = {r["trial"]: (out / r["run_dir"] / "model.npz").read_bytes() for r in first
             if r["state"] in ("complete", "pruned")}
@@ -235,14 +240,16 @@ def test_a_killed_sweep_continues_without_redoing_finished_trials(sweep):
     assert not list((out / "trials").glob(".*.partial"))
     result = sweep.run(*args)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert f"continuing the sweep in {out}: " in result.stdout
+    done_before = int(re.search(rf"continuing the sweep in {re.escape(str(out))}: (\d+) of 8 trials done",
+                                result.stdout)[1])
+    assert done_before >= len(kept)
     rows = table(out)
     assert sum(r["state"] in ("complete", "pruned") for r in rows) == 8
     # finished trials were kept as they were, and not run again
     for number, data in kept.items():
         assert (out / f"trials/{int(number):04d}/model.npz").read_bytes() == data
     started_again = re.findall(r"^trial (\d+) started", result.stdout, re.M)
-    assert not set(started_again) & set(kept) and len(started_again) == 8 - len(kept)
+    assert not set(started_again) & set(kept) and len(started_again) == 8 - done_before
     # a trial that was running is marked interrupted and run again with its settings
     interrupted = [r for r in rows if r["state"] == "interrupted"]
     assert interrupted

@@ -50,6 +50,7 @@ def test_a_range_a_log_range_and_choices_parse():
     ("epochs=2.5..8", ["'2.5' is not an integer"]),
     ("batch_size=64|64", ["repeat a value"]),
     ("hidden=1..9", ["--hidden is not a number", "hidden=A|B"]),
+    ("lr=0.001", ["one value is not a search", "--lr 0.001 after --"]),
 ])
 def test_a_bad_flag_is_refused_with_the_fix(text, words):
     with pytest.raises(ConfigError) as err:
@@ -97,11 +98,17 @@ def test_a_missing_file_is_named(tmp_path):
 @pytest.mark.parametrize("flags, fixed, words", [
     ([], SMALL, ["search space is empty"]),
     (["dropout=0..1.5"], SMALL, ["dropout=1.5", "--dropout"]),
-    (["lr=1e-3..1e-2"], [*SMALL, "--lr", "0.1"], ["--lr is both searched and fixed"]),
+    (["lr=1e-3..1e-2"], [*SMALL, "--lr", "0.1"], ["--lr is both searched and fixed in the train flags"]),
     (["lr=1e-3..1e-2"], [*SMALL[:4], "--val-size", "0"], ["validation loss", "--val-size above 0"]),
-    (["lr=1e-3..1e-2"], [*SMALL, "--out", "x"], ["--out after --", "drop it"]),
-    (["lr=1e-3..1e-2"], [*SMALL, "--resume", "x"], ["--resume after --"]),
-    (["lr=1e-3..1e-2"], [*SMALL, "--bogus", "1"], ["--bogus 1 after -- is not a flag of nnfunc train"]),
+    (["lr=1e-3..1e-2"], [*SMALL, "--out", "x"], ["--out in the train flags (after -- or in [train])", "drop it"]),
+    (["lr=1e-3..1e-2"], [*SMALL, "--resume", "x"], ["--resume in the train flags"]),
+    (["lr=1e-3..1e-2"], [*SMALL, "--bogus", "1"], ["--bogus 1 is not a flag of nnfunc train"]),
+    (["lr=1e-3..1e-2"], [*SMALL, "--optimizer", "adamx"], ["train flags", "invalid choice: 'adamx'"]),
+    (["optimizer=sgd|adamx"], SMALL, ["bad run (optimizer=adamx)", "invalid choice: 'adamx'"]),
+    (["dtype=float32|float16"], SMALL, ["dtype=float16", "invalid choice"]),
+    # two choice settings that clash only in one combination
+    (["hidden=16,16|64|32,32", "activation=relu|tanh,relu|sigmoid"], SMALL,
+     ["hidden=64, activation=tanh,relu", "--activation 'tanh,relu' for --hidden '64'"]),
     (["hidden=16|x"], SMALL, ["hidden=x", "comma-separated integers"]),
     (["activation=relu|swish"], SMALL, ["activation=swish", "swish"]),
     (["batch_size=0|64"], SMALL, ["batch_size=0", "--batch-size"]),
@@ -113,6 +120,27 @@ def test_check_refuses_a_space_that_makes_a_bad_run(flags, fixed, words):
         S.check({d.key: d for d in map(S.parse_flag, flags)}, fixed)
     for word in words:
         assert word in str(err.value)
+
+
+def test_a_setting_searched_twice_is_refused():
+    with pytest.raises(ConfigError, match="--search lr is given twice"):
+        S.merge({}, [S.parse_flag("lr=1e-3..1e-2"), S.parse_flag("lr=1e-4..1e-3")])
+    file_space = {"lr": S.parse_flag("lr=1e-3..1e-2")}
+    assert S.merge(file_space, [S.parse_flag("lr=1e-4..1e-3")])["lr"].low == 1e-4  # a flag overrides the file
+
+
+def test_the_corners_cover_every_combination_of_choices_and_both_ends_of_ranges():
+    space = {d.key: d for d in map(S.parse_flag, ["hidden=16|32", "batch_size=32|64|128", "lr=1e-3..1e-2"])}
+    corners = list(S.corners(space))
+    assert len(corners) == 2 * 3 * 2
+    assert {(c["hidden"], c["batch_size"], c["lr"]) for c in corners} == {
+        (h, b, lr) for h in ("16", "32") for b in (32, 64, 128) for lr in (1e-3, 1e-2)}
+    big = {f"k{i}": S.Dimension(k, choices=tuple(range(5))) for i, k in enumerate(S.INTS)}
+    assert 5 ** len(big) > S.MAX_COMBINATIONS
+    covered = list(S.corners(big))
+    assert len(covered) == 2 * (1 + 4 * len(big))  # each choice once, beside the others' first
+    for key, dim in big.items():
+        assert {c[key] for c in covered} == set(dim.choices)
 
 
 def test_check_accepts_a_good_space():
@@ -203,16 +231,23 @@ def test_a_trials_command_names_its_run_directory_only_when_asked():
     assert math.isclose(float(results.command(["--lr", repr(0.1 + 0.2)]).split()[-1]), 0.1 + 0.2, rel_tol=0)
 
 
-def test_a_trials_files_land_atomically_and_only_by_their_own_names(tmp_path):
-    from nnfunc.sweep.command import write_trial
+def test_a_trials_files_land_whole_and_only_by_their_own_names(tmp_path):
+    from nnfunc.sweep.command import _clear_partials, write_trial
 
     files = {"config.json": b"{}", "metrics.json": b"[]", "../escape": b"x", ".lock": b"", "sub/x": b"y"}
     assert write_trial(tmp_path, 7, files).as_posix() == "trials/0007"
     assert sorted(p.name for p in (tmp_path / "trials").iterdir()) == ["0007"]
     assert sorted(p.name for p in (tmp_path / "trials/0007").iterdir()) == ["config.json", "metrics.json"]
     assert not (tmp_path / "escape").exists()
-    write_trial(tmp_path, 7, {"config.json": b"{1}"})  # written again (a retried trial): replaced whole
-    assert [p.name for p in (tmp_path / "trials/0007").iterdir()] == ["config.json"]
+    # numbers never repeat in a study: a directory already there is never written over
+    with pytest.raises(ConfigError, match="trials/0007 already exists"):
+        write_trial(tmp_path, 7, {"config.json": b"{1}"})
+    assert (tmp_path / "trials/0007/config.json").read_bytes() == b"{}"
+    # a sweep killed while writing leaves a hidden partial directory: the next one clears it
+    (tmp_path / "trials/.0008.partial").mkdir()
+    (tmp_path / "trials/.0008.partial/config.json").write_bytes(b"{")
+    _clear_partials(tmp_path)
+    assert sorted(p.name for p in (tmp_path / "trials").iterdir()) == ["0007"]
 
 
 def test_only_this_hosts_scratch_of_dead_workers_is_cleared(tmp_path):
@@ -229,3 +264,85 @@ def test_only_this_hosts_scratch_of_dead_workers_is_cleared(tmp_path):
         (d / "run").mkdir(parents=True)
     assert trial.clear_dead_scratch(tmp_path) == [mine]
     assert not mine.exists() and alive.exists() and other_host.exists()
+
+
+@needs_sweep_extra
+def test_the_help_example_is_a_valid_sweep():
+    import shlex
+
+    from nnfunc.sweep.command import EXAMPLE, build_parser, plan, split_argv
+
+    command = " ".join(line.strip().rstrip("\\") for line in EXAMPLE.splitlines()[1:3])
+    own, fixed = split_argv(shlex.split(command)[2:])
+    space, _, _ = plan(build_parser().parse_args(own), fixed)
+    assert space["hidden"].choices == ("128", "256", "128,128")
+
+
+@needs_sweep_extra
+def test_a_trial_whose_end_was_being_recorded_is_settled_not_rerun(tmp_path):
+    """A sweep killed between a trial's attributes and Optuna's tell: recover finishes the record."""
+    from nnfunc.sweep import store
+
+    space = {"lr": S.parse_flag("lr=1e-4..1e-2")}
+    study = store.open_study(tmp_path / "study.db", sampler="random", pruner="none", seed=0, prune_after=1)
+    ends = {"complete": {"val_loss": 0.25, "status": "complete"}, "pruned": {"val_loss": 0.5, "status": "pruned"},
+            "failed": {"error": "diverged", "status": "failed"}, "interrupted": {"val_loss": 0.3}}
+    numbers = {}
+    for name, attrs in ends.items():
+        trial = store.ask(study, space)
+        for key, value in attrs.items():
+            trial.set_user_attr(key, value)
+        numbers[name] = trial.number
+    again = store.open_study(tmp_path / "study.db", sampler="random", pruner="none", seed=0, prune_after=1)
+    assert store.recover(again) == [numbers["interrupted"]]
+    states = {r["trial"]: r for r in store.rows(again)}
+    assert {name: states[n]["state"] for name, n in numbers.items()} == {
+        "complete": "complete", "pruned": "pruned", "failed": "failed", "interrupted": "interrupted"}
+    assert states[numbers["complete"]]["val_loss"] == 0.25 and store.done(again) == 3
+    assert [r["state"] for r in store.rows(again)][-1] == "waiting"  # the interrupted one, queued again
+
+
+@needs_sweep_extra
+def test_a_damaged_study_file_is_named_with_the_fix(tmp_path):
+    from nnfunc.sweep import store
+
+    (tmp_path / "study.db").write_bytes(b"not a database, " * 100)
+    with pytest.raises(ConfigError, match="study.db is not a readable sweep study .*restore it from a copy"):
+        store.open_study(tmp_path / "study.db", sampler="tpe", pruner="median", seed=0, prune_after=1)
+
+
+@needs_sweep_extra
+def test_reports_from_a_rerun_and_from_a_stale_attempt_are_judged_apart(tmp_path, capsys):
+    from nnfunc.sweep import store
+    from nnfunc.sweep.command import _judge
+
+    study = store.open_study(tmp_path / "study.db", sampler="random", pruner="none", seed=0, prune_after=1)
+    trial = store.ask(study, {"lr": S.parse_flag("lr=1e-4..1e-2")})
+    entry = {"trial": trial, "attempts": [], "curve": [], "reported": set(), "epochs": 3}
+
+    def report(attempt, epoch):
+        record = {"epoch": epoch, "val_loss": 1.0 / epoch, "val_accuracy": 0.9}
+        return {"number": trial.number, "attempt": attempt, "record": record, "time": float(epoch), "worker": "w:1"}
+
+    assert _judge(entry, report("a", 1)) is False and _judge(entry, report("a", 2)) is False
+    # its worker died: the rerun starts a new curve, and epoch 1 is not told to Optuna twice
+    assert _judge(entry, report("b", 1)) is False
+    assert [p[1] for p in entry["curve"]] == [1] and entry["reported"] == {1, 2}
+    # the first attempt turns out to be alive: it is told to stop, and its report is not drawn
+    assert _judge(entry, report("a", 3)) is True
+    assert [p[1] for p in entry["curve"]] == [1]
+    assert "trial 0 epoch 1: val loss 1.0000 acc 90.00% (w:1)" in capsys.readouterr().out
+
+
+@needs_sweep_extra
+def test_a_trial_the_cluster_lost_is_recorded_as_failed(tmp_path):
+    from nnfunc.sweep import store
+    from nnfunc.sweep.command import _finish
+
+    study = store.open_study(tmp_path / "study.db", sampler="random", pruner="none", seed=0, prune_after=1)
+    trial = store.ask(study, {"lr": S.parse_flag("lr=1e-4..1e-2")})
+    _finish(study, {"trial": trial}, tmp_path, trial.number, None, "KilledWorker: worker died 3 times")
+    [row] = store.rows(study)
+    assert row["state"] == "failed" and row["attrs"]["error"] == ("the cluster lost the trial (KilledWorker: worker "
+                                                                  "died 3 times)")
+    assert store.done(study) == 1

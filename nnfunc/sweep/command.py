@@ -22,15 +22,19 @@ from pathlib import Path
 
 from nnfunc import checks, fileio
 from nnfunc.cli import _common
+from nnfunc.cli import train as _train
+from nnfunc.cli._settings import make_config
 from nnfunc.errors import ConfigError, shown
 from nnfunc.sweep import space as _space
 from nnfunc.training import runlog
 
 EXAMPLE = """example:
-  nnfunc sweep --trials 16 --search lr=3e-4..3e-2:log --search hidden=128|256|128,128 \\
+  nnfunc sweep --trials 16 --search lr=3e-4..3e-2:log --search 'hidden=128|256|128,128' \\
       --search dropout=0..0.3 -- --epochs 8 --train-size 20000
-  (flags after -- are nnfunc train's, shared by every trial)"""
+  (flags after -- are nnfunc train's, shared by every trial; quote a choice: | is the shell's pipe)"""
 SPEC_KEYS = ("search", "train", "sampler", "pruner", "prune_after", "seed")
+# the files a sweep writes (atomically) beside its trials/
+SWEEP_FILES = ("sweep.json", "trials.json", "trials.csv", "best.txt", "progress.png", "params.png")
 
 
 def build_parser(prog="nnfunc sweep"):
@@ -109,13 +113,20 @@ def sweep_dir(args, spec):
                               f"{shown(spec[k])}. Continue it with its own settings, or pick another --out")
     elif out.is_dir() and any(p.name != fileio.LOCK_FILE for p in out.iterdir()):
         raise ConfigError(f"{out} holds files but no sweep.json, so it is not a sweep; pick another --out")
+    trials = out / "trials"
+    if not (out / "study.db").exists() and trials.is_dir() and any(not p.name.startswith(".") for p in trials.iterdir()):
+        raise ConfigError(f"{out} has trials but no study.db (the record of them), so continuing would number new "
+                          "trials over them; restore study.db from a copy, or start a new sweep with another --out")
     return out
 
 
-def check_data(fixed):
-    """Load the trials' dataset once here, so a missing one fails before the cluster starts (local runs)."""
-    args = _space.fixed_args(fixed)
-    _common.load_data(args.dataset or "mnist", data_dir=args.data_dir, offline=args.offline)
+def check_data(space, fixed):
+    """Load the trials' data once here, with train's checks of the sizes, so a problem shows before the cluster starts.
+
+    (For a local cluster: a remote one's workers find their own data.)
+    """
+    args = _space.first_trial(space, fixed)
+    _train.load_data(make_config(args), args)
 
 
 def outcome_attrs(files, out, number):
@@ -138,6 +149,9 @@ def write_trial(directory, number, files):
     from nnfunc.sweep import results
 
     final = directory / results.trial_dir(number)
+    if final.exists():  # trial numbers never repeat in a study: this is another study's trial
+        raise ConfigError(f"{final} already exists and belongs to no trial of {directory / 'study.db'}; move it away, "
+                          "or start a new sweep with another --out")
     partial = final.with_name(f".{final.name}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
@@ -145,9 +159,7 @@ def write_trial(directory, number, files):
         if Path(name).name != name or name.startswith("."):
             continue  # a worker's file name never picks the path
         fileio.write_bytes(partial / name, data)
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(partial, final)
+    os.rename(partial, final)
     return Path(results.trial_dir(number))
 
 
@@ -169,9 +181,10 @@ def run(args, fixed):
     space, fixed, spec = plan(args, fixed)
     out = sweep_dir(args, spec)
     if not args.scheduler:
-        check_data(fixed)
+        check_data(space, fixed)
     with runlog.own(out):
         _clear_partials(out)
+        fileio.remove_temp_files(out, SWEEP_FILES)  # a killed sweep's half-written results
         if not (out / "sweep.json").exists():
             fileio.write_json(out / "sweep.json", {**spec, "nnfunc_version": _version()})
         study = store.open_study(out / "study.db", sampler=args.sampler, pruner=args.pruner, seed=args.seed,
@@ -179,8 +192,8 @@ def run(args, fixed):
         lost = store.recover(study)
         done = store.done(study)
         if done or lost:
-            print(f"continuing the sweep in {out}: {done} of {args.trials} trials done"
-                  + (f"; interrupted trials {', '.join(map(str, lost))} run again" if lost else ""))
+            again = f"; interrupted trials {', '.join(map(str, lost))} run again" if lost and done < args.trials else ""
+            print(f"continuing the sweep in {out}: {done} of {args.trials} trials done{again}")
         if done >= args.trials:
             print(f"the sweep already has {done} trials; pass a larger --trials to run more")
         else:
@@ -193,16 +206,23 @@ def run(args, fixed):
                 print(f"\ninterrupted: the finished trials are kept in {out}; run the same command to continue the "
                       "sweep", file=sys.stderr)
                 return 130
+            except engine.CLUSTER_ERRORS as exc:
+                return _common.report(f"lost the Dask cluster ({exc}); the finished trials are kept in {out}: run the "
+                                      "same command to continue the sweep")
+            except store.STORE_ERRORS as exc:
+                return _common.report(store.describe(exc))
         rows = results.table(store.rows(study))
         top = results.write(out, rows, spec["search"], plots=not args.no_plots)
-    counts = {s: sum(r["state"] == s for r in rows) for s in ("complete", "pruned", "failed")}
-    print(f"done: {counts['complete']} complete, {counts['pruned']} pruned, {counts['failed']} failed; table "
-          f"{out / 'trials.csv'}")
+    counts = {}
+    for r in rows:
+        counts[r["state"]] = counts.get(r["state"], 0) + 1
+    print(f"done: {', '.join(f'{n} {state}' for state, n in counts.items())}; table {out / 'trials.csv'}")
     if top is None:
         print("no trial completed: see the errors in trials.csv", file=sys.stderr)
         return 1
     print(f"best: trial {top['trial']}, validation loss {top['val_loss']:.4f}, validation accuracy "
-          f"{100 * top['val_accuracy']:.2f}% ({_params_text(top['params'])})\n  {top['command']}")
+          f"{100 * top['val_accuracy']:.2f}% ({_params_text(top['params'])}); train it again:\n"
+          f"  {results.REPRODUCE}{top['command']}")
     return 0
 
 
@@ -213,55 +233,77 @@ def _version():
 
 
 def _loop(client, study, space, fixed, out, args, done):
-    """Keep every worker thread busy with a trial until ``args.trials`` are done."""
+    """Keep every worker busy with a trial until ``args.trials`` are done."""
     from nnfunc.sweep import engine, results, store
 
+    _check_workers(client)
     key = f"nnfunc-sweep-{uuid.uuid4().hex[:12]}"
     channel = engine.Channel(client, key)
-    running = {}  # number -> {"trial", "future", "attempt", "curve", "reported"}
+    running = {}  # number -> {"trial", "future", "attempts", "curve", "reported", "epochs"}
+    try:
+        while True:
+            while len(running) < max(engine.slots(client), 1) and done + len(running) < args.trials:
+                trial = store.ask(study, space)
+                argv = _space.trial_argv(fixed, trial.params)
+                trial.set_user_attr("argv", argv)
+                running[trial.number] = {"trial": trial, "future": engine.submit(client, key, trial.number, argv),
+                                         "attempts": [], "curve": [], "reported": set(),
+                                         "epochs": _space.epochs_of(fixed, trial.params)}
+                print(f"trial {trial.number} started: {_params_text(trial.params)}", flush=True)
+            if not running:
+                return
+            for report in channel.poll():
+                entry = running.get(report["number"])
+                if entry is not None:  # else a trial that ended meanwhile
+                    channel.answer(report, _judge(entry, report))
+            for number in [n for n, e in running.items() if e["future"].done()]:
+                entry = running.pop(number)
+                _finish(study, entry, out, number, *engine.result(entry["future"]))
+                channel.forget(number)
+                done += 1
+                results.write(out, results.table(store.rows(study)), _space.as_dict(space), plots=False)
+    finally:
+        channel.stop()  # trials still running (the sweep was stopped) give up at their next epoch
+
+
+def _check_workers(client):
+    """Wait for a worker; refuse workers of several threads (trials would share a process's output and BLAS)."""
+    from nnfunc.sweep import engine
+
     if not engine.slots(client):
         print("waiting for a worker to join the scheduler", flush=True)
         client.wait_for_workers(1)
-    while True:
-        while len(running) < max(engine.slots(client), 1) and done + len(running) < args.trials:
-            trial = store.ask(study, space)
-            argv = _space.trial_argv(fixed, trial.params)
-            trial.set_user_attr("argv", argv)
-            running[trial.number] = {"trial": trial, "future": engine.submit(client, key, trial.number, argv),
-                                     "attempt": None, "curve": [], "reported": set(),
-                                     "epochs": _space.epochs_of(fixed, trial.params)}
-            print(f"trial {trial.number} started: {_params_text(trial.params)}", flush=True)
-        if not running:
-            return
-        for report in channel.poll():
-            entry = running.get(report["number"])
-            if entry is None:
-                continue  # a trial that ended meanwhile
-            if report["attempt"] != entry["attempt"]:  # the first report, or a rerun after a worker died
-                entry.update(attempt=report["attempt"], curve=[])
-            record, trial = report["record"], entry["trial"]
-            if record["epoch"] >= entry["epochs"]:
-                stop = False  # the last epoch: stopping now would save nothing and lose the result
-                if record["epoch"] not in entry["reported"]:
-                    store.report(trial, record["epoch"], record["val_loss"])
-                    entry["reported"].add(record["epoch"])
-            elif record["epoch"] in entry["reported"]:
-                stop = store.should_stop(trial)  # a rerun's epoch: Optuna keeps the first report
-            else:
-                stop = store.report(trial, record["epoch"], record["val_loss"])
-                entry["reported"].add(record["epoch"])
-            entry["curve"].append([report["time"], record["epoch"], record["val_loss"], record["val_accuracy"]])
-            trial.set_user_attr("curve", entry["curve"])
-            channel.answer(report, stop)
-            print(f"trial {report['number']} epoch {record['epoch']}: val loss {record['val_loss']:.4f} acc "
-                  f"{100 * record['val_accuracy']:.2f}%{' -> pruned' if stop else ''} ({report['worker']})",
-                  flush=True)
-        for number in [n for n, e in running.items() if e["future"].done()]:
-            entry = running.pop(number)
-            _finish(study, entry, out, number, *engine.result(entry["future"]))
-            channel.forget(number)
-            done += 1
-            results.write(out, results.table(store.rows(study)), _space.as_dict(space), plots=False)
+    many = {w: n for w, n in client.nthreads().items() if n > 1}
+    if many:
+        worker, n = next(iter(many.items()))
+        raise ConfigError(f"the Dask worker {worker} runs {n} threads; a trial needs a worker process of its own "
+                          "(it captures the process's output and uses its BLAS threads). Start workers with "
+                          "dask worker ADDRESS --nworkers N --nthreads 1")
+
+
+def _judge(entry, report):
+    """Record an epoch's report; return whether its trial should stop."""
+    from nnfunc.sweep import store
+
+    attempt, record, trial = report["attempt"], report["record"], entry["trial"]
+    if attempt not in entry["attempts"]:  # the first report, or a rerun after its worker died
+        entry["attempts"].append(attempt)
+        entry["curve"] = []
+    elif attempt != entry["attempts"][-1]:
+        return True  # an older attempt still running (its worker was thought dead): the newer one counts
+    epoch = record["epoch"]
+    if epoch in entry["reported"]:
+        stop = store.should_stop(trial)  # a rerun's epoch: Optuna keeps the first report
+    else:
+        stop = store.report(trial, epoch, record["val_loss"])
+        entry["reported"].add(epoch)
+    if epoch >= entry["epochs"]:
+        stop = False  # the last epoch: stopping now would save nothing and lose the result
+    entry["curve"].append([report["time"], epoch, record["val_loss"], record["val_accuracy"]])
+    trial.set_user_attr("curve", entry["curve"])
+    print(f"trial {report['number']} epoch {epoch}: val loss {record['val_loss']:.4f} acc "
+          f"{100 * record['val_accuracy']:.2f}%{' -> pruned' if stop else ''} ({report['worker']})", flush=True)
+    return stop
 
 
 def _finish(study, entry, out, number, outcome, lost):

@@ -15,13 +15,18 @@ import socket
 import time
 import uuid
 
-from distributed import Client, LocalCluster, Queue
+from distributed import Client, Event, LocalCluster, Queue
 from distributed.client import FutureCancelledError
+from distributed.comm import CommClosedError
+
+from nnfunc.errors import ConfigError
 
 from nnfunc.sweep import trial as _trial
 
-# a worker waits this long for the sweep's answer before it gives the trial up (the sweep is gone)
-ANSWER_TIMEOUT = 600.0
+# a worker waits this long for the sweep's answer (it comes in milliseconds) before it gives the trial up
+ANSWER_TIMEOUT = 300.0
+# the cluster went away under the sweep (its scheduler died, the network broke)
+CLUSTER_ERRORS = (CommClosedError,)
 POLL = 0.2  # seconds the sweep waits for a report before it looks at finished trials
 
 
@@ -34,7 +39,12 @@ def connect(scheduler=None, workers=None):
     dashboard; Dask's nannies start each with one BLAS thread.
     """
     if scheduler is not None:
-        with Client(scheduler, timeout="30s") as client:
+        try:
+            client = Client(scheduler, timeout="30s")
+        except (OSError, ValueError, TypeError) as exc:
+            raise ConfigError(f"cannot reach the Dask scheduler at --scheduler {scheduler} ({exc}); check the address "
+                              "(tcp://HOST:PORT) and that dask scheduler runs there") from None
+        with client:
             yield client
         return
     n = workers or len(os.sched_getaffinity(0))
@@ -54,12 +64,12 @@ def worker_pids(client):
 
 
 class Channel:
-    """The sweep's end of the report queues: ``poll`` for epoch reports, ``answer`` each one."""
+    """The sweep's end of the queues: ``poll`` for epoch reports, ``answer`` each one, ``stop`` every trial."""
 
     def __init__(self, client, key):
         self.client, self.key = client, key
         self.reports = Queue(f"{key}-reports", client=client)
-        self._answers = {}
+        self._answers = {}  # (trial number, attempt) -> its answer Queue
 
     def poll(self, wait=POLL):
         """The epoch reports waiting (a list of dicts), after up to ``wait`` seconds for the first.
@@ -77,19 +87,33 @@ class Channel:
             time.sleep(0.02)
 
     def answer(self, report, stop):
-        """Tell the task that sent ``report`` whether to stop."""
-        number = report["number"]
-        if number not in self._answers:
-            self._answers[number] = Queue(f"{self.key}-trial-{number}", client=self.client)
-        self._answers[number].put({"attempt": report["attempt"], "epoch": report["record"]["epoch"],
-                                   "stop": bool(stop)})
+        """Tell the attempt that sent ``report`` whether to stop (each attempt has a queue of its own)."""
+        where = (report["number"], report["attempt"])
+        if where not in self._answers:
+            self._answers[where] = Queue(_answer_queue(self.key, *where), client=self.client)
+        self._answers[where].put({"epoch": report["record"]["epoch"], "stop": bool(stop)})
 
     def forget(self, number):
-        """Release a finished trial's answer queue."""
-        queue = self._answers.pop(number, None)
-        if queue is not None:
-            with contextlib.suppress(Exception):  # the scheduler may be gone already
-                queue.close()
+        """Release a finished trial's answer queues."""
+        for where in [w for w in self._answers if w[0] == number]:
+            _close(self._answers.pop(where))
+
+    def stop(self):
+        """Tell every trial of this sweep still running to stop at its next epoch, and release the queues."""
+        with contextlib.suppress(Exception):  # the scheduler may be gone already
+            Event(f"{self.key}-stop", client=self.client).set()
+        for where in list(self._answers):
+            _close(self._answers.pop(where))
+        _close(self.reports)
+
+
+def _answer_queue(key, number, attempt):
+    return f"{key}-trial-{number}-{attempt}"
+
+
+def _close(queue):
+    with contextlib.suppress(Exception):  # the scheduler may be gone already
+        queue.close()
 
 
 def submit(client, key, number, argv):
@@ -107,22 +131,37 @@ def result(future):
         return None, f"{type(exc).__name__}: {exc}"
 
 
+class SweepGone(RuntimeError):
+    """The sweep stopped answering a trial's reports: it was stopped, or lost."""
+
+
 def _task(key, number, argv):
     """A trial on a worker: train, reporting each epoch and waiting for the sweep's answer."""
-    attempt = uuid.uuid4().hex  # a rerun after a worker died is a new attempt
+    attempt = uuid.uuid4().hex  # a rerun after a worker died is a new attempt, with its own answers
     reports = Queue(f"{key}-reports")
-    answers = Queue(f"{key}-trial-{number}")
+    answers = Queue(_answer_queue(key, number, attempt))
+    stopped = Event(f"{key}-stop")
 
     def on_epoch(record):
         reports.put({"number": number, "attempt": attempt, "record": record, "time": time.time(),
                      "worker": f"{socket.gethostname()}:{os.getpid()}"})
         deadline = time.monotonic() + ANSWER_TIMEOUT
-        while True:
-            answer = answers.get(timeout=max(deadline - time.monotonic(), 0.001))
-            # answers meant for an attempt that died are skipped
-            if answer["attempt"] == attempt and answer["epoch"] == record["epoch"]:
-                return answer["stop"]
+        while time.monotonic() < deadline:
+            # short waits: a sweep that was stopped says so with its event
+            if answers.qsize():
+                answer = answers.get()
+                if answer["epoch"] == record["epoch"]:
+                    return answer["stop"]
+            elif stopped.is_set():
+                raise SweepGone("the sweep was stopped; this trial is abandoned (a continued sweep runs it again)")
+            else:
+                time.sleep(0.02)
+        raise SweepGone(f"no answer from the sweep in {ANSWER_TIMEOUT:.0f} s: it was stopped or lost")
 
-    outcome = _trial.run(argv, on_epoch)
+    try:
+        outcome = _trial.run(argv, on_epoch)
+    finally:
+        _close(answers)
+        _close(reports)
     outcome["attempt"] = attempt
     return outcome

@@ -1,8 +1,8 @@
 """A sweep's results: the trials table (trials.csv, trials.json), the best trial's command, the plots.
 
-Everything is rebuilt from the study after each finished trial, so a
-killed sweep's directory always shows what it had finished. Files are
-written atomically.
+The table is rebuilt from the study after each finished trial, so a
+killed sweep's directory always shows what it had finished; the plots
+are drawn when the sweep ends. Files are written atomically.
 """
 
 import csv
@@ -12,6 +12,7 @@ import shlex
 
 from nnfunc import fileio
 
+REPRODUCE = "OPENBLAS_NUM_THREADS=1 "  # before a trial's command: its bits, as the worker ran it
 # the table's columns, in order; the searched settings come after "state"
 COLUMNS = ("trial", "state", "val_loss", "val_accuracy", "test_accuracy", "epochs", "seconds", "worker", "retry_of",
            "run_dir", "error", "command")
@@ -69,9 +70,11 @@ def write(directory, rows, space_dict, *, plots=True):
     fileio.write_text(directory / "trials.csv", text.getvalue())
     top = best(rows)
     if top is not None:
+        # the workers run one BLAS thread each: the same thread count gives the same bits
         fileio.write_text(directory / "best.txt",
                           f"# trial {top['trial']}: validation loss {top['val_loss']:.6g}, validation accuracy "
-                          f"{100 * top['val_accuracy']:.2f}%, run directory {top['run_dir']}\n{top['command']}\n")
+                          f"{100 * top['val_accuracy']:.2f}%, run directory {top['run_dir']}\n"
+                          f"{REPRODUCE}{top['command']}\n")
     if plots and any(r["curve"] for r in rows):
         from nnfunc.report import sweeps
 

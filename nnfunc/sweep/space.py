@@ -9,6 +9,8 @@ before any worker starts. Only plain Python here: the search library sees
 the space through ``nnfunc.sweep.store``.
 """
 
+import itertools
+import math
 import tomllib
 from typing import NamedTuple, Optional
 
@@ -88,6 +90,9 @@ def dimension(key, *, low=None, high=None, log=False, choices=None, where=None):
         if isinstance(choices, (str, bytes)) or not isinstance(choices, (list, tuple)) or not choices:
             raise ConfigError(f"{where}: choices must be a non-empty list like [64, 128]")
         values = tuple(_value(key, c, where) for c in choices)
+        if len(values) == 1:
+            raise ConfigError(f"{where}: one value is not a search; set it among the train flags ({flag(key)} "
+                              f"{values[0]} after --), or list more values like {key}=A|B")
         if len(set(values)) != len(values):
             raise ConfigError(f"{where}: the choices {shown(list(values))} repeat a value; list each once")
         return Dimension(key, choices=values)
@@ -167,24 +172,44 @@ def read_file(path):
 
 
 def merge(file_space, flags):
-    """The file's space with the ``--search`` flags' Dimensions added (a flag replaces the file's entry)."""
+    """The file's space with the ``--search`` flags' Dimensions added (a flag replaces the file's entry).
+
+    A setting given by two ``--search`` flags is refused: one would be lost.
+    """
     space = dict(file_space)
+    seen = set()
     for dim in flags:
+        if dim.key in seen:
+            raise ConfigError(f"--search {dim.key} is given twice; keep one (for several values: {dim.key}=A|B|C)")
+        seen.add(dim.key)
         space[dim.key] = dim
     return space
 
 
+def _parser(where):
+    """``nnfunc train``'s parser, whose errors raise ConfigError naming ``where`` the flags came from."""
+    parser = _train.build_parser(prog="nnfunc train")
+
+    def error(message):
+        raise ConfigError(f"{where}: {message}; see nnfunc train --help")
+
+    parser.error = error
+    return parser
+
+
+FIXED = "the train flags (after -- or in [train])"
+
+
 def fixed_args(argv):
     """The fixed train flags, parsed by ``nnfunc train``'s own parser; refuse those the sweep owns."""
-    parser = _train.build_parser(prog="nnfunc sweep ... -- TRAIN FLAGS")
-    args, rest = parser.parse_known_args(argv)
+    args, rest = _parser(FIXED).parse_known_args(argv)
     if rest:
-        raise ConfigError(f"{shown(' '.join(rest), quote=False)} after -- is not a flag of nnfunc train; see "
+        raise ConfigError(f"{FIXED}: {shown(' '.join(rest), quote=False)} is not a flag of nnfunc train; see "
                           "nnfunc train --help")
     for key in OWNED:
         if getattr(args, key):
-            raise ConfigError(f"{flag(key)} after -- is the sweep's own business (each trial is a new run in "
-                              "the sweep directory); drop it")
+            raise ConfigError(f"{flag(key)} in {FIXED} is the sweep's own business (each trial is a new run in the "
+                              "sweep directory); drop it")
     return args
 
 
@@ -196,21 +221,35 @@ def trial_argv(fixed, values):
     return argv
 
 
-def _corners(space):
-    """Value sets that reach every bound and every choice at least once (few configs, not all combinations)."""
-    first = {k: d.choices[0] if d.choices is not None else d.low for k, d in space.items()}
-    yield first
-    yield {k: d.choices[-1] if d.choices is not None else d.high for k, d in space.items()}
-    for key, dim in space.items():
-        for value in dim.choices if dim.choices is not None else (dim.low, dim.high):
-            yield {**first, key: value}
+MAX_COMBINATIONS = 512  # the choice settings are checked in every combination up to this many
+
+
+def corners(space):
+    """Value sets a check covers: every combination of the choices (or, past MAX_COMBINATIONS, each choice
+    with the others' first), each with every range at its low and at its high end."""
+    choices = {k: d.choices for k, d in space.items() if d.choices is not None}
+    ranges = {k: d for k, d in space.items() if d.choices is None}
+    if math.prod(len(c) for c in choices.values()) <= MAX_COMBINATIONS:
+        picks = [dict(zip(choices, combo)) for combo in itertools.product(*choices.values())]
+    else:
+        first = {k: c[0] for k, c in choices.items()}
+        picks = [first, *({**first, k: v} for k, c in choices.items() for v in c[1:])]
+    for pick in picks:
+        for end in ("low", "high"):
+            yield {**pick, **{k: getattr(d, end) for k, d in ranges.items()}}
+
+
+def first_trial(space, fixed):
+    """Parsed train flags of the space's first corner (the data settings are the same for every trial)."""
+    return _parser(FIXED).parse_args(trial_argv(fixed, next(corners(space))))
 
 
 def check(space, fixed):
     """Raise ConfigError unless every trial of ``space`` with the ``fixed`` train flags is a valid run.
 
-    Checks the corners (each bound and choice) with ``nnfunc train``'s own
-    config checks; the message names the searched value that breaks.
+    Checks ``corners`` (each bound, and the choices in combination) with
+    ``nnfunc train``'s own config checks; the message names the searched
+    values that break.
     """
     if not space:
         raise ConfigError("the search space is empty; add --search KEY=SPEC flags (like --search lr=1e-4..1e-2:log) "
@@ -218,14 +257,16 @@ def check(space, fixed):
     base = fixed_args(fixed)
     clash = sorted(k for k in space if getattr(base, k) is not None)
     if clash:
-        raise ConfigError(f"{flag(clash[0])} is both searched and fixed after --; keep one")
-    for values in _corners(space):
-        args = _train.build_parser().parse_args(trial_argv(fixed, values))
+        raise ConfigError(f"{flag(clash[0])} is both searched and fixed in {FIXED}; keep one")
+    for values in corners(space):
+        shown_values = ", ".join(f"{k}={v}" for k, v in values.items())
         try:
-            config = make_config(args)
+            config = make_config(_parser(f"the search space makes a bad run ({shown_values})").parse_args(
+                trial_argv(fixed, values)))
             check_config(config)
         except ConfigError as exc:
-            shown_values = ", ".join(f"{k}={v}" for k, v in values.items())
+            if str(exc).startswith("the search space"):
+                raise
             raise ConfigError(f"the search space makes a bad run ({shown_values}): {exc}") from None
         if not config["val_size"]:
             raise ConfigError("a sweep ranks trials by their validation loss; keep --val-size above 0")

@@ -12,10 +12,15 @@ import logging
 
 import numpy as np
 import optuna
+import sqlalchemy.exc
 from optuna.distributions import CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import TrialState
 
+from nnfunc.errors import ConfigError
+
 STUDY_NAME = "nnfunc-sweep"
+# what the SQLite storage raises: a damaged file, a full disk, a lost directory
+STORE_ERRORS = (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInternalError)
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "halving", "hyperband", "none")
 # states as the sweep's table shows them
@@ -65,28 +70,51 @@ def open_study(path, *, sampler, pruner, seed, prune_after):
     ``prune_after``: no trial is stopped before it has trained this many epochs.
     """
     _quiet()
-    storage = optuna.storages.RDBStorage(f"sqlite:///{path.absolute()}", engine_kwargs={"connect_args":
-                                                                                         {"timeout": 60}})
     try:
-        before = len(storage.get_all_trials(storage.get_study_id_from_name(STUDY_NAME)))
-    except KeyError:  # a new sweep
-        before = 0
-    return optuna.create_study(storage=storage, study_name=STUDY_NAME, direction="minimize",
-                               sampler=_sampler(sampler, seed, before), pruner=_pruner(pruner, prune_after),
-                               load_if_exists=True)
+        storage = optuna.storages.RDBStorage(f"sqlite:///{path.absolute()}", engine_kwargs={"connect_args":
+                                                                                             {"timeout": 60}})
+        try:
+            before = len(storage.get_all_trials(storage.get_study_id_from_name(STUDY_NAME)))
+        except KeyError:  # a new sweep
+            before = 0
+        return optuna.create_study(storage=storage, study_name=STUDY_NAME, direction="minimize",
+                                   sampler=_sampler(sampler, seed, before), pruner=_pruner(pruner, prune_after),
+                                   load_if_exists=True)
+    except STORE_ERRORS as exc:
+        raise ConfigError(f"{path} is not a readable sweep study ({_reason(exc)}); restore it from a copy, or start "
+                          "a new sweep with another --out") from None
+
+
+def _reason(exc):
+    return str(getattr(exc, "orig", None) or exc).splitlines()[0]
+
+
+def describe(exc):
+    """One line for a storage error met while the sweep runs (a full disk, a lost file)."""
+    return f"the sweep's study.db failed: {_reason(exc)}. Finished trials are kept; fix the cause and run the same " \
+           "command to continue"
 
 
 def recover(study):
-    """Queue again the trials a killed sweep left running; return their numbers.
+    """Settle the trials a killed sweep left running; return the numbers of those queued again.
 
-    They stay in the study as failed without an error (the table calls them
-    interrupted); new trials with the same settings take their place.
+    A trial whose end was being recorded (its "status" attribute, set last
+    before ``tell``, is there) gets that end. The others were interrupted:
+    they stay in the study as failed without an error (the table calls them
+    interrupted), and new trials with the same settings take their place.
     """
-    lost = study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-    for t in lost:
-        study.tell(t.number, state=TrialState.FAIL)
-        study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
-    return [t.number for t in lost]
+    lost = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        status = t.user_attrs.get("status")
+        if status == COMPLETE and t.user_attrs.get("val_loss") is not None:
+            study.tell(t.number, t.user_attrs["val_loss"])
+        elif status in (PRUNED, FAILED):
+            study.tell(t.number, state=TrialState.PRUNED if status == PRUNED else TrialState.FAIL)
+        else:
+            study.tell(t.number, state=TrialState.FAIL)
+            study.enqueue_trial(t.params, user_attrs={"retry_of": t.number})
+            lost.append(t.number)
+    return lost
 
 
 def state_of(frozen):
@@ -124,8 +152,12 @@ def should_stop(trial):
 
 
 def finish(study, trial, status, value=None, attrs=()):
-    """Record a trial's end: ``status`` complete (with ``value``), pruned or failed (attrs has "error")."""
-    for key, v in dict(attrs).items():
+    """Record a trial's end: ``status`` complete (with ``value``), pruned or failed (attrs has "error").
+
+    Each attribute is its own write, so "status" goes last: a sweep killed
+    before ``tell`` leaves a trial that ``recover`` can settle.
+    """
+    for key, v in {**dict(attrs), "status": status}.items():
         trial.set_user_attr(key, v)
     if status == COMPLETE:
         study.tell(trial, value)

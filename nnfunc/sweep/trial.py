@@ -98,22 +98,25 @@ def run(argv, on_epoch):
             raise Pruned
 
     try:
-        args = _train.build_parser().parse_args([*argv, "--out", str(out), "--no-plots"])
-        # one thread per worker: the captured streams are this trial's alone
-        with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-            code = _train.train(args, on_epoch=report)
-        if code != 0:
-            lines = [line for line in log.getvalue().splitlines() if line.startswith("error:")]
-            status, error = FAILED, lines[-1][len("error: "):] if lines else f"nnfunc train exited with {code}"
-    except Pruned:
-        status = PRUNED
-    except NnfuncError as exc:
-        status, error = FAILED, str(exc)
-    except MemoryError:
-        status, error = FAILED, "out of memory on the worker; search smaller --hidden widths or --batch-size"
-    except OSError as exc:
-        status, error = FAILED, f"{exc.strerror or exc} ({exc.filename}) on the worker"
-    try:
+        try:
+            args = _train.build_parser().parse_args([*argv, "--out", str(out), "--no-plots"])
+            # one thread per worker (the sweep checks): the captured streams are this trial's alone
+            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+                code = _train.train(args, on_epoch=report)
+            if code != 0:
+                lines = [line for line in log.getvalue().splitlines() if line.startswith("error:")]
+                status, error = FAILED, lines[-1][len("error: "):] if lines else f"nnfunc train exited with {code}"
+        except Pruned:
+            status = PRUNED
+        except NnfuncError as exc:
+            status, error = FAILED, str(exc)
+        except MemoryError:
+            status, error = FAILED, "out of memory on the worker; search smaller --hidden widths or --batch-size"
+        except OSError as exc:
+            where = f" ({exc.filename})" if exc.filename else ""
+            status, error = FAILED, f"{exc.strerror or exc}{where} on the worker {socket.gethostname()}"
+        except (Exception, SystemExit) as exc:  # a bug, another nnfunc version: the trial's fault, not the cluster's
+            status, error = FAILED, f"{type(exc).__name__}: {exc} on the worker {socket.gethostname()}"
         files = {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file() and p.name != ".lock"} \
             if out.is_dir() else {}
     finally:
