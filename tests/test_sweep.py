@@ -5,6 +5,7 @@ and the kills are real signals: the whole sweep's process group, or one
 worker process in the middle of a trial.
 """
 
+import contextlib
 import csv
 import json
 import os
@@ -324,22 +325,33 @@ def test_sigterm_stops_the_sweep_and_its_workers_and_it_continues(sweep):
     assert sum(r["state"] in ("complete", "pruned") for r in table(out)) == 6
 
 
-def test_the_same_command_runs_on_a_cluster_started_with_dasks_own_commands(sweep, tmp_path):
-    """The README's multi-machine recipe, on one machine: ``dask scheduler``, two ``dask worker``, ``--scheduler``."""
+@contextlib.contextmanager
+def dask_cluster(sweep, tmp_path, threads):
+    """A scheduler and one worker per entry of ``threads`` (its thread count), started with the ``dask`` commands."""
     dask = str(Path(sys.executable).parent / "dask")  # the console script the extra installs
     info = tmp_path / "scheduler.json"
-    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard", "--scheduler-file",
-                               str(info)], env=sweep.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                              start_new_session=True)]
+    procs = [subprocess.Popen([dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--no-dashboard",
+                               "--scheduler-file", str(info)], env=sweep.env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL, start_new_session=True)]
     try:
         deadline = time.monotonic() + 60
         while not info.exists() and time.monotonic() < deadline:
             time.sleep(0.2)
         address = json.loads(info.read_text())["address"]
-        for _ in range(2):
-            procs.append(subprocess.Popen([dask, "worker", address, "--nthreads",
-                                           "1", "--no-dashboard"], env=sweep.env, stdout=subprocess.DEVNULL,
-                                          stderr=subprocess.DEVNULL, start_new_session=True))
+        for n in threads:
+            procs.append(subprocess.Popen([dask, "worker", address, "--nthreads", str(n), "--no-dashboard"],
+                                          env=sweep.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                          start_new_session=True))
+        yield address
+    finally:
+        for p in procs:
+            os.killpg(p.pid, signal.SIGKILL)
+            p.wait(timeout=30)
+
+
+def test_the_same_command_runs_on_a_cluster_started_with_dasks_own_commands(sweep, tmp_path):
+    """The README's multi-machine recipe, on one machine: ``dask scheduler``, two ``dask worker``, ``--scheduler``."""
+    with dask_cluster(sweep, tmp_path, [1, 1]) as address:
         out = sweep.home / "remote"
         result = sweep.run(*SPACE, "--trials", 4, "--scheduler", address, "--out", out, "--", *TINY)
         assert result.returncode == 0, result.stdout + result.stderr
@@ -347,7 +359,19 @@ def test_the_same_command_runs_on_a_cluster_started_with_dasks_own_commands(swee
         rows = table(out)
         assert [r["state"] for r in rows] == ["complete"] * 4
         assert len({r["worker"] for r in rows}) == 2
-    finally:
-        for p in procs:
-            os.killpg(p.pid, signal.SIGKILL)
-            p.wait(timeout=30)
+
+
+def test_a_worker_of_several_threads_is_refused(sweep, tmp_path):
+    with dask_cluster(sweep, tmp_path, [2]) as address:
+        result = sweep.run(*SPACE, "--trials", 2, "--scheduler", address, "--out", sweep.home / "threads", "--",
+                           *TINY)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stdout + result.stderr
+    assert "runs 2 threads" in result.stderr and "--nthreads 1" in result.stderr
+    assert "started" not in result.stdout
+
+
+def test_an_unreachable_scheduler_is_named(sweep):
+    result = sweep.run(*SPACE, "--scheduler", "tcp://127.0.0.1:9", "--out", sweep.home / "nowhere", "--", *TINY,
+                       timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stdout + result.stderr
+    assert "cannot reach the Dask scheduler at --scheduler tcp://127.0.0.1:9" in result.stderr
