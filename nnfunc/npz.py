@@ -24,8 +24,12 @@ MAX_INFLATION = 16
 MAX_MEMBERS = 10_000
 
 
-def npz_headers(path):
+def npz_headers(path, *, name=None):
     """Shape and dtype of every array in an ``.npz``, read without reading any array's data.
+
+    ``path`` may also be a binary file open for reading (it is read from its
+    start and left open; ``name`` then names it in messages): a reader that
+    must see one version of a file other processes replace opens it once.
 
     Returns:
         {name: (shape tuple, numpy dtype)}, names without ``.npy``.
@@ -37,15 +41,16 @@ def npz_headers(path):
             ``MAX_INFLATION`` times the file's size.
         OSError: missing or unreadable.
     """
-    with _open_zip(path) as (zf, infos):
-        return {name: _header(zf, info, path)[:2] for name, info in infos.items()}
+    with _open_zip(path, name) as (zf, infos, path):
+        return {key: _header(zf, info, path)[:2] for key, info in infos.items()}
 
 
-def read_npz(path, names=None):
+def read_npz(path, names=None, *, name=None):
     """Read arrays of an ``.npz`` after checking their headers (see ``npz_headers``; others are not opened).
 
     Args:
-        path: the file. names: the arrays to read (None: all).
+        path: the file, or a binary file open for reading (see ``npz_headers``).
+        names: the arrays to read (None: all). name: the file's name in messages.
 
     Returns:
         {name: ndarray}; each array is its own copy, never a pickle.
@@ -53,8 +58,8 @@ def read_npz(path, names=None):
     Raises:
         UnreadableFile, OSError: as ``npz_headers``; KeyError for a name the file lacks.
     """
-    with _open_zip(path) as (zf, infos):
-        wanted = infos if names is None else {name: infos[name] for name in names}
+    with _open_zip(path, name) as (zf, infos, path):
+        wanted = infos if names is None else {key: infos[key] for key in names}
         headers = {name: _header(zf, info, path) for name, info in wanted.items()}
         arrays = {}
         for name, info in wanted.items():
@@ -98,9 +103,17 @@ def _read_stored(f, info, offset, buffer, what):
 
 
 @contextlib.contextmanager
-def _open_zip(path):
-    """Yield (ZipFile, {array name: ZipInfo}) after the checks every reader needs."""
-    with open_regular(path) as f:
+def _open_zip(source, name=None):
+    """Yield (ZipFile, {array name: ZipInfo}, the file's name) after the checks every reader needs.
+
+    ``source``: a path (opened here), or a binary file open for reading (read from its start, left open).
+    """
+    if hasattr(source, "read"):
+        opened, path = contextlib.nullcontext(source), name or getattr(source, "name", "the file")
+        source.seek(0)
+    else:
+        opened, path = open_regular(source), name or source
+    with opened as f:
         if f.read(4) != b"PK\x03\x04":
             raise UnreadableFile(f"{path} is not an .npz file (it does not start like a zip archive)")
         f.seek(0)
@@ -119,7 +132,7 @@ def _open_zip(path):
                     if not info.filename.endswith(".npy") or info.filename[:-4] in named:
                         raise UnreadableFile(f"{path} holds {info.filename!r}, which is not one .npy array")
                     named[info.filename[:-4]] = info
-                yield zf, named
+                yield zf, named, path
         except (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, NotImplementedError, RuntimeError) as exc:
             # RuntimeError: an encrypted member; NotImplementedError: an unknown compression
             raise UnreadableFile(f"{path} is corrupt or truncated ({type(exc).__name__}: {exc})") from None

@@ -101,6 +101,32 @@ def test_load_params_prefers_the_best_params(tmp_path):
     assert_bit_identical(checkpoint.load_params(no_best)[0], state.params)
 
 
+@pytest.mark.parametrize("replace_after", ["npz_headers", "read_npz"])
+def test_a_checkpoint_replaced_while_it_is_read_is_read_whole(tmp_path, monkeypatch, replace_after):
+    """A training run renames a new checkpoint over the old one every epoch: a reader sees one of them, never both."""
+    from nnfunc import npz
+
+    older, opt = trained_state("adam", epochs=2)
+    newer, _ = trained_state("adam", epochs=3)
+    path, next_file = tmp_path / "model.npz", tmp_path / "next.npz"
+    checkpoint.save(path, older, RUN_CONFIG, "mnist")
+    checkpoint.save(next_file, newer, RUN_CONFIG, "mnist")
+    original = getattr(npz, replace_after)
+
+    def then_replace(*args, **kwargs):
+        result = original(*args, **kwargs)
+        if next_file.exists():
+            next_file.replace(path)  # what the writer's atomic save does, between two reads
+        return result
+
+    monkeypatch.setattr(npz, replace_after, then_replace)
+    loaded, meta = checkpoint.load_state(path, opt, sizes=SIZES)
+    assert_same_state(older, loaded) and meta["epoch"] == 2
+    assert not next_file.exists()  # the replacement did happen mid-read
+    monkeypatch.undo()
+    assert_same_state(newer, checkpoint.load_state(path, opt, sizes=SIZES)[0])
+
+
 @pytest.fixture
 def saved(tmp_path):
     """(path, bytes) of a real checkpoint of an adam run."""

@@ -96,31 +96,39 @@ def read(path, *, kinds=(KIND,), meta_keys=_META_KEYS, versions=RESUMABLE_VERSIO
     try:
         if path.is_dir():
             raise CheckpointError(f"{path} is a directory without model.npz; {fix}")
-        headers = npz.npz_headers(path)
-        meta, version = _read_meta(path, headers, fix)
-        kind = meta.get("kind", KIND)
-        if kind not in kinds:
-            raise CheckpointError(f"{path} is an nnfunc {shown(kind, quote=False)} file, but a {' or '.join(kinds)} is needed here; "
-                                  f"{fix}")
-        if version not in versions:
-            written = npz.read_npz(path, ["nnfunc_version"])["nnfunc_version"] if "nnfunc_version" in headers else "?"
-            raise CheckpointError(
-                f"{path} has format {version} (written by nnfunc {shown(str(written), quote=False)}); this is needed in format "
-                f"{' or '.join(map(str, versions))}. {fix[0].upper() + fix[1:]}, or use the nnfunc version that wrote it"
-            )
-        missing = sorted(set(meta_keys) - set(meta))
-        if missing:
-            raise CheckpointError(f"{path} has a meta record without {', '.join(missing)}; {fix}")
-        _check_headers(path, headers, meta)
-        if not data:
-            return None, meta
-        arrays = npz.read_npz(path)
+        # one open file for every read: a writer's rename in between cannot mix two versions of the file
+        with fileio.open_regular(path) as f:
+            return _read_open(f, path, kinds, meta_keys, versions, fix, data)
     except FileNotFoundError:
         raise CheckpointError(f"no file at {path}; {fix}") from None
     except fileio.UnreadableFile as exc:
         raise CheckpointError(f"{exc}; {fix}") from None
     except OSError as exc:
         raise CheckpointError(f"cannot read {path} ({exc.strerror or exc}); check its permissions, or {fix}") from None
+
+
+def _read_open(f, path, kinds, meta_keys, versions, fix, data):
+    """``read`` on the open file ``f`` (named ``path``)."""
+    headers = npz.npz_headers(f, name=path)
+    meta, version = _read_meta(f, path, headers, fix)
+    kind = meta.get("kind", KIND)
+    if kind not in kinds:
+        raise CheckpointError(f"{path} is an nnfunc {shown(kind, quote=False)} file, but a {' or '.join(kinds)} is needed here; "
+                              f"{fix}")
+    if version not in versions:
+        written = npz.read_npz(f, ["nnfunc_version"], name=path)["nnfunc_version"] if "nnfunc_version" in headers \
+            else "?"
+        raise CheckpointError(
+            f"{path} has format {version} (written by nnfunc {shown(str(written), quote=False)}); this is needed in format "
+            f"{' or '.join(map(str, versions))}. {fix[0].upper() + fix[1:]}, or use the nnfunc version that wrote it"
+        )
+    missing = sorted(set(meta_keys) - set(meta))
+    if missing:
+        raise CheckpointError(f"{path} has a meta record without {', '.join(missing)}; {fix}")
+    _check_headers(path, headers, meta)
+    if not data:
+        return None, meta
+    arrays = npz.read_npz(f, name=path)
     bad = next((name for name, a in arrays.items() if a.dtype.kind == "f" and not np.isfinite(a).all()), None)
     if bad is not None:
         raise CheckpointError(f"{path} holds NaN or inf in {bad}: the run diverged before it was saved, or the file "
@@ -132,8 +140,8 @@ MAX_LAYERS = 1000  # far past any MLP that trains; a longer sizes list is damage
 _MAX_META_CHARS = 64 << 20  # a meta record of 1,000 epochs of history is about 250 KB
 
 
-def _read_meta(path, headers, fix):
-    """The meta record (dict) and format version of a file whose headers were read."""
+def _read_meta(f, path, headers, fix):
+    """The meta record (dict) and format version of the open file ``f`` (named ``path``) whose headers were read."""
     if "format_version" not in headers or "meta" not in headers:
         raise CheckpointError(f"{path} is an .npz but not an nnfunc checkpoint (no format_version/meta); {fix}")
     (v_shape, v_dtype), (m_shape, m_dtype) = headers["format_version"], headers["meta"]
@@ -141,7 +149,7 @@ def _read_meta(path, headers, fix):
         raise CheckpointError(f"{path} has a corrupt format_version (a {v_dtype} array of shape {v_shape}); {fix}")
     if m_shape != () or m_dtype.kind != "U" or m_dtype.itemsize > 4 * _MAX_META_CHARS:
         raise CheckpointError(f"{path} has a corrupt meta record (a {m_dtype} array of shape {m_shape}); {fix}")
-    small = npz.read_npz(path, ["format_version", "meta"])
+    small = npz.read_npz(f, ["format_version", "meta"], name=path)
     try:
         meta = json.loads(str(small["meta"]))
     except (json.JSONDecodeError, RecursionError) as exc:
