@@ -299,9 +299,9 @@ def test_sweep_plots_are_real_pngs_with_text_that_fits(tmp_path):
     from nnfunc.report import sweeps
 
     rows = _sweep_rows()
-    _check_png(sweeps.plot_progress(rows, tmp_path / "progress.png"))
-    _check_png(sweeps.plot_params(rows, SWEEP_SPACE, tmp_path / "params.png"))
-    for fig in (sweeps._progress_figure(rows), sweeps._params_figure(rows, SWEEP_SPACE)):
+    _check_png(sweeps.plot_progress(rows, tmp_path / "progress.png", best=0))
+    _check_png(sweeps.plot_params(rows, SWEEP_SPACE, tmp_path / "params.png", best=0))
+    for fig in (sweeps._progress_figure(rows, 0), sweeps._params_figure(rows, SWEEP_SPACE, 0)):
         texts = [t for ax in fig.axes for t in (_shown_ticks(ax) + [ax.xaxis.label, ax.yaxis.label, ax.title])]
         _assert_text_fits(fig, texts + ([fig._suptitle] if fig._suptitle else []))
     _no_temp_files(tmp_path)
@@ -311,10 +311,11 @@ def test_the_best_trial_is_drawn_apart_and_named():
     from nnfunc.report import sweeps
 
     rows = _sweep_rows()
-    best = min((r for r in rows if r["state"] == "complete"), key=lambda r: r["val_loss"])
-    fig = sweeps._progress_figure(rows)
+    fig = sweeps._progress_figure(rows, best=5)
     labels = [line.get_label() for line in fig.axes[0].lines]
-    assert f"best: trial {best['trial']} (lowest val loss)" in labels
+    assert "best: trial 5 (lowest val loss)" in labels
+    assert not any(label.startswith("best") for label in
+                   (line.get_label() for line in sweeps._progress_figure(rows).axes[0].lines))
     # a long sweep is drawn in minutes
     for r in rows:
         r["curve"] = [[p[0] * 10, *p[1:]] for p in r["curve"]]

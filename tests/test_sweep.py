@@ -195,6 +195,32 @@ def test_a_bad_search_space_is_refused_before_anything_starts(sweep, args, words
     assert not out.exists() and "started" not in result.stdout
 
 
+def test_a_second_sweep_on_a_running_sweeps_directory_is_refused(sweep):
+    out = sweep.home / "busy"
+    args = [*SPACE, "--trials", 4, "--workers", 2, "--out", out, "--", *TINY[2:-2], "--hidden", "128", "--epochs", 4]
+    proc = sweep.popen(*args)
+    lines = []
+    try:
+        wait_for_line(proc, r"^trial \d+ started", lines)
+        second = sweep.run(*args)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.communicate(timeout=60)
+    assert second.returncode == 2 and "Traceback" not in second.stderr, second.stdout + second.stderr
+    assert f"{out} is in use by pid {proc.pid}" in second.stderr
+    assert "started" not in second.stdout
+
+
+def test_a_damaged_sweep_record_is_named_with_the_fix(sweep, tmp_path):
+    out = tmp_path / "damaged"
+    out.mkdir()
+    (out / "sweep.json").write_text('{"search": {')
+    result = sweep.run(*SPACE, "--out", out, "--", *TINY)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stdout + result.stderr
+    assert f"{out / 'sweep.json'} is damaged" in result.stderr and "another --out" in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["sweep.json"]
+
+
 def test_a_directory_that_is_not_a_sweep_is_refused(sweep, tmp_path):
     (tmp_path / "notes.txt").write_text("mine")
     result = sweep.run(*SPACE, "--out", tmp_path, "--", *TINY)

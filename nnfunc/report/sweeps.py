@@ -28,21 +28,17 @@ def _check(rows):
         raise InputError("rows must be a list of the sweep's trial dicts (trials.json)")
 
 
-def _best(rows):
-    done = [r for r in rows if r["state"] == "complete" and r.get("val_loss") is not None]
-    return min(done, key=lambda r: r["val_loss"])["trial"] if done else None
-
-
-def plot_progress(rows, path):
-    """Validation accuracy of every trial at each epoch, against minutes since the sweep began.
+def plot_progress(rows, path, *, best=None):
+    """Validation accuracy of every trial at each epoch, against the time since the sweep began.
 
     A line per trial (``row["curve"]``: [time, epoch, val loss, val
-    accuracy] per epoch); pruned trials grey and thin, the best trial thick.
+    accuracy] per epoch); pruned trials grey and thin, trial number
+    ``best`` (the sweep's choice, if any) thick.
     """
-    return _save(_progress_figure(rows), path)
+    return _save(_progress_figure(rows, best), path)
 
 
-def _progress_figure(rows):
+def _progress_figure(rows, best=None):
     _check(rows)
     curves = [(r, np.array([[p[0], p[3]] for p in r.get("curve") or [] if p[3] is not None], dtype=float))
               for r in rows]
@@ -51,7 +47,6 @@ def _progress_figure(rows):
     ends = [c[-1, 0] for _, c in curves if c.size]
     # seconds for a short sweep, minutes for a long one
     unit, scale = ("minutes", 60.0) if ends and max(ends) - t0 > 180 else ("seconds", 1.0)
-    best = _best(rows)
     fig = _figure(7, 4.5)
     ax = fig.add_subplot()
     for row, curve in curves:
@@ -85,18 +80,19 @@ def _zoom(ax, series):
         ax.set_ylim(low - 0.5, min(top + 0.5, 100.2))
 
 
-def plot_params(rows, space, path):
+def plot_params(rows, space, path, *, best=None):
     """Each trial's validation accuracy (at its kept epoch) against each searched setting.
 
     Args:
         rows: the sweep's trial dicts (``params``, ``state``, ``val_accuracy``).
         space: {setting: {"low", "high", "log"} or {"choices": [...]}} (sweep.json's "search").
         path: destination PNG.
+        best: the number of the sweep's best trial (drawn apart), or None.
     """
-    return _save(_params_figure(rows, space), path)
+    return _save(_params_figure(rows, space, best), path)
 
 
-def _params_figure(rows, space):
+def _params_figure(rows, space, best=None):
     _check(rows)
     if not space:
         raise InputError("space is empty: a sweep searches at least one setting")
@@ -104,7 +100,6 @@ def _params_figure(rows, space):
     cols = min(len(keys), 3)
     nrows = math.ceil(len(keys) / cols)
     fig = _figure(4 * cols, 3.2 * nrows)
-    best = _best(rows)
     scored = [r for r in rows if r.get("val_accuracy") is not None and r["state"] in ("complete", "pruned")]
     for i, key in enumerate(keys):
         ax = fig.add_subplot(nrows, cols, i + 1)

@@ -21,6 +21,7 @@ import uuid
 from pathlib import Path
 
 from nnfunc import checks, fileio
+from nnfunc._version import __version__
 from nnfunc.cli import _common
 from nnfunc.cli import train as _train
 from nnfunc.cli._settings import make_config
@@ -129,7 +130,7 @@ def check_data(space, fixed):
     _train.load_data(make_config(args), args)
 
 
-def outcome_attrs(files, out, number):
+def outcome_attrs(files, out):
     """(objective, attrs) of a finished trial from its metrics.json: the kept epoch's validation loss and more."""
     metrics = json.loads(files["metrics.json"]) if "metrics.json" in files else {"epochs": [], "test": None}
     epochs = [e for e in metrics["epochs"] if e.get("val_loss") is not None]
@@ -186,7 +187,7 @@ def run(args, fixed):
         _clear_partials(out)
         fileio.remove_temp_files(out, SWEEP_FILES)  # a killed sweep's half-written results
         if not (out / "sweep.json").exists():
-            fileio.write_json(out / "sweep.json", {**spec, "nnfunc_version": _version()})
+            fileio.write_json(out / "sweep.json", {**spec, "nnfunc_version": __version__})
         study = store.open_study(out / "study.db", sampler=args.sampler, pruner=args.pruner, seed=args.seed,
                                  prune_after=args.prune_after)
         lost = store.recover(study)
@@ -224,12 +225,6 @@ def run(args, fixed):
           f"{100 * top['val_accuracy']:.2f}% ({_params_text(top['params'])}); train it again:\n"
           f"  {results.REPRODUCE}{top['command']}")
     return 0
-
-
-def _version():
-    import nnfunc
-
-    return nnfunc.__version__
 
 
 def _loop(client, study, space, fixed, out, args, done):
@@ -311,11 +306,11 @@ def _finish(study, entry, out, number, outcome, lost):
 
     trial = entry["trial"]
     if outcome is None:
-        store.finish(study, trial, store.FAILED, attrs={"error": f"the cluster lost the trial ({lost})"})
+        store.finish(study, trial, _trial.FAILED, attrs={"error": f"the cluster lost the trial ({lost})"})
         print(f"trial {number} lost: {lost}", flush=True)
         return
     run_dir = write_trial(out, number, outcome["files"])
-    value, attrs = outcome_attrs(outcome["files"], run_dir, number)
+    value, attrs = outcome_attrs(outcome["files"], run_dir)
     attrs["worker"] = f"{outcome['host']}:{outcome['pid']}"
     status = outcome["status"]
     if status == _trial.COMPLETE and value is None:

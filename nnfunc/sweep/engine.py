@@ -58,11 +58,6 @@ def slots(client):
     return sum(client.nthreads().values())
 
 
-def worker_pids(client):
-    """{worker address: process id} of the cluster's workers (tests kill one)."""
-    return client.run(os.getpid)
-
-
 class Channel:
     """The sweep's end of the queues: ``poll`` for epoch reports, ``answer`` each one, ``stop`` every trial."""
 

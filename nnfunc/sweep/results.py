@@ -7,7 +7,6 @@ are drawn when the sweep ends. Files are written atomically.
 
 import csv
 import io
-import json
 import shlex
 
 from nnfunc import fileio
@@ -78,11 +77,7 @@ def write(directory, rows, space_dict, *, plots=True):
     if plots and any(r["curve"] for r in rows):
         from nnfunc.report import sweeps
 
-        sweeps.plot_progress(rows, directory / "progress.png")
-        sweeps.plot_params(rows, space_dict, directory / "params.png")
+        best_trial = None if top is None else top["trial"]
+        sweeps.plot_progress(rows, directory / "progress.png", best=best_trial)
+        sweeps.plot_params(rows, space_dict, directory / "params.png", best=best_trial)
     return top
-
-
-def dumps(value):
-    """JSON text of ``value`` (sweep.json's comparison form)."""
-    return json.dumps(value, sort_keys=True)

@@ -44,10 +44,6 @@ class Dimension(NamedTuple):
     def is_int(self):
         return self.key in INTS
 
-    def describe(self):
-        if self.choices is not None:
-            return "|".join(map(str, self.choices))
-        return f"{self.low:g}..{self.high:g}{':log' if self.log else ''}"
 
 
 def _key(name, where):

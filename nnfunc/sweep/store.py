@@ -17,6 +17,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 from optuna.trial import TrialState
 
 from nnfunc.errors import ConfigError
+from nnfunc.sweep.trial import COMPLETE, FAILED, PRUNED
 
 STUDY_NAME = "nnfunc-sweep"
 # what the SQLite storage raises: a damaged file, a full disk, a lost directory
@@ -24,8 +25,8 @@ STORE_ERRORS = (sqlalchemy.exc.SQLAlchemyError, optuna.exceptions.StorageInterna
 SAMPLERS = ("tpe", "random")
 PRUNERS = ("median", "halving", "hyperband", "none")
 # states as the sweep's table shows them
-COMPLETE, PRUNED, FAILED, INTERRUPTED, RUNNING, WAITING = ("complete", "pruned", "failed", "interrupted", "running",
-                                                           "waiting")
+# (a trial's own ends are nnfunc.sweep.trial's words; the study adds three)
+INTERRUPTED, RUNNING, WAITING = "interrupted", "running", "waiting"
 
 
 def _quiet():
