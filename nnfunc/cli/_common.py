@@ -5,6 +5,7 @@ import errno
 import sys
 import warnings
 
+from nnfunc import kernels
 from nnfunc.data import load as data_load
 from nnfunc.errors import DataError, DataNotFoundError, NnfuncError
 
@@ -101,6 +102,9 @@ def run(body, *, memory_fix="use smaller settings, or a machine with more memory
     try:
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
+            # load the compiled kernels' libraries now, while memory is free
+            # (see nnfunc/kernels/_numba.py), not at the first forward pass
+            kernels.fast()
             return body()
     except NnfuncError as exc:
         return report(exc)

@@ -7,7 +7,15 @@ the step got slower, not faster (``python benchmarks/kernel_threads.py``).
 """
 
 import numba
+import numba.np.arraymath  # noqa: F401  (see below)
 import numpy as np
+
+# The import above is what numba does on its first compile: it loads numba's
+# array functions and, through SciPy when installed, a second OpenBLAS. Done
+# here, it happens before the caller's arrays fill the memory; done at the
+# first compile, under a memory limit (ulimit -v), that OpenBLAS (SciPy's
+# 0.3.30) retried its failed 32 MB allocation forever instead of letting
+# nnfunc report "out of memory".
 
 # error_model="numpy": x / 0 gives inf as in NumPy, not ZeroDivisionError, and lets the loops vectorise
 jit = numba.njit(cache=True, error_model="numpy", nogil=True)
