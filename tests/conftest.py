@@ -11,9 +11,13 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-import numpy as np
-import pytest
-from hypothesis import HealthCheck, settings
+# scikit-learn runs its array API check only when SciPy starts in array API
+# mode, which must be chosen before SciPy loads (nnfunc never uses SciPy)
+os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, settings  # noqa: E402
 
 settings.register_profile(
     "ci",

@@ -101,3 +101,12 @@ def installed(*modules):
 needs_sweep_extra = pytest.mark.skipif(
     os.environ.get("NNFUNC_REQUIRE_EXTRAS") != "1" and not installed("distributed", "optuna"),
     reason="the [sweep] extra (dask distributed, optuna) is not installed: pip install -e '.[sweep]'")
+
+
+def require_extra(extra, *modules):
+    """Skip the calling test module when ``extra``'s modules are missing (module level, before importing them).
+
+    Where NNFUNC_REQUIRE_EXTRAS=1 (CI) nothing skips: the import that follows fails instead.
+    """
+    if os.environ.get("NNFUNC_REQUIRE_EXTRAS") != "1" and not installed(*modules):
+        pytest.skip(f"the [{extra}] extra is not installed: pip install -e '.[{extra}]'", allow_module_level=True)

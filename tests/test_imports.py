@@ -34,10 +34,13 @@ LAYERS = (
     ("training", ("nnfunc.training",)),
     ("report", ("nnfunc.report",)),
     ("api", ("nnfunc",)),
+    # an adapter to another library's conventions, built on the public API
+    ("sklearn", ("nnfunc.sklearn",)),
     # the sweep is a command too: it runs nnfunc train's trials on a cluster
     ("cli", ("nnfunc.cli", "nnfunc.__main__", "nnfunc.train", "nnfunc.sweep")),
 )
 SWEEP_EXTRA = installed("distributed", "optuna")
+SKLEARN_EXTRA = installed("sklearn")
 CLI = ("nnfunc.cli", "nnfunc.__main__", "nnfunc.train", "nnfunc.sweep")
 # third-party code that only one module may load, each only where it is needed
 ONLY = {
@@ -53,6 +56,8 @@ ONLY = {
     "dask": [],
     "optuna": ["nnfunc.sweep.store"],
     "sqlalchemy": ["nnfunc.sweep.store"],  # for its errors (Optuna's SQLite storage)
+    # the [sklearn] extra
+    "sklearn": ["nnfunc.sklearn"],
 }
 
 
@@ -184,7 +189,7 @@ def test_the_checker_imports_no_model_code(module):
 def test_import_nnfunc_stays_light():
     heavy = ("matplotlib", "tqdm", "PIL", "mnist", "urllib.request", "http.client", "nnfunc.cli", "nnfunc.train",
              "nnfunc.report._canvas", "nnfunc.data.download", "numba", "nnfunc.kernels.compiled", "dask",
-             "distributed", "optuna", "nnfunc.sweep")
+             "distributed", "optuna", "nnfunc.sweep", "sklearn", "scipy", "nnfunc.sklearn")
     code = f"import sys, nnfunc; print(sorted(m for m in sys.modules if m in {heavy!r}))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "[]"
@@ -207,7 +212,7 @@ def test_no_module_is_named_like_an_exported_name():
 def test_importing_every_submodule_replaces_no_package_attribute():
     """Import the package, note every package's attributes, import everything, compare."""
     modules = [m for m in MODULES if m not in ("nnfunc.__main__", "nnfunc.sweep.__main__")
-               and (SWEEP_EXTRA or not m.startswith("nnfunc.sweep"))]
+               and (SWEEP_EXTRA or not m.startswith("nnfunc.sweep")) and (SKLEARN_EXTRA or m != "nnfunc.sklearn")]
     code = f"""
 import importlib, sys
 import nnfunc

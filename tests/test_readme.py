@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from tests.conftest import REPO
-from tests.helpers import needs_sweep_extra
+from tests.helpers import installed, needs_sweep_extra
 
 README = (REPO / "README.md").read_text()
 
@@ -24,7 +24,8 @@ def python_blocks(section):
 
 
 def test_every_python_block_is_run_by_a_test():
-    tested = python_blocks("A short tour") + python_blocks("Use a trained model in Python")
+    tested = python_blocks("A short tour") + python_blocks("Use a trained model in Python") + python_blocks(
+        "scikit-learn: `nnfunc.sklearn.MLPClassifier`")
     assert sorted(tested) == sorted(re.findall(r"```python\n(.*?)```", README, flags=re.S))
 
 
@@ -37,24 +38,53 @@ def test_api_tour_runs_as_written():
     assert "OK: max relative error" in out.stdout
 
 
-@pytest.mark.slow
-def test_trained_model_snippet_runs_as_written(tmp_path, mnist_path):
-    """Train a small real run into runs/RUN, draw a real test digit into digit.png, run the block there."""
-    (block,) = python_blocks("Use a trained model in Python")
-    env = {**os.environ, "MPLCONFIGDIR": str(tmp_path / "mpl"), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, mnist_path):
+    """A directory holding a small real run in runs/RUN, and its environment (MNIST found through NNFUNC_DATA_DIR)."""
+    home = tmp_path_factory.mktemp("readme")
+    env = {**os.environ, "MPLCONFIGDIR": str(home / "mpl"), "XDG_CACHE_HOME": str(home / "cache"),
+           "NNFUNC_DATA_DIR": str(mnist_path)}
     train = subprocess.run([sys.executable, "-m", "nnfunc", "train", "--train-size", "3000", "--val-size", "300",
-                            "--test-size", "500", "--epochs", "2", "--no-plots", "--quiet", "--out", "runs/RUN",
-                            "--data-dir", str(mnist_path)], cwd=tmp_path, env=env, capture_output=True, text=True,
-                           timeout=300)
+                            "--test-size", "500", "--epochs", "2", "--no-plots", "--quiet", "--out", "runs/RUN"],
+                           cwd=home, env=env, capture_output=True, text=True, timeout=300)
     assert train.returncode == 0, train.stderr
+    return home, env
+
+
+def run_block(block, cwd, env):
+    out = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
+    assert out.returncode == 0, out.stderr
+    return out.stdout
+
+
+@pytest.mark.slow
+def test_trained_model_snippet_runs_as_written(trained, mnist_path):
+    """Draw a real test digit into digit.png beside runs/RUN, run the block there."""
+    (block,) = python_blocks("Use a trained model in Python")
+    home, env = trained
     with gzip.open(mnist_path / "t10k-images-idx3-ubyte.gz") as f:
         digit = np.frombuffer(f.read(), dtype=np.uint8, offset=16)[:784].reshape(28, 28)  # a 7
-    Image.fromarray(255 - digit).resize((112, 112)).save(tmp_path / "digit.png")  # dark ink on paper
-    out = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True, cwd=tmp_path, env=env,
-                         timeout=300)
-    assert out.returncode == 0, out.stderr
-    assert out.stdout.strip() == "digit.png is 7"
-    assert (tmp_path / "digits.npz").is_file()
+    Image.fromarray(255 - digit).resize((112, 112)).save(home / "digit.png")  # dark ink on paper
+    assert run_block(block, home, env).strip() == "digit.png is 7"
+    assert (home / "digits.npz").is_file()
+
+
+@pytest.mark.slow
+def test_scikit_learn_snippet_runs_as_written(tmp_path, mnist_path):
+    require_extra_here("sklearn", "sklearn")
+    (block,) = python_blocks("scikit-learn: `nnfunc.sklearn.MLPClassifier`")
+    env = {**os.environ, "NNFUNC_DATA_DIR": str(mnist_path), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    out = run_block(block, tmp_path, env)
+    assert re.fullmatch(r"\{'hidden': \((64|128),\), 'lr': 0\.00[13]\} test accuracy 0\.9[2-9]\d\n", out), out
+    import nnfunc as nf
+
+    model = nf.load(tmp_path / "grid-best.npz")
+    assert model.dataset == "mnist" and nf.layer_sizes(model.params)[0] == 784
+
+
+def require_extra_here(extra, *modules):
+    if os.environ.get("NNFUNC_REQUIRE_EXTRAS") != "1" and not installed(*modules):
+        pytest.skip(f"the [{extra}] extra is not installed: pip install -e '.[{extra}]'")
 
 
 def test_ci_runs_the_readme_test_command():
