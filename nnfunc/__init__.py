@@ -28,6 +28,7 @@ from nnfunc.evaluation import Evaluation, evaluate
 from nnfunc.initializers import SCHEMES, init
 from nnfunc.losses import log_softmax, softmax
 from nnfunc.model import backward, forward, input_grad, loss, predict, update, value_and_grad
+from nnfunc.onnx import export_onnx
 from nnfunc.optim import schedules
 from nnfunc.optim.optimizers import Optimizer, adam, adamw, apply_updates, momentum, rmsprop, sgd
 from nnfunc.params import Grads, Params, layer_sizes
@@ -51,6 +52,8 @@ __all__ = [
     # training, evaluation, trained models
     "fit", "start_fit", "FitConfig", "FitState", "TrainData", "evaluate", "Evaluation",
     "save", "load", "Model",
+    # other ecosystems (nnfunc.sklearn.MLPClassifier is imported from its module)
+    "export_onnx",
     # errors
     "NnfuncError", "InputError", "ConfigError", "ParamsError", "DataError", "DataNotFoundError",
     "CheckpointError", "DivergenceError", "GradientMismatchError",

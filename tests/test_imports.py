@@ -33,6 +33,7 @@ LAYERS = (
     ("verify", ("nnfunc.verify",)),
     ("training", ("nnfunc.training",)),
     ("report", ("nnfunc.report",)),
+    ("export", ("nnfunc.onnx",)),
     ("api", ("nnfunc",)),
     # an adapter to another library's conventions, built on the public API
     ("sklearn", ("nnfunc.sklearn",)),
@@ -56,8 +57,10 @@ ONLY = {
     "dask": [],
     "optuna": ["nnfunc.sweep.store"],
     "sqlalchemy": ["nnfunc.sweep.store"],  # for its errors (Optuna's SQLite storage)
-    # the [sklearn] extra
+    # the [sklearn] and [onnx] extras; onnxruntime only runs exported files, in the tests
     "sklearn": ["nnfunc.sklearn"],
+    "onnx": ["nnfunc.onnx"],
+    "onnxruntime": [],
 }
 
 
@@ -189,7 +192,8 @@ def test_the_checker_imports_no_model_code(module):
 def test_import_nnfunc_stays_light():
     heavy = ("matplotlib", "tqdm", "PIL", "mnist", "urllib.request", "http.client", "nnfunc.cli", "nnfunc.train",
              "nnfunc.report._canvas", "nnfunc.data.download", "numba", "nnfunc.kernels.compiled", "dask",
-             "distributed", "optuna", "nnfunc.sweep", "sklearn", "scipy", "nnfunc.sklearn")
+             "distributed", "optuna", "nnfunc.sweep", "sklearn", "scipy", "onnx", "onnxruntime",
+             "nnfunc.sklearn")
     code = f"import sys, nnfunc; print(sorted(m for m in sys.modules if m in {heavy!r}))"
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert result.stdout.strip() == "[]"

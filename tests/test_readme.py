@@ -25,7 +25,7 @@ def python_blocks(section):
 
 def test_every_python_block_is_run_by_a_test():
     tested = python_blocks("A short tour") + python_blocks("Use a trained model in Python") + python_blocks(
-        "scikit-learn: `nnfunc.sklearn.MLPClassifier`")
+        "scikit-learn: `nnfunc.sklearn.MLPClassifier`") + python_blocks("ONNX: export for onnxruntime")
     assert sorted(tested) == sorted(re.findall(r"```python\n(.*?)```", README, flags=re.S))
 
 
@@ -80,6 +80,15 @@ def test_scikit_learn_snippet_runs_as_written(tmp_path, mnist_path):
 
     model = nf.load(tmp_path / "grid-best.npz")
     assert model.dataset == "mnist" and nf.layer_sizes(model.params)[0] == 784
+
+
+@pytest.mark.slow
+def test_onnx_snippet_runs_as_written(trained):
+    require_extra_here("onnx", "onnx", "onnxruntime")
+    (block,) = python_blocks("ONNX: export for onnxruntime")
+    home, env = trained
+    assert run_block(block, home, env) == "onnxruntime agrees with nnfunc on all 10000 test digits\n"
+    assert (home / "digits.onnx").is_file()
 
 
 def require_extra_here(extra, *modules):

@@ -13,6 +13,7 @@ COMMANDS = {
     "evaluate": "test accuracy, per-class accuracy and confusion matrix of a run or model file",
     "predict": "classify image files of digits (or clothes) with a run or model file",
     "gradcheck": "check a random network's gradients against central differences",
+    "export": "write a run or model file as an ONNX model for onnxruntime (needs the [onnx] extra)",
     "sweep": "search train settings with many trials on a Dask cluster (needs the [sweep] extra)",
 }
 # commands that live outside this package (their dependencies are an extra)
