@@ -48,7 +48,8 @@ def export_onnx(params, path, *, activation, classes=None):
         path: the file to write (``.onnx`` by convention); its directory is created.
         activation: the hidden activation spec the params were trained with,
             one name or one per hidden layer (as for ``nnfunc.forward``).
-        classes: None, or nL class names, stored in the file's metadata.
+        classes: None, or nL class names (a list, tuple or 1-D array; each
+            stored as its str), kept in the file's metadata.
 
     Returns:
         The Path written. The model has input "x" (batch, n0) float32 and
@@ -69,8 +70,10 @@ def export_onnx(params, path, *, activation, classes=None):
     if bad is not None:
         raise ParamsError(f"params[{bad!r}] holds NaN or inf; export the params of an epoch before the run diverged")
     n_out = params[f"W{L}"].shape[1]
-    if classes is not None and (not isinstance(classes, (list, tuple)) or len(classes) != n_out):
-        raise ConfigError(f"classes must be {n_out} names, one per output unit, got {classes!r}")
+    if classes is not None:  # a list, a tuple or a 1-D array (an estimator's classes_)
+        if not isinstance(classes, (list, tuple, np.ndarray)) or np.ndim(classes) != 1 or len(classes) != n_out:
+            raise ConfigError(f"classes must be a list of {n_out} names, one per output unit, got {shown(classes)}")
+        classes = [str(c) for c in np.asarray(classes).tolist()]
     too_big = next((k for k, p in params.items() if np.abs(p).max(initial=0) > np.finfo(np.float32).max), None)
     if too_big is not None:
         raise ParamsError(f"params[{too_big!r}] holds a value beyond float32's range; the ONNX graph stores float32")
@@ -114,6 +117,6 @@ def _model(onnx, params, L, names, classes):
                                          f"{','.join(names) or 'none'}; input pixels scaled to [0, 1]")
     metadata = {"activation": json.dumps(names), "sizes": json.dumps(list(sizes))}
     if classes is not None:
-        metadata["classes"] = json.dumps([str(c) for c in classes])
+        metadata["classes"] = json.dumps(classes)
     helper.set_model_props(model, metadata)
     return model

@@ -4,7 +4,8 @@ Needs the [sklearn] extra (``pip install "nnfunc[sklearn]"``); ``import
 nnfunc`` never loads scikit-learn. The estimator is a thin shell: ``fit``
 runs ``nnfunc.init``, ``nnfunc.start_fit`` and ``nnfunc.fit``, and keeps
 what they return as plain data (``params_``, a dict of arrays, and
-``fit_state_``, the ``nnfunc.FitState`` that ``partial_fit`` continues).
+``fit_state_``, the ``nnfunc.FitState`` whose optimizer state and random
+streams ``partial_fit`` continues).
 
 It passes scikit-learn's ``check_estimator`` with no expected failures
 (``EXPECTED_FAILED_CHECKS`` is empty; tests/test_sklearn.py runs every check).
@@ -14,7 +15,8 @@ scikit-learn's own ``MLPClassifier`` they map as ``hidden_layer_sizes`` ->
 ``hidden``, ``solver`` -> ``optimizer``, ``learning_rate_init`` -> ``lr``,
 ``max_iter`` -> ``epochs``, ``n_iter_no_change`` -> ``patience``, and
 ``alpha`` -> ``l2 = alpha / batch_size`` (scikit-learn divides its penalty
-by the batch size, nnfunc adds ``0.5 * l2 * sum ||W||^2`` to the mean loss).
+by the rows of each batch, nnfunc adds ``0.5 * l2 * sum ||W||^2`` to the
+mean loss: the same for every full batch).
 Unlike scikit-learn's, training always runs ``epochs`` epochs (there is no
 ``tol``) unless ``early_stopping`` stops it, and early stopping watches the
 validation loss, not the accuracy, and keeps the best epoch's params.
@@ -34,6 +36,7 @@ except ImportError as exc:  # the core does not depend on scikit-learn
                               name="sklearn") from exc
 
 import nnfunc as nf
+from nnfunc import activations as _activations
 from nnfunc import checks
 from nnfunc.errors import ConfigError
 from nnfunc.training.loop import final_params
@@ -77,6 +80,7 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         classes_: (k,) the class labels; output unit i is ``classes_[i]``.
         n_features_in_: int, the width of X (and ``feature_names_in_`` for
             a DataFrame with string column names).
+        activation_: tuple of str, the activation of each hidden layer, as trained.
         loss_curve_: list of float, the training loss (with L2) of each epoch.
         validation_scores_: list of float, the validation accuracy of each
             epoch (None without early stopping).
@@ -129,8 +133,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
 
         The first call (on an unfitted estimator) starts a fresh network and
         needs ``classes``, every label y will ever hold; later calls go on
-        from ``fit_state_`` with the same optimizer state. Early stopping is
-        not used here: each call trains on all the rows it is given.
+        from ``params_`` (after an early-stopped fit, the best epoch's) with
+        the optimizer state of ``fit_state_``, and with the settings in force
+        now (lr, batch_size, l2, dropout). Early stopping is not used here:
+        each call trains on all the rows it is given.
         """
         first = not hasattr(self, "fit_state_")
         if first:
@@ -156,8 +162,10 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         if first:
             state = self._start(X, len(known), opt, self._seed())
         else:
-            # go on from the last epoch (whose optimizer state this is), and track no best: no validation here
-            state = self.fit_state_._replace(best_params=None, best_val_loss=math.inf, bad_epochs=0)
+            # go on from params_ (after early stopping, the best epoch's) with the last epoch's optimizer
+            # state, as scikit-learn's MLP does; no validation here, so no best to track
+            state = self.fit_state_._replace(params=self.params_, best_params=None, best_val_loss=math.inf,
+                                             bad_epochs=0)
         codes = codes.astype(np.intp)
         state = nf.fit(state, opt, nf.TrainData(X, codes, X[:0], codes[:0]), self._config(state.epoch + 1, 0))
         self.classes_ = known
@@ -168,21 +176,21 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         """(m, k) class probabilities of X: (m, n), rows summing to 1, columns in ``classes_`` order."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=_FLOATS, reset=False)
-        probs, _ = nf.forward(self.params_, X, activation=self.activation)
+        probs, _ = nf.forward(self.params_, X, activation=self.activation_)
         return probs
 
     def predict_log_proba(self, X):
         """(m, k) log-probabilities of X: (m, n), computed from the logits (finite where a probability is 0)."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=_FLOATS, reset=False)
-        _, cache = nf.forward(self.params_, X, activation=self.activation)
+        _, cache = nf.forward(self.params_, X, activation=self.activation_)
         return nf.log_softmax(cache["logits"])
 
     def predict(self, X):
         """(m,) the most probable label of each row of X: (m, n)."""
         check_is_fitted(self)
         X = validate_data(self, X, dtype=_FLOATS, reset=False)
-        return self.classes_[nf.predict(self.params_, X, activation=self.activation)]
+        return self.classes_[nf.predict(self.params_, X, activation=self.activation_)]
 
     # settings, checked when used (scikit-learn's rule: __init__ only stores them)
 
@@ -221,23 +229,30 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         return checks.seed(state, "random_state")
 
     def _split(self, X, codes, seed):
-        """TrainData with ``validation_fraction`` of the rows held out, every class in proportion."""
+        """TrainData with ``validation_fraction`` of the rows held out, every class in proportion.
+
+        Training keeps at least one row of every class. codes: (m,) intp, each of 0..k-1 present.
+        """
         fraction = checks.number(self.validation_fraction, "validation_fraction", low=0, high=1, low_open=True,
                                  high_open=True)
-        m = X.shape[0]
-        n_val = int(np.ceil(fraction * m))
-        if n_val >= m:
-            raise ValueError(f"early_stopping holds out {n_val} of the n_samples={m} rows, leaving none to train on; "
-                             "pass more rows or a smaller validation_fraction, or set early_stopping=False")
-        # stratified: rank each row within its class (in a random order), hold out the lowest ranks first
-        order = np.random.default_rng(run_seeds(seed).split).permutation(m)
-        order = order[np.argsort(codes[order], kind="stable")]
-        counts = np.bincount(codes)
-        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
+        m, counts = X.shape[0], np.bincount(codes)
+        n_val, spare = int(np.ceil(fraction * m)), m - len(counts)
+        if n_val > spare:
+            raise ValueError(f"early_stopping holds out {n_val} of the n_samples={m} rows, but training keeps a "
+                             f"row of each of the {len(counts)} classes, which leaves {spare}; pass more rows or a "
+                             "smaller validation_fraction, or set early_stopping=False")
+        # each class's rows in a random order: the i-th of c ranks i / c, its last never leaves training;
+        # the lowest ranks are held out, ties in the random order
+        perm = np.random.default_rng(run_seeds(seed).split).permutation(m)
+        order = perm[np.argsort(codes[perm], kind="stable")]
+        within = np.arange(m) - np.repeat(np.cumsum(counts) - counts, counts)
+        size = np.repeat(counts, counts)
         rank = np.empty(m)
-        rank[order] = (np.arange(m) - np.repeat(starts, counts)) / np.repeat(counts, counts)
+        rank[order] = np.where(within == size - 1, np.inf, within / size)
+        shuffled = np.empty(m)
+        shuffled[perm] = np.arange(m)
         held = np.zeros(m, dtype=bool)
-        held[np.argsort(rank, kind="stable")[:n_val]] = True
+        held[np.lexsort((shuffled, rank))[:n_val]] = True
         return nf.TrainData(X[~held], codes[~held], X[held], codes[held])
 
     def _keep(self, state):
@@ -245,6 +260,8 @@ class MLPClassifier(ClassifierMixin, BaseEstimator):
         history = [dict(record) for record in state.history]
         self.fit_state_ = state
         self.params_ = final_params(state)
+        # what predictions use: a later set_params(activation=...) must not change them
+        self.activation_ = tuple(a.name for a in _activations.resolve(self.activation, len(self.params_) // 2 - 1))
         self.history_ = history
         self.n_iter_ = state.epoch
         self.loss_curve_ = [record["train_loss"] for record in history]

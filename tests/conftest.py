@@ -12,7 +12,9 @@ from pathlib import Path
 from types import SimpleNamespace
 
 # scikit-learn runs its array API check only when SciPy starts in array API
-# mode, which must be chosen before SciPy loads (nnfunc never uses SciPy)
+# mode, which must be chosen before SciPy loads. SciPy loads wherever numba
+# does, so the whole suite (and its subprocesses) runs SciPy in that mode;
+# nnfunc itself never calls SciPy.
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
 
 import numpy as np  # noqa: E402

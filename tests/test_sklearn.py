@@ -3,7 +3,6 @@
 import pickle
 import subprocess
 import sys
-import warnings
 
 import numpy as np
 import pytest
@@ -109,14 +108,20 @@ def test_partial_fit_epoch_by_epoch_equals_fit():
     assert_bit_identical(step.params_, longer.params_)
 
 
-def test_partial_fit_after_early_stopping_goes_on_from_the_last_epoch():
+def test_partial_fit_after_early_stopping_goes_on_from_the_kept_params():
     X, y = blobs(m=300)
-    est = MLPClassifier(hidden=(5,), epochs=6, early_stopping=True, patience=50, random_state=0).fit(X, y)
-    last = est.fit_state_.params
+    est = MLPClassifier(hidden=(5,), epochs=40, lr=0.05, early_stopping=True, patience=3, random_state=0).fit(X, y)
+    state = est.fit_state_
+    assert est.n_iter_ < 40 and not np.array_equal(est.params_["W1"], state.params["W1"])  # it kept an earlier epoch
+    kept = est.params_
     est.partial_fit(X, y)
-    assert est.n_iter_ == 7 and est.validation_scores_ is None
-    assert_bit_identical(est.params_, est.fit_state_.params)
-    assert not np.array_equal(est.params_["W1"], last["W1"])
+    # by hand: one epoch of nnfunc.fit from the kept params, with the last epoch's optimizer state and streams
+    start = state._replace(params=kept, best_params=None, best_val_loss=np.inf, bad_epochs=0)
+    codes = y.astype(np.intp)
+    expected = nf.fit(start, nf.adam(0.05), nf.TrainData(X, codes, X[:0], codes[:0]),
+                      nf.FitConfig(epochs=state.epoch + 1, batch_size=200))
+    assert_bit_identical(est.params_, expected.params)
+    assert est.n_iter_ == state.epoch + 1 and est.validation_scores_ is None
 
 
 @pytest.mark.slow
@@ -135,11 +140,30 @@ def test_early_stopping_keeps_the_best_epoch(mnist):
 
 def test_the_validation_split_keeps_every_class_in_proportion():
     y = np.repeat(np.arange(4), [40, 20, 20, 20])
-    X = np.zeros((100, 2))
+    X = np.arange(100.0)[:, None]
     data = MLPClassifier(validation_fraction=0.1)._split(X, y, seed=0)
     assert len(data.y_val) == 10 and len(data.y_train) == 90
     assert np.bincount(data.y_val).tolist() == [4, 2, 2, 2]
-    assert sorted(data.y_train.tolist() + data.y_val.tolist()) == sorted(y.tolist())
+    assert sorted(data.x_train[:, 0].tolist() + data.x_val[:, 0].tolist()) == X[:, 0].tolist()
+    assert not np.array_equal(data.x_val, MLPClassifier(validation_fraction=0.1)._split(X, y, seed=1).x_val)
+
+
+def test_the_validation_split_never_takes_a_class_out_of_training():
+    y = np.array([2] + [0] * 5 + [1] * 5)
+    X = np.zeros((11, 1))
+    for seed in range(20):
+        data = MLPClassifier(validation_fraction=0.1)._split(X, y, seed=seed)
+        assert sorted(set(data.y_train.tolist())) == [0, 1, 2] and len(data.y_val) == 2
+    with pytest.raises(ValueError, match="training keeps a row of each of the 3 classes, which leaves 8"):
+        MLPClassifier(validation_fraction=0.8)._split(X, y, seed=0)
+
+
+def test_predictions_use_the_activation_it_was_trained_with():
+    X, y = blobs()
+    est = MLPClassifier(hidden=(6,), activation="tanh", epochs=20, random_state=0).fit(X, y)
+    before = est.predict_proba(X)
+    est.set_params(activation="relu")
+    assert est.activation_ == ("tanh",) and np.array_equal(est.predict_proba(X), before)
 
 
 @pytest.mark.parametrize("dtype, expected", [(np.float32, np.float32), (np.float64, np.float64),
@@ -160,9 +184,9 @@ def test_params_are_nnfuncs_plain_dict():
     labels = np.array(["cat", "dog", "eel"])[y]
     est = MLPClassifier(hidden=(6, 5), activation=("tanh", "sigmoid"), epochs=30, random_state=0).fit(X, labels)
     assert type(est.params_) is dict and list(est.params_) == ["W1", "b1", "W2", "b2", "W3", "b3"]
-    ids = nf.predict(est.params_, X, activation=est.activation)
+    ids = nf.predict(est.params_, X, activation=est.activation_)
     assert np.array_equal(est.classes_[ids], est.predict(X))
-    probs, _ = nf.forward(est.params_, X, activation=est.activation)
+    probs, _ = nf.forward(est.params_, X, activation=est.activation_)
     assert np.array_equal(probs, est.predict_proba(X))
     again = pickle.loads(pickle.dumps(est))
     assert np.array_equal(again.predict(X), est.predict(X))
@@ -213,11 +237,3 @@ def test_without_scikit_learn_the_error_says_what_to_install():
     assert result.returncode == 1
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("ModuleNotFoundError: nnfunc.sklearn needs scikit-learn") and 'nnfunc[sklearn]' in last
-
-
-def test_scikit_learns_own_mlp_warns_where_ours_is_silent():
-    """Ours runs exactly ``epochs`` epochs and has no tol, so it has nothing to warn about."""
-    X, y = blobs()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        MLPClassifier(hidden=(3,), epochs=2, random_state=0).fit(X, y)

@@ -103,7 +103,8 @@ def run(body, *, memory_fix="use smaller settings, or a machine with more memory
         with warnings.catch_warnings():
             warnings.showwarning = _show_warning
             # load the compiled kernels' libraries now, while memory is free
-            # (see nnfunc/kernels/_numba.py), not at the first forward pass
+            # (see nnfunc/kernels/_numba.py), not at the first forward pass;
+            # a command that needs none (export) pays the import, about 0.5 s
             kernels.fast()
             return body()
     except NnfuncError as exc:
