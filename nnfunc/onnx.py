@@ -22,10 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from nnfunc import activations as _activations
+from nnfunc import finite
 from nnfunc._version import __version__
 from nnfunc.errors import ConfigError, ParamsError, shown
 from nnfunc.fileio import write_bytes
-from nnfunc.params import layer_sizes, validate_params
+from nnfunc.params import layer_sizes, param_keys, validate_params
 
 OPSET = 17
 IR_VERSION = 8  # the IR of opset 17: runtimes that know the opset read the file
@@ -66,15 +67,14 @@ def export_onnx(params, path, *, activation, classes=None):
     path = Path(path)
     L = validate_params(params)
     acts = _activations.resolve(activation, L - 1)
-    bad = next((k for k, p in params.items() if not np.isfinite(p).all()), None)
-    if bad is not None:
-        raise ParamsError(f"params[{bad!r}] holds NaN or inf; export the params of an epoch before the run diverged")
+    keys = param_keys(L)
+    finite.finite_arrays(params, keys, "params", "export the params of an epoch before the run diverged")
     n_out = params[f"W{L}"].shape[1]
     if classes is not None:  # a list, a tuple or a 1-D array (an estimator's classes_)
         if not isinstance(classes, (list, tuple, np.ndarray)) or np.ndim(classes) != 1 or len(classes) != n_out:
             raise ConfigError(f"classes must be a list of {n_out} names, one per output unit, got {shown(classes)}")
         classes = [str(c) for c in np.asarray(classes).tolist()]
-    too_big = next((k for k, p in params.items() if np.abs(p).max(initial=0) > np.finfo(np.float32).max), None)
+    too_big = next((k for k in keys if finite.largest(params[k]) > float(np.finfo(np.float32).max)), None)
     if too_big is not None:
         raise ParamsError(f"params[{too_big!r}] holds a value beyond float32's range; the ONNX graph stores float32")
     try:

@@ -33,10 +33,10 @@ def export(args):
         if exc.name != "onnx":
             raise
         return _common.report(f"nnfunc export needs the onnx extra, which is not installed: {INSTALL}")
-    sizes = "-".join(map(str, nf.layer_sizes(model.params)))
+    sizes = nf.layer_sizes(model.params)
     activation = model.activation if isinstance(model.activation, str) else ",".join(model.activation)
-    print(f"wrote {out} (sizes {sizes}, activation {activation}; input x (batch, {sizes.split('-')[0]}) float32, "
-          "outputs probabilities and label)")
+    print(f"wrote {out} (sizes {'-'.join(map(str, sizes))}, activation {activation}; input x (batch, {sizes[0]}) "
+          "float32, outputs probabilities and label)")
     return 0
 
 
