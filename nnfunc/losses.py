@@ -16,6 +16,7 @@ import numpy as np
 
 from nnfunc import finite, kernels
 from nnfunc.errors import InputError
+from nnfunc.subnormals import flush
 
 
 def _row_max(logits):
@@ -119,7 +120,9 @@ def softmax_cross_entropy_grad(probs, y):
         y: (m,) int class ids.
 
     Returns:
-        dZ: (m, k) same dtype, ``(probs - onehot(y)) / m``.
+        dZ: (m, k) same dtype, ``(probs - onehot(y)) / m`` with subnormals flushed to zero
+        (``nnfunc.subnormals``): a confident network's tiny probabilities would
+        otherwise carry them into every matmul of the backward pass.
     """
     fast = kernels.fast()
     dZ = None if fast is None else fast.cross_entropy_grad(probs, y)
@@ -129,7 +132,7 @@ def softmax_cross_entropy_grad(probs, y):
     dZ = probs.copy()
     dZ[np.arange(m), y] -= 1
     dZ *= probs.dtype.type(1.0 / m)
-    return dZ
+    return flush(dZ)
 
 
 def l2_penalty(params, num_layers, l2):

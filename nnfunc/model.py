@@ -18,6 +18,7 @@ from nnfunc import checks, finite, kernels
 from nnfunc.checks import check_l2, check_x, check_y
 from nnfunc.losses import _softmax, l2_penalty, softmax_cross_entropy, softmax_cross_entropy_grad
 from nnfunc.params import Grads, Params, layer_sizes, param_keys, validate_params
+from nnfunc.subnormals import flush, scaled
 
 
 def _network(params, activation):
@@ -83,8 +84,9 @@ def _backward(params, cache, probs, y, acts, l2, need_dx=False, out=None):
         A_prev = cache[f"A{l - 1}"]
         W = params[f"W{l}"]
         dW = np.matmul(A_prev.T, dZ, out=None if out is None else out[f"W{l}"])
-        if l2:
-            dW += dtype.type(l2) * W
+        # the L2 term: scaled, so the frozen tiny weights of dead units make no subnormal (nnfunc.subnormals)
+        if l2 and (fast is None or not fast.add_scaled(dW, W, l2)):
+            dW += scaled(W, l2)
         grads[f"W{l}"] = dW
         out_b = None if out is None else out[f"b{l}"]
         db = None if fast is None else fast.column_sums(dZ, out_b)
@@ -267,7 +269,9 @@ def kink_pattern(params, x, *, activation="relu", dropout=0.0, rng=None):
 
 
 def update(params, grads, *, lr) -> Params:
-    """One plain gradient-descent step: a new dict ``{k: params[k] - lr * grads[k]}``.
+    """One plain gradient-descent step: a new dict ``{k: params[k] - lr * grads[k]}`` in the params' dtype.
+
+    The product and the result follow ``nnfunc.subnormals``: no subnormal is made or returned.
 
     Raises:
         ConfigError: lr not a finite number >= 0, or so large that lr * grads overflows.
@@ -284,7 +288,8 @@ def update(params, grads, *, lr) -> Params:
                               "pass the gradient of these params, e.g. from value_and_grad")
     with finite.overflow_checked_after():
         step = params["W1"].dtype.type(lr)
-        return finite.finite_step({k: params[k] - step * grads[k] for k in keys}, params, grads, lr)
+        new = {k: flush(params[k] - scaled(np.asarray(grads[k], params[k].dtype), step)) for k in keys}
+        return finite.finite_step(new, params, grads, lr)
 
 
 __all__ = [

@@ -24,7 +24,7 @@ MODEL_CODE = ("nnfunc.model", "nnfunc.activations", "nnfunc.losses")
 # the library; only the command line, last, may import it.
 LAYERS = (
     ("base", ("nnfunc._version", "nnfunc.errors", "nnfunc.finite", "nnfunc.checks", "nnfunc.fileio", "nnfunc.npz",
-              "nnfunc.allocator")),
+              "nnfunc.allocator", "nnfunc.subnormals")),
     ("kernels", ("nnfunc.kernels",)),
     ("data", ("nnfunc.data",)),
     ("model", ("nnfunc.params", "nnfunc.activations", "nnfunc.initializers", "nnfunc.losses", "nnfunc.model",

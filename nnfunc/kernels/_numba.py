@@ -21,6 +21,8 @@ import numpy as np
 jit = numba.njit(cache=True, error_model="numpy", nogil=True)
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
+# the smallest normal number of each, in its own type: below it a value is subnormal (nnfunc.subnormals)
+TINY = {dtype: dtype.type(np.finfo(dtype).tiny) for dtype in FLOATS}
 
 
 def fits(dtype, *arrays):
@@ -31,3 +33,27 @@ def fits(dtype, *arrays):
         if a.dtype != dtype or not a.flags.c_contiguous:
             return False
     return True
+
+
+# The rule of nnfunc.subnormals for one value, shared by the loops of
+# layer_loops and optimizer_loops. numba's on-disk cache checks only the
+# calling function's own file, so after editing these delete
+# nnfunc/kernels/__pycache__/*.nb[ic], or the callers keep the old code.
+@jit
+def flushed(x, tiny):
+    """x, or a zero of its sign when it is subnormal (``subnormals.flush``)."""
+    # times a zero of x's own type: a literal 0 would make a float32 x a float64
+    return x * (tiny - tiny) if abs(x) < tiny else x
+
+
+@jit
+def scaled(x, c, tiny):
+    """x * c, with |x| < tiny / |c| taken as a zero of its sign first (``subnormals.scaled``)."""
+    return (x * (tiny - tiny) if abs(x) < tiny / abs(c) else x) * c
+
+
+@jit
+def squared_scaled(x, c, tiny):
+    """(x * x) * c, with |x| < sqrt(tiny / |c|) taken as a zero first (``subnormals.squared_scaled``)."""
+    k = x * (tiny - tiny) if abs(x) < np.sqrt(tiny / abs(c)) else x
+    return (k * k) * c

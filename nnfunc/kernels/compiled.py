@@ -10,6 +10,7 @@ back to the reference.
 
 from nnfunc.kernels.layer_loops import (
     activation_grad,
+    add_scaled,
     bias_activation,
     column_sums,
     cross_entropy_grad,
@@ -19,6 +20,6 @@ from nnfunc.kernels.layer_loops import (
 from nnfunc.kernels.image_loops import warp
 from nnfunc.kernels.optimizer_loops import add_all, optimizer_apply, optimizer_update, optimizer_update_all
 
-__all__ = ["activation_grad", "bias_activation", "column_sums", "cross_entropy_grad", "softmax",
+__all__ = ["activation_grad", "add_scaled", "bias_activation", "column_sums", "cross_entropy_grad", "softmax",
            "softmax_cross_entropy", "add_all", "optimizer_apply", "optimizer_update", "optimizer_update_all",
            "warp"]

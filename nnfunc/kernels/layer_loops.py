@@ -1,4 +1,4 @@
-"""The layer passes compiled with numba: bias + activation, its derivative, softmax, cross-entropy, bias sums.
+"""The layer passes compiled with numba: bias + activation, its derivative, softmax, cross-entropy, bias sums, L2.
 
 Each loop mirrors a NumPy reference (named in its wrapper's docstring) and
 runs its float operations in the same order, so the results match bit for
@@ -10,7 +10,7 @@ the reference.
 
 import numpy as np
 
-from nnfunc.kernels._numba import fits as _fits, jit as _jit
+from nnfunc.kernels._numba import TINY, fits as _fits, flushed as _flushed, jit as _jit, scaled as _scaled
 
 ACTIVATION_CODES = {"linear": 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4}
 
@@ -111,23 +111,37 @@ def softmax(logits):
 
 
 @_jit
-def _cross_entropy_grad(probs, y, dZ, inv_m):
+def _cross_entropy_grad(probs, y, dZ, inv_m, tiny):
     one = inv_m / inv_m
     for i in range(probs.shape[0]):
         for j in range(probs.shape[1]):
             p = probs[i, j]
             if j == y[i]:
                 p = p - one
-            dZ[i, j] = p * inv_m
+            dZ[i, j] = _flushed(p * inv_m, tiny)
 
 
 def cross_entropy_grad(probs, y):
-    """``(probs - onehot(y)) / m`` as ``losses.softmax_cross_entropy_grad``; None if not run."""
+    """``(probs - onehot(y)) / m``, flushed, as ``losses.softmax_cross_entropy_grad``; None if not run."""
     if probs.ndim != 2 or not _fits(probs.dtype, probs):
         return None
     dZ = np.empty_like(probs)
-    _cross_entropy_grad(probs, y, dZ, probs.dtype.type(1.0 / probs.shape[0]))
+    _cross_entropy_grad(probs, y, dZ, probs.dtype.type(1.0 / probs.shape[0]), TINY[probs.dtype])
     return dZ
+
+
+@_jit
+def _add_scaled(d, W, c, tiny):
+    for i in range(d.size):
+        d[i] += _scaled(W[i], c, tiny)
+
+
+def add_scaled(d, W, c):
+    """``d += subnormals.scaled(W, c)`` in place (the L2 term of a weight gradient); False if not run."""
+    if d.shape != W.shape or not _fits(d.dtype, d, W):
+        return False
+    _add_scaled(d.reshape(-1), W.reshape(-1), d.dtype.type(c), TINY[d.dtype])
+    return True
 
 
 @_jit

@@ -3,14 +3,17 @@
 Each loop runs the float operations of its NumPy reference in
 ``nnfunc.optim._kernels`` in the same order, one rounding each, so the
 results match bit for bit. Scalars come in the arrays' dtype, so float32
-stays float32.
+stays float32. As ``nnfunc.subnormals`` has it, every slot value and param
+a loop writes goes through ``_flushed`` and every multiply by a constant
+through ``_scaled``; ``tiny`` is the dtype's smallest normal number.
 """
 
 import itertools
 
 import numpy as np
 
-from nnfunc.kernels._numba import FLOATS, fits as _fits, jit as _jit
+from nnfunc.kernels._numba import FLOATS, TINY, fits as _fits, flushed as _flushed, jit as _jit
+from nnfunc.kernels._numba import scaled as _scaled, squared_scaled as _squared_scaled
 
 # ---------------------------------------------------------------- optimizer updates
 # The pure update writes the new slots and the update ``u`` as rows of one
@@ -24,27 +27,27 @@ from nnfunc.kernels._numba import FLOATS, fits as _fits, jit as _jit
 
 
 @_jit
-def _sgd(g, out, neg_lr):
+def _sgd(g, out, neg_lr, tiny):
     bad = 0
     for i in range(g.size):
-        ui = g[i] * neg_lr
+        ui = _scaled(g[i], neg_lr, tiny)
         out[0, i] = ui
         bad += (ui - ui) != 0
     return bad == 0
 
 
 @_jit
-def _sgd_apply(g, p, neg_lr):
+def _sgd_apply(g, p, neg_lr, tiny):
     for i in range(g.size):
-        p[i] = p[i] + g[i] * neg_lr
+        p[i] = _flushed(p[i] + _scaled(g[i], neg_lr, tiny), tiny)
 
 
 @_jit
-def _momentum(g, mu, out, beta, neg_lr, nesterov):
+def _momentum(g, mu, out, beta, neg_lr, nesterov, tiny):
     bad = 0
     for i in range(g.size):
-        mi = mu[i] * beta + g[i]
-        ui = (mi * beta + g[i]) * neg_lr if nesterov else mi * neg_lr
+        mi = _flushed(_scaled(mu[i], beta, tiny) + g[i], tiny)
+        ui = _scaled(_scaled(mi, beta, tiny) + g[i] if nesterov else mi, neg_lr, tiny)
         out[0, i] = mi
         out[1, i] = ui
         bad += (ui - ui) != 0
@@ -52,23 +55,23 @@ def _momentum(g, mu, out, beta, neg_lr, nesterov):
 
 
 @_jit
-def _momentum_apply(g, p, m, beta, neg_lr, nesterov):
+def _momentum_apply(g, p, m, beta, neg_lr, nesterov, tiny):
     for i in range(g.size):
-        mi = m[i] * beta + g[i]
+        mi = _flushed(_scaled(m[i], beta, tiny) + g[i], tiny)
         m[i] = mi
-        p[i] = p[i] + ((mi * beta + g[i]) * neg_lr if nesterov else mi * neg_lr)
+        p[i] = _flushed(p[i] + _scaled(_scaled(mi, beta, tiny) + g[i] if nesterov else mi, neg_lr, tiny), tiny)
 
 
 @_jit
-def _adam(g, mu, nu, p, out, b1, one_b1, b2, one_b2, eps_root, scale, weight_decay, neg_lr, decays):
+def _adam(g, mu, nu, p, out, b1, one_b1, b2, one_b2, eps_root, scale, weight_decay, neg_lr, decays, tiny):
     bad = 0
     for i in range(g.size):
         gi = g[i]
-        mi = mu[i] * b1 + gi * one_b1
-        vi = nu[i] * b2 + (gi * gi) * one_b2
-        ui = mi / (np.sqrt(vi) + eps_root) * scale
+        mi = _flushed(_scaled(mu[i], b1, tiny) + _scaled(gi, one_b1, tiny), tiny)
+        vi = _flushed(_scaled(nu[i], b2, tiny) + _squared_scaled(gi, one_b2, tiny), tiny)
+        ui = _scaled(mi / (np.sqrt(vi) + eps_root), scale, tiny)
         if decays:
-            ui = (ui + p[i] * weight_decay) * neg_lr
+            ui = _scaled(ui + _scaled(p[i], weight_decay, tiny), neg_lr, tiny)
         out[0, i] = mi
         out[1, i] = vi
         out[2, i] = ui
@@ -77,26 +80,26 @@ def _adam(g, mu, nu, p, out, b1, one_b1, b2, one_b2, eps_root, scale, weight_dec
 
 
 @_jit
-def _adam_apply(g, p, m, v, b1, one_b1, b2, one_b2, eps_root, scale, weight_decay, neg_lr, decays):
+def _adam_apply(g, p, m, v, b1, one_b1, b2, one_b2, eps_root, scale, weight_decay, neg_lr, decays, tiny):
     for i in range(g.size):
         gi = g[i]
-        mi = m[i] * b1 + gi * one_b1
-        vi = v[i] * b2 + (gi * gi) * one_b2
+        mi = _flushed(_scaled(m[i], b1, tiny) + _scaled(gi, one_b1, tiny), tiny)
+        vi = _flushed(_scaled(v[i], b2, tiny) + _squared_scaled(gi, one_b2, tiny), tiny)
         m[i] = mi
         v[i] = vi
-        ui = mi / (np.sqrt(vi) + eps_root) * scale
+        ui = _scaled(mi / (np.sqrt(vi) + eps_root), scale, tiny)
         if decays:
-            ui = (ui + p[i] * weight_decay) * neg_lr
-        p[i] = p[i] + ui
+            ui = _scaled(ui + _scaled(p[i], weight_decay, tiny), neg_lr, tiny)
+        p[i] = _flushed(p[i] + ui, tiny)
 
 
 @_jit
-def _rmsprop(g, nu, out, decay, one_decay, eps, neg_lr):
+def _rmsprop(g, nu, out, decay, one_decay, eps, neg_lr, tiny):
     bad = 0
     for i in range(g.size):
         gi = g[i]
-        vi = nu[i] * decay + (gi * gi) * one_decay
-        ui = gi / (np.sqrt(vi) + eps) * neg_lr
+        vi = _flushed(_scaled(nu[i], decay, tiny) + _squared_scaled(gi, one_decay, tiny), tiny)
+        ui = _scaled(gi / (np.sqrt(vi) + eps), neg_lr, tiny)
         out[0, i] = vi
         out[1, i] = ui
         bad += (ui - ui) != 0
@@ -104,12 +107,12 @@ def _rmsprop(g, nu, out, decay, one_decay, eps, neg_lr):
 
 
 @_jit
-def _rmsprop_apply(g, p, v, decay, one_decay, eps, neg_lr):
+def _rmsprop_apply(g, p, v, decay, one_decay, eps, neg_lr, tiny):
     for i in range(g.size):
         gi = g[i]
-        vi = v[i] * decay + (gi * gi) * one_decay
+        vi = _flushed(_scaled(v[i], decay, tiny) + _squared_scaled(gi, one_decay, tiny), tiny)
         v[i] = vi
-        p[i] = p[i] + gi / (np.sqrt(vi) + eps) * neg_lr
+        p[i] = _flushed(p[i] + _scaled(gi / (np.sqrt(vi) + eps), neg_lr, tiny), tiny)
 
 
 @_jit
@@ -119,29 +122,29 @@ def _rows(out, offsets, k, r):
 
 
 @_jit
-def _sgd_all(gs, ps, out, offsets, scales, decays, neg_lr, ok):
+def _sgd_all(gs, ps, out, offsets, scales, decays, neg_lr, tiny, ok):
     for k in range(len(gs)):
-        ok[k] = _sgd(gs[k], _rows(out, offsets, k, 1), neg_lr)
+        ok[k] = _sgd(gs[k], _rows(out, offsets, k, 1), neg_lr, tiny)
 
 
 @_jit
-def _momentum_all(gs, mus, ps, out, offsets, scales, decays, beta, neg_lr, nesterov, ok):
+def _momentum_all(gs, mus, ps, out, offsets, scales, decays, beta, neg_lr, nesterov, tiny, ok):
     for k in range(len(gs)):
-        ok[k] = _momentum(gs[k], mus[k], _rows(out, offsets, k, 2), beta, neg_lr, nesterov)
+        ok[k] = _momentum(gs[k], mus[k], _rows(out, offsets, k, 2), beta, neg_lr, nesterov, tiny)
 
 
 @_jit
 def _adam_all(gs, mus, nus, ps, out, offsets, scales, decays, b1, one_b1, b2, one_b2, eps_root, weight_decay,
-              neg_lr, ok):
+              neg_lr, tiny, ok):
     for k in range(len(gs)):
         ok[k] = _adam(gs[k], mus[k], nus[k], ps[k], _rows(out, offsets, k, 3), b1, one_b1, b2, one_b2,
-                       eps_root, scales[k], weight_decay, neg_lr, decays[k])
+                       eps_root, scales[k], weight_decay, neg_lr, decays[k], tiny)
 
 
 @_jit
-def _rmsprop_all(gs, nus, ps, out, offsets, scales, decays, decay, one_decay, eps, neg_lr, ok):
+def _rmsprop_all(gs, nus, ps, out, offsets, scales, decays, decay, one_decay, eps, neg_lr, tiny, ok):
     for k in range(len(gs)):
-        ok[k] = _rmsprop(gs[k], nus[k], _rows(out, offsets, k, 2), decay, one_decay, eps, neg_lr)
+        ok[k] = _rmsprop(gs[k], nus[k], _rows(out, offsets, k, 2), decay, one_decay, eps, neg_lr, tiny)
 
 
 _PURE = {"sgd": _sgd, "momentum": _momentum, "adam": _adam, "rmsprop": _rmsprop}
@@ -170,7 +173,7 @@ def optimizer_update(rule, g, p, old, scalars, flags):
     g1, olds = g.reshape(-1), [a.reshape(-1) for a in old]
     if rule == "adam":  # p is read only with weight decay, which needs it; g stands in otherwise
         olds.append(g1 if p is None else p.reshape(-1))
-    ok = _PURE[rule](g1, *olds, out, *(f(c) for c in scalars), *flags)
+    ok = _PURE[rule](g1, *olds, out, *(f(c) for c in scalars), *flags, TINY[g.dtype])
     rows = tuple(row.reshape(g.shape) for row in out)
     return rows[-1], rows[:-1], bool(ok)
 
@@ -236,19 +239,20 @@ def optimizer_update_all(rule, grads, params, old, constants):
     out = np.empty(rows * int(offsets[-1]), dtype)
     ok = np.empty(len(keys), np.bool_)
     f = dtype.type
-    _PURE_ALL[rule](gs, *slots, ps, out, offsets, scales, decays, *(f(c) for c in scalars), *flags, ok)
+    _PURE_ALL[rule](gs, *slots, ps, out, offsets, scales, decays, *(f(c) for c in scalars), *flags,
+                    TINY[dtype], ok)
     *new, updates = _blocks(out, rows, keys, [grads[k].shape for k in keys], offsets)
     return updates, new, dict(zip(keys, ok.tolist()))
 
 
 @_jit
-def _add_all(ps, us, out, offsets, ok):
+def _add_all(ps, us, out, offsets, tiny, ok):
     for k in range(len(ps)):
-        ok[k] = _add(ps[k], us[k], out[offsets[k] : offsets[k + 1]])
+        ok[k] = _add(ps[k], us[k], out[offsets[k] : offsets[k + 1]], tiny)
 
 
 def add_all(params, updates):
-    """``{k: params[k] + updates[k]}`` as views of one new block, and {k: finite}; None if they do not fit."""
+    """``{k: params[k] + updates[k]}`` (flushed) as views of one new block, and {k: finite}; None if they do not fit."""
     keys = list(params)
     dtype = params[keys[0]].dtype if keys else None
     if dtype not in FLOATS or any(updates[k].shape != params[k].shape for k in keys):
@@ -259,7 +263,7 @@ def add_all(params, updates):
     offsets = _offsets(ps)
     out = np.empty(int(offsets[-1]), dtype)
     ok = np.empty(len(keys), np.bool_)
-    _add_all(ps, us, out, offsets, ok)
+    _add_all(ps, us, out, offsets, TINY[dtype], ok)
     return _blocks(out, 1, keys, [params[k].shape for k in keys], offsets)[0], dict(zip(keys, ok.tolist()))
 
 
@@ -268,15 +272,16 @@ def optimizer_apply(rule, g, p, slots, scalars, flags):
     if not _fits(g.dtype, g, p, *slots):
         return False
     f = g.dtype.type
-    _APPLY[rule](g.reshape(-1), p.reshape(-1), *(a.reshape(-1) for a in slots), *(f(c) for c in scalars), *flags)
+    _APPLY[rule](g.reshape(-1), p.reshape(-1), *(a.reshape(-1) for a in slots), *(f(c) for c in scalars), *flags,
+                 TINY[g.dtype])
     return True
 
 
 @_jit
-def _add(p, u, out):
+def _add(p, u, out, tiny):
     bad = 0
     for i in range(p.size):
-        s = p[i] + u[i]
+        s = _flushed(p[i] + u[i], tiny)
         out[i] = s
         bad += (s - s) != 0
     return bad == 0

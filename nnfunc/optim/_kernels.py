@@ -5,11 +5,14 @@ u, lr_t, count)`` reads the gradient ``g``, the param ``p`` (or None) and
 the old slot arrays ``old`` (a tuple), and writes the new slot arrays into
 ``new`` and the update into ``u``; the same rule compiled in
 ``nnfunc.kernels.optimizer_loops`` runs when the numba kernels are active (see
-``nnfunc.kernels``) and does the same float operations in one loop. Both are
-elementwise, so ``new`` may be ``old``: the pure ``update`` passes fresh
-arrays, the training loop's in-place step passes the state's own arrays, and
-both run the same floating-point operations, so they agree bit for bit. The
-formulas in words live with the factories in ``nnfunc.optim.optimizers``.
+``nnfunc.kernels``) and does the same float operations in one loop. Every
+slot and param a rule writes is flushed as it is made, and every multiply by
+a constant goes through ``scaled`` (``nnfunc.subnormals``: no state holds a
+subnormal, and no pass makes one). Both are elementwise, so ``new`` may be
+``old``: the pure ``update`` passes fresh arrays, the training loop's
+in-place step passes the state's own arrays, and both run the same
+floating-point operations, so they agree bit for bit. The formulas in words
+live with the factories in ``nnfunc.optim.optimizers``.
 """
 
 import math
@@ -19,6 +22,7 @@ import numpy as np
 
 from nnfunc import finite, kernels
 from nnfunc.errors import ConfigError
+from nnfunc.subnormals import flush, scaled, squared_scaled
 
 CHUNK = 1 << 16  # elements per kernel call: 256 KB of float32, five arrays fit a core's L2
 
@@ -75,7 +79,7 @@ def fresh_all(kernel, grads, params, old, lr_t, count):
 
 
 def in_place(kernel, key, g, p, slots, scratch, lr_t, count):
-    """Run a rule on one tensor in place: ``slots`` overwritten, the update added into ``p``.
+    """Run a rule on one tensor in place: ``slots`` overwritten, the update added into ``p`` (flushed).
 
     ``scratch`` is a spare array like ``p`` for the NumPy reference's update.
     """
@@ -86,6 +90,7 @@ def in_place(kernel, key, g, p, slots, scratch, lr_t, count):
             return
     _reference(kernel.reference, key, g, p, slots, slots, scratch, lr_t, count)
     p += scratch
+    flush(p)
 
 
 def _reference(kernel, key, g, p, old, new, u, lr_t, count):
@@ -110,7 +115,7 @@ def sgd():
     """u = -lr * g."""
 
     def kernel(key, g, p, old, new, u, lr_t, count):
-        np.multiply(g, -g.dtype.type(lr_t), out=u)
+        scaled(g, -g.dtype.type(lr_t), out=u)
 
     return Kernel(kernel, "sgd", lambda key, p, lr_t, count: ((-lr_t,), ()))
 
@@ -121,14 +126,15 @@ def momentum(beta, nesterov):
     def kernel(key, g, p, old, new, u, lr_t, count):
         (mu,), (m,) = old, new
         b, neg_lr = g.dtype.type(beta), -g.dtype.type(lr_t)
-        np.multiply(mu, b, out=m)
+        scaled(mu, b, out=m)
         m += g
+        flush(m)
         if nesterov:
-            np.multiply(m, b, out=u)
+            scaled(m, b, out=u)
             u += g
-            u *= neg_lr
+            scaled(u, neg_lr, out=u)
         else:
-            np.multiply(m, neg_lr, out=u)
+            scaled(m, neg_lr, out=u)
 
     return Kernel(kernel, "momentum", lambda key, p, lr_t, count: ((beta, -lr_t), (nesterov,)))
 
@@ -149,22 +155,23 @@ def adam(b1, b2, eps, weight_decay, decay_biases, name):
         (mu, nu), (m, v) = old, new
         decays, c1, root = decays_and_scalars(key, p, count)
         f = g.dtype.type
-        np.multiply(g, f(1.0 - b1), out=u)  # u is scratch until the direction is computed
-        np.multiply(mu, f(b1), out=m)
+        scaled(g, f(1.0 - b1), out=u)  # u is scratch until the direction is computed
+        scaled(mu, f(b1), out=m)
         m += u
-        np.multiply(g, g, out=u)
-        u *= f(1.0 - b2)
-        np.multiply(nu, f(b2), out=v)
+        flush(m)
+        squared_scaled(g, f(1.0 - b2), out=u)
+        scaled(nu, f(b2), out=v)
         v += u
+        flush(v)
         np.sqrt(v, out=u)
         u += f(eps * root)
         np.divide(m, u, out=u)
         if decays:
-            u *= f(root / c1)
-            u += p * f(weight_decay)
-            u *= -f(lr_t)
+            scaled(u, f(root / c1), out=u)
+            u += scaled(p, f(weight_decay))
+            scaled(u, -f(lr_t), out=u)
         else:
-            u *= f(-lr_t * root / c1)
+            scaled(u, f(-lr_t * root / c1), out=u)
 
     def constants(key, p, lr_t, count):
         decays, c1, root = decays_and_scalars(key, p, count)
@@ -180,13 +187,13 @@ def rmsprop(decay, eps):
     def kernel(key, g, p, old, new, u, lr_t, count):
         (nu,), (v,) = old, new
         f = g.dtype.type
-        np.multiply(g, g, out=u)  # scratch until the last two lines
-        u *= f(1.0 - decay)
-        np.multiply(nu, f(decay), out=v)
+        squared_scaled(g, f(1.0 - decay), out=u)  # scratch until the last three lines
+        scaled(nu, f(decay), out=v)
         v += u
+        flush(v)
         np.sqrt(v, out=u)
         u += f(eps)
         np.divide(g, u, out=u)
-        u *= -f(lr_t)
+        scaled(u, -f(lr_t), out=u)
 
     return Kernel(kernel, "rmsprop", lambda key, p, lr_t, count: ((decay, 1.0 - decay, eps, -lr_t), ()))

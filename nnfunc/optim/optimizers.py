@@ -8,7 +8,14 @@
 ``update`` returns new dicts and never writes into its arguments; the same
 inputs give bit-identical outputs. Updates already carry the minus sign and
 the learning rate, and ``apply_updates`` (``p + u``) is the one place that
-adds them, so with ``lr = 0`` the params come back bit-identical.
+adds them, so with ``lr = 0`` the params come back bit-identical (a subnormal
+one comes back as zero).
+
+No state or params an optimizer writes holds a subnormal float, so a
+trained network stays as fast as a fresh one: the moments and the sums
+``p + u`` are flushed to zero as they are made, and every multiply by a
+constant (a decay, the rate) takes an operand that would make a subnormal
+product as zero first (``nnfunc.subnormals``).
 
 Each state is a small NamedTuple whose fields are ``count`` (0-d int64
 array: updates done so far) and dicts of arrays with the params' keys,
@@ -36,6 +43,7 @@ from nnfunc import checks, finite, kernels
 from nnfunc.errors import ConfigError
 from nnfunc.optim import _guards, _kernels
 from nnfunc.optim.schedules import as_schedule, rate_at
+from nnfunc.subnormals import flush
 
 
 class Optimizer(NamedTuple):
@@ -82,7 +90,7 @@ class RmspropState(NamedTuple):
 
 
 def apply_updates(params, updates):
-    """Return new params ``p + u`` for every key.
+    """Return new params ``p + u`` for every key, subnormal sums flushed to zero (``nnfunc.subnormals``).
 
     Args:
         params: dict of float arrays.
@@ -103,7 +111,7 @@ def apply_updates(params, updates):
     with finite.overflow_checked_after():  # an overflow is explained below, not warned about
         summed = None if fast is None else fast.add_all(params, updates)
         if summed is None:
-            new = {k: p + updates[k] for k, p in params.items()}
+            new = {k: flush(p + updates[k]) for k, p in params.items()}
             ok = {k: finite.all_finite(v) for k, v in new.items()}
         else:
             new, ok = summed

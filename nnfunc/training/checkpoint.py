@@ -7,6 +7,10 @@ optimizer state's field names), ``params/W1`` ..., ``best/W1`` ... (when a
 validation set tracked the best params) and ``opt/<field>`` or
 ``opt/<field>/<key>`` for the optimizer state. ``nnfunc.training.model_file``
 reads the params of these files and writes the smaller model files.
+
+No float array is written or read back with a subnormal value: they are
+flushed to zero both ways (``nnfunc.subnormals``), so a run written before
+that rule loads, evaluates and resumes at full speed.
 """
 
 import json
@@ -21,6 +25,7 @@ from nnfunc.fileio import save_npz
 from nnfunc.training.loop import _STREAMS as FitState_STREAMS, FitState
 from nnfunc.training.seeds import run_seeds
 from nnfunc.params import layer_sizes, param_keys, validate_params
+from nnfunc.subnormals import flush, flushed
 
 # 2: two RNG streams (batches, dropout) instead of one; format 1 files still give their params.
 # 3: a third stream, augment (0.3); a format-2 file resumes with the one its config's seed gives (it never drew)
@@ -43,13 +48,13 @@ def save(path, state, config, dataset):
         "format_version": np.array(FORMAT_VERSION),
         "nnfunc_version": np.array(__version__),
     }
-    arrays.update({f"params/{k}": v for k, v in state.params.items()})
+    arrays.update({f"params/{k}": v for k, v in flushed(state.params).items()})
     if state.best_params is not None:
-        arrays.update({f"best/{k}": v for k, v in state.best_params.items()})
+        arrays.update({f"best/{k}": v for k, v in flushed(state.best_params).items()})
     fields = {}
     for field, value in zip(state.opt_state._fields, state.opt_state):
         if isinstance(value, dict):
-            arrays.update({f"opt/{field}/{k}": v for k, v in value.items()})
+            arrays.update({f"opt/{field}/{k}": v for k, v in flushed(value).items()})
             fields[field] = "dict"
         else:
             arrays[f"opt/{field}"] = np.asarray(value)
@@ -129,6 +134,9 @@ def _read_open(f, path, kinds, meta_keys, versions, fix, data):
     if not data:
         return None, meta
     arrays = npz.read_npz(f, name=path)
+    for a in arrays.values():  # fresh arrays, ours to write into
+        if a.dtype.kind == "f":
+            flush(a)
     bad = next((name for name, a in arrays.items() if a.dtype.kind == "f" and not np.isfinite(a).all()), None)
     if bad is not None:
         raise CheckpointError(f"{path} holds NaN or inf in {bad}: the run diverged before it was saved, or the file "

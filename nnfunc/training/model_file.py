@@ -20,6 +20,7 @@ from nnfunc.data.datasets import SPECS
 from nnfunc.errors import CheckpointError, ConfigError, ParamsError, shown
 from nnfunc.fileio import save_npz
 from nnfunc.params import layer_sizes, validate_params
+from nnfunc.subnormals import flushed
 from nnfunc.training import checkpoint
 
 KIND = "model"
@@ -82,7 +83,7 @@ def save(path, params, *, activation, classes=None, dataset=None):
             "sizes": list(layer_sizes(params)), "dtype": str(params["W1"].dtype)}
     arrays = {"format_version": np.array(FORMAT_VERSION), "nnfunc_version": np.array(__version__),
               "meta": np.array(json.dumps(meta))}
-    arrays.update({f"params/{k}": v for k, v in params.items()})
+    arrays.update({f"params/{k}": v for k, v in flushed(params).items()})  # a model file holds no subnormal
     if path.is_dir():
         raise ConfigError(f"{path} is a directory; pass a file name such as {path / 'model.npz'}")
     save_npz(path, arrays)
