@@ -269,9 +269,9 @@ def kink_pattern(params, x, *, activation="relu", dropout=0.0, rng=None):
 
 
 def update(params, grads, *, lr) -> Params:
-    """One plain gradient-descent step: a new dict ``{k: params[k] - lr * grads[k]}`` in the params' dtype.
+    """One plain gradient-descent step: a new dict ``{k: params[k] - lr * grads[k]}``.
 
-    The product and the result follow ``nnfunc.subnormals``: no subnormal is made or returned.
+    The result holds no subnormal (``nnfunc.subnormals``).
 
     Raises:
         ConfigError: lr not a finite number >= 0, or so large that lr * grads overflows.
@@ -288,8 +288,7 @@ def update(params, grads, *, lr) -> Params:
                               "pass the gradient of these params, e.g. from value_and_grad")
     with finite.overflow_checked_after():
         step = params["W1"].dtype.type(lr)
-        new = {k: flush(params[k] - scaled(np.asarray(grads[k], params[k].dtype), step)) for k in keys}
-        return finite.finite_step(new, params, grads, lr)
+        return finite.finite_step({k: flush(params[k] - step * grads[k]) for k in keys}, params, grads, lr)
 
 
 __all__ = [

@@ -27,6 +27,7 @@ from nnfunc._version import __version__
 from nnfunc.errors import ConfigError, ParamsError, shown
 from nnfunc.fileio import write_bytes
 from nnfunc.params import layer_sizes, param_keys, validate_params
+from nnfunc.subnormals import flush
 
 OPSET = 17
 IR_VERSION = 8  # the IR of opset 17: runtimes that know the opset read the file
@@ -94,7 +95,8 @@ def _model(onnx, params, L, names, classes):
     weights, nodes, h = [], [], "x"
     for l in range(1, L + 1):
         for key in (f"W{l}", f"b{l}"):
-            weights.append(onnx.numpy_helper.from_array(np.asarray(params[key], dtype=np.float32), key))
+            # float32 as the graph takes it, flushed: float64 params below 1.2e-38 would be float32 subnormals
+            weights.append(onnx.numpy_helper.from_array(flush(np.array(params[key], dtype=np.float32)), key))
         z = "logits" if l == L else f"z{l}"
         nodes.append(helper.make_node("Gemm", [h, f"W{l}", f"b{l}"], [z], name=f"layer{l}"))
         h = z

@@ -4,8 +4,9 @@ Each loop runs the float operations of its NumPy reference in
 ``nnfunc.optim._kernels`` in the same order, one rounding each, so the
 results match bit for bit. Scalars come in the arrays' dtype, so float32
 stays float32. As ``nnfunc.subnormals`` has it, every slot value and param
-a loop writes goes through ``_flushed`` and every multiply by a constant
-through ``_scaled``; ``tiny`` is the dtype's smallest normal number.
+a loop writes goes through ``_flushed``, and Adam's and RMSprop's products
+of the gradient through ``_scaled`` and ``_squared_scaled``; ``tiny`` is
+the dtype's smallest normal number.
 """
 
 import itertools
@@ -30,7 +31,7 @@ from nnfunc.kernels._numba import scaled as _scaled, squared_scaled as _squared_
 def _sgd(g, out, neg_lr, tiny):
     bad = 0
     for i in range(g.size):
-        ui = _scaled(g[i], neg_lr, tiny)
+        ui = g[i] * neg_lr
         out[0, i] = ui
         bad += (ui - ui) != 0
     return bad == 0
@@ -39,15 +40,15 @@ def _sgd(g, out, neg_lr, tiny):
 @_jit
 def _sgd_apply(g, p, neg_lr, tiny):
     for i in range(g.size):
-        p[i] = _flushed(p[i] + _scaled(g[i], neg_lr, tiny), tiny)
+        p[i] = _flushed(p[i] + g[i] * neg_lr, tiny)
 
 
 @_jit
 def _momentum(g, mu, out, beta, neg_lr, nesterov, tiny):
     bad = 0
     for i in range(g.size):
-        mi = _flushed(_scaled(mu[i], beta, tiny) + g[i], tiny)
-        ui = _scaled(_scaled(mi, beta, tiny) + g[i] if nesterov else mi, neg_lr, tiny)
+        mi = _flushed(mu[i] * beta + g[i], tiny)
+        ui = (mi * beta + g[i]) * neg_lr if nesterov else mi * neg_lr
         out[0, i] = mi
         out[1, i] = ui
         bad += (ui - ui) != 0
@@ -57,9 +58,9 @@ def _momentum(g, mu, out, beta, neg_lr, nesterov, tiny):
 @_jit
 def _momentum_apply(g, p, m, beta, neg_lr, nesterov, tiny):
     for i in range(g.size):
-        mi = _flushed(_scaled(m[i], beta, tiny) + g[i], tiny)
+        mi = _flushed(m[i] * beta + g[i], tiny)
         m[i] = mi
-        p[i] = _flushed(p[i] + _scaled(_scaled(mi, beta, tiny) + g[i] if nesterov else mi, neg_lr, tiny), tiny)
+        p[i] = _flushed(p[i] + ((mi * beta + g[i]) * neg_lr if nesterov else mi * neg_lr), tiny)
 
 
 @_jit
@@ -67,11 +68,11 @@ def _adam(g, mu, nu, p, out, b1, one_b1, b2, one_b2, eps_root, scale, weight_dec
     bad = 0
     for i in range(g.size):
         gi = g[i]
-        mi = _flushed(_scaled(mu[i], b1, tiny) + _scaled(gi, one_b1, tiny), tiny)
-        vi = _flushed(_scaled(nu[i], b2, tiny) + _squared_scaled(gi, one_b2, tiny), tiny)
-        ui = _scaled(mi / (np.sqrt(vi) + eps_root), scale, tiny)
+        mi = _flushed(mu[i] * b1 + _scaled(gi, one_b1, tiny), tiny)
+        vi = _flushed(nu[i] * b2 + _squared_scaled(gi, one_b2, tiny), tiny)
+        ui = mi / (np.sqrt(vi) + eps_root) * scale
         if decays:
-            ui = _scaled(ui + _scaled(p[i], weight_decay, tiny), neg_lr, tiny)
+            ui = (ui + p[i] * weight_decay) * neg_lr
         out[0, i] = mi
         out[1, i] = vi
         out[2, i] = ui
@@ -83,13 +84,13 @@ def _adam(g, mu, nu, p, out, b1, one_b1, b2, one_b2, eps_root, scale, weight_dec
 def _adam_apply(g, p, m, v, b1, one_b1, b2, one_b2, eps_root, scale, weight_decay, neg_lr, decays, tiny):
     for i in range(g.size):
         gi = g[i]
-        mi = _flushed(_scaled(m[i], b1, tiny) + _scaled(gi, one_b1, tiny), tiny)
-        vi = _flushed(_scaled(v[i], b2, tiny) + _squared_scaled(gi, one_b2, tiny), tiny)
+        mi = _flushed(m[i] * b1 + _scaled(gi, one_b1, tiny), tiny)
+        vi = _flushed(v[i] * b2 + _squared_scaled(gi, one_b2, tiny), tiny)
         m[i] = mi
         v[i] = vi
-        ui = _scaled(mi / (np.sqrt(vi) + eps_root), scale, tiny)
+        ui = mi / (np.sqrt(vi) + eps_root) * scale
         if decays:
-            ui = _scaled(ui + _scaled(p[i], weight_decay, tiny), neg_lr, tiny)
+            ui = (ui + p[i] * weight_decay) * neg_lr
         p[i] = _flushed(p[i] + ui, tiny)
 
 
@@ -98,8 +99,8 @@ def _rmsprop(g, nu, out, decay, one_decay, eps, neg_lr, tiny):
     bad = 0
     for i in range(g.size):
         gi = g[i]
-        vi = _flushed(_scaled(nu[i], decay, tiny) + _squared_scaled(gi, one_decay, tiny), tiny)
-        ui = _scaled(gi / (np.sqrt(vi) + eps), neg_lr, tiny)
+        vi = _flushed(nu[i] * decay + _squared_scaled(gi, one_decay, tiny), tiny)
+        ui = gi / (np.sqrt(vi) + eps) * neg_lr
         out[0, i] = vi
         out[1, i] = ui
         bad += (ui - ui) != 0
@@ -110,9 +111,9 @@ def _rmsprop(g, nu, out, decay, one_decay, eps, neg_lr, tiny):
 def _rmsprop_apply(g, p, v, decay, one_decay, eps, neg_lr, tiny):
     for i in range(g.size):
         gi = g[i]
-        vi = _flushed(_scaled(v[i], decay, tiny) + _squared_scaled(gi, one_decay, tiny), tiny)
+        vi = _flushed(v[i] * decay + _squared_scaled(gi, one_decay, tiny), tiny)
         v[i] = vi
-        p[i] = _flushed(p[i] + _scaled(gi / (np.sqrt(vi) + eps), neg_lr, tiny), tiny)
+        p[i] = _flushed(p[i] + gi / (np.sqrt(vi) + eps) * neg_lr, tiny)
 
 
 @_jit

@@ -6,9 +6,9 @@ the old slot arrays ``old`` (a tuple), and writes the new slot arrays into
 ``new`` and the update into ``u``; the same rule compiled in
 ``nnfunc.kernels.optimizer_loops`` runs when the numba kernels are active (see
 ``nnfunc.kernels``) and does the same float operations in one loop. Every
-slot and param a rule writes is flushed as it is made, and every multiply by
-a constant goes through ``scaled`` (``nnfunc.subnormals``: no state holds a
-subnormal, and no pass makes one). Both are elementwise, so ``new`` may be
+slot and param a rule writes is flushed as it is made, and Adam's and
+RMSprop's products of the gradient go through ``scaled`` and
+``squared_scaled`` (``nnfunc.subnormals``). Both are elementwise, so ``new`` may be
 ``old``: the pure ``update`` passes fresh arrays, the training loop's
 in-place step passes the state's own arrays, and both run the same
 floating-point operations, so they agree bit for bit. The formulas in words
@@ -115,7 +115,7 @@ def sgd():
     """u = -lr * g."""
 
     def kernel(key, g, p, old, new, u, lr_t, count):
-        scaled(g, -g.dtype.type(lr_t), out=u)
+        np.multiply(g, -g.dtype.type(lr_t), out=u)
 
     return Kernel(kernel, "sgd", lambda key, p, lr_t, count: ((-lr_t,), ()))
 
@@ -126,15 +126,15 @@ def momentum(beta, nesterov):
     def kernel(key, g, p, old, new, u, lr_t, count):
         (mu,), (m,) = old, new
         b, neg_lr = g.dtype.type(beta), -g.dtype.type(lr_t)
-        scaled(mu, b, out=m)
+        np.multiply(mu, b, out=m)
         m += g
         flush(m)
         if nesterov:
-            scaled(m, b, out=u)
+            np.multiply(m, b, out=u)
             u += g
-            scaled(u, neg_lr, out=u)
+            u *= neg_lr
         else:
-            scaled(m, neg_lr, out=u)
+            np.multiply(m, neg_lr, out=u)
 
     return Kernel(kernel, "momentum", lambda key, p, lr_t, count: ((beta, -lr_t), (nesterov,)))
 
@@ -155,23 +155,24 @@ def adam(b1, b2, eps, weight_decay, decay_biases, name):
         (mu, nu), (m, v) = old, new
         decays, c1, root = decays_and_scalars(key, p, count)
         f = g.dtype.type
+        # the gradient's terms are scaled: a frozen tiny weight's l2 * W must not underflow here step after step
         scaled(g, f(1.0 - b1), out=u)  # u is scratch until the direction is computed
-        scaled(mu, f(b1), out=m)
+        np.multiply(mu, f(b1), out=m)
         m += u
         flush(m)
         squared_scaled(g, f(1.0 - b2), out=u)
-        scaled(nu, f(b2), out=v)
+        np.multiply(nu, f(b2), out=v)
         v += u
         flush(v)
         np.sqrt(v, out=u)
         u += f(eps * root)
         np.divide(m, u, out=u)
         if decays:
-            scaled(u, f(root / c1), out=u)
-            u += scaled(p, f(weight_decay))
-            scaled(u, -f(lr_t), out=u)
+            u *= f(root / c1)
+            u += p * f(weight_decay)
+            u *= -f(lr_t)
         else:
-            scaled(u, f(-lr_t * root / c1), out=u)
+            u *= f(-lr_t * root / c1)
 
     def constants(key, p, lr_t, count):
         decays, c1, root = decays_and_scalars(key, p, count)
@@ -188,12 +189,12 @@ def rmsprop(decay, eps):
         (nu,), (v,) = old, new
         f = g.dtype.type
         squared_scaled(g, f(1.0 - decay), out=u)  # scratch until the last three lines
-        scaled(nu, f(decay), out=v)
+        np.multiply(nu, f(decay), out=v)
         v += u
         flush(v)
         np.sqrt(v, out=u)
         u += f(eps)
         np.divide(g, u, out=u)
-        scaled(u, -f(lr_t), out=u)
+        u *= -f(lr_t)
 
     return Kernel(kernel, "rmsprop", lambda key, p, lr_t, count: ((decay, 1.0 - decay, eps, -lr_t), ()))

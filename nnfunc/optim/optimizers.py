@@ -8,14 +8,13 @@
 ``update`` returns new dicts and never writes into its arguments; the same
 inputs give bit-identical outputs. Updates already carry the minus sign and
 the learning rate, and ``apply_updates`` (``p + u``) is the one place that
-adds them, so with ``lr = 0`` the params come back bit-identical (a subnormal
-one comes back as zero).
+adds them, so with ``lr = 0`` the params come back bit-identical (but for a
+subnormal, which comes back as zero, and a -0.0, which may come back +0.0).
 
 No state or params an optimizer writes holds a subnormal float, so a
 trained network stays as fast as a fresh one: the moments and the sums
-``p + u`` are flushed to zero as they are made, and every multiply by a
-constant (a decay, the rate) takes an operand that would make a subnormal
-product as zero first (``nnfunc.subnormals``).
+``p + u`` are flushed to zero as they are made, and Adam and RMSprop take a
+gradient term that would underflow as zero (``nnfunc.subnormals``).
 
 Each state is a small NamedTuple whose fields are ``count`` (0-d int64
 array: updates done so far) and dicts of arrays with the params' keys,
@@ -111,7 +110,7 @@ def apply_updates(params, updates):
     with finite.overflow_checked_after():  # an overflow is explained below, not warned about
         summed = None if fast is None else fast.add_all(params, updates)
         if summed is None:
-            new = {k: flush(p + updates[k]) for k, p in params.items()}
+            new = {k: flush(np.asarray(p + updates[k])) for k, p in params.items()}  # 0-d sums are scalars
             ok = {k: finite.all_finite(v) for k, v in new.items()}
         else:
             new, ok = summed
@@ -224,9 +223,10 @@ def momentum(lr, beta=0.9, nesterov=False):
     """Heavy-ball momentum: ``mu = beta * mu + g``, ``u = -lr * mu``.
 
     With ``nesterov=True`` the step looks ahead: ``u = -lr * (g + beta * mu)``
-    using the new ``mu``. ``beta = 0`` gives exactly ``sgd(lr)``. The rate
-    multiplies the velocity, not the gradient, so a schedule changes the
-    step size at once rather than through the velocity's memory.
+    using the new ``mu``. ``beta = 0`` gives exactly ``sgd(lr)`` (for
+    gradients that are not subnormal). The rate multiplies the velocity,
+    not the gradient, so a schedule changes the step size at once rather
+    than through the velocity's memory.
 
     Raises:
         ConfigError: bad ``lr`` or ``beta`` outside [0, 1).
