@@ -22,6 +22,7 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, precondition, rule, run_state_machine_as_test
 
 import nnfunc as nf
+from nnfunc import fileio
 from nnfunc.training import checkpoint
 from tests.helpers import assert_bit_identical
 
@@ -170,8 +171,13 @@ class RunLife(RuleBasedStateMachine):
                     return  # it finished (or failed) before we saw it hold the lock
                 time.sleep(0.02)
             second = self.cli("train", *ARGS, "--epochs", 2, "--out", self.run)
-            if first.poll() is None:
-                assert second.returncode == 2 and f"in use by pid {first.pid}" in second.stderr, second.stderr
+            assert second.returncode == 2, second.stderr
+            with fileio.directory_lock(self.run) as (free, _):
+                pass
+            if f"in use by pid {first.pid}" not in second.stderr:
+                # only if the first finished its run, and let go of the lock, while the second started
+                assert free and self.saved_epoch() == LAST, second.stderr
+                assert "already holds a model.npz" in second.stderr, second.stderr
         finally:
             first.send_signal(signal.SIGKILL)
             first.communicate()
