@@ -11,11 +11,13 @@ each thread count, a fresh worker process times through the public API:
   stored in model.npz (read with NumPy alone, so a run written before the
   flush keeps its subnormals) and with those params' subnormals set to 0;
 - one epoch of ``nf.fit`` (55,000 training images, the run's batch size,
-  L2 and optimizer settings) from the run's checkpoint state as stored,
-  flushed, and from a fresh network of the same sizes.
+  L2 and optimizer, at the rate its schedule had when its last epoch began,
+  held constant: the schedule itself ends at 0, where nothing would move)
+  from the run's checkpoint state as stored, with subnormals set to 0, and
+  from a fresh network of the same sizes.
 
-The two variants alternate round by round and each cell is the median over
-rounds; the spread is the slowest round over the fastest. Each worker
+The cases alternate round by round after one untimed round, and each cell
+is the median over rounds; the spread is the slowest round over the fastest. Each worker
 times NumPy's sgemm (2048^3) before and after its rounds: a figure from a
 worker whose two sgemm readings differ by more than 10%, or whose spread
 passes 15%, is marked noisy and is not to be quoted. The worker reports
@@ -95,6 +97,7 @@ def worker(run, threads, rounds):
     import nnfunc as nf
     from nnfunc import kernels
     from nnfunc.cli.train import build
+    from nnfunc.optim import optimizers
     from nnfunc.training import checkpoint
 
     before = sgemm_gflops()
@@ -109,8 +112,9 @@ def worker(run, threads, rounds):
     x_test = ds.x_test[:1000].astype(np.float32) / np.float32(255)
     train = nf.TrainData(ds.x_train[:55000], ds.y_train[:55000], ds.x_train[:0], ds.y_train[:0])
     m, bs = len(train.y_train), config["batch_size"]
-    sizes, fresh, opt = build(config, x_test.shape[1], stored[f"W{len(stored) // 2}"].shape[1], math.ceil(m / bs))
-    state, _ = checkpoint.load_state(Path(run) / "model.npz", opt)  # flushed on load by versions that flush
+    sizes, fresh, run_opt = build(config, x_test.shape[1], stored[f"W{len(stored) // 2}"].shape[1], math.ceil(m / bs))
+    state, _ = checkpoint.load_state(Path(run) / "model.npz", run_opt)  # flushed on load by versions that flush
+    opt = optimizers.get(config["optimizer"], float(run_opt.schedule(max(state.step - math.ceil(m / bs), 0))))
 
     def with_arrays(state, source):
         """The checkpoint state with its params and optimizer slots taken from ``source`` (stored or zeroed)."""
@@ -137,9 +141,11 @@ def worker(run, threads, rounds):
         "fit epoch: fresh network": epoch(fresh_state),
     }
     times = {name: [] for name in cases}
-    for _ in range(rounds):
+    for r in range(rounds + 1):  # round 0 warms caches, thread pools and compiled kernels
         for name, fn in cases.items():
-            times[name].append(_per_call(fn) if name.startswith("forward") else _seconds(fn))
+            seconds = _per_call(fn) if name.startswith("forward") else _seconds(fn)
+            if r:
+                times[name].append(seconds)
     after = sgemm_gflops()
     blas = "; ".join(f"{i['internal_api']} {i.get('version')} {i.get('architecture')} x{i['num_threads']}"
                      for i in threadpool_info() if i["user_api"] == "blas")
