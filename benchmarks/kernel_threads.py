@@ -16,6 +16,7 @@ import numba
 import numpy as np
 from threadpoolctl import threadpool_info
 
+from nnfunc.kernels._numba import TINY, flushed, scaled, squared_scaled
 from nnfunc.kernels.optimizer_loops import _adam_apply
 
 SIZES = (784, 512, 512, 10)
@@ -23,14 +24,15 @@ BATCH = 128
 
 
 @numba.njit(parallel=True, error_model="numpy")
-def adam_parallel(g, p, m, v, b1, one_b1, b2, one_b2, eps_root, scale):
+def adam_parallel(g, p, m, v, b1, one_b1, b2, one_b2, eps_root, scale, tiny):
+    # _adam_apply's arithmetic (subnormal guards included), spread over numba's threads
     for i in numba.prange(g.size):
         gi = g[i]
-        mi = m[i] * b1 + gi * one_b1
-        vi = v[i] * b2 + (gi * gi) * one_b2
+        mi = flushed(m[i] * b1 + scaled(gi, one_b1, tiny), tiny)
+        vi = flushed(v[i] * b2 + squared_scaled(gi, one_b2, tiny), tiny)
         m[i] = mi
         v[i] = vi
-        p[i] = p[i] + mi / (np.sqrt(vi) + eps_root) * scale
+        p[i] = flushed(p[i] + mi / (np.sqrt(vi) + eps_root) * scale, tiny)
 
 
 def best_of(fn, n=200, reps=7):
@@ -56,11 +58,13 @@ def main():
     f = np.float32
     consts = (f(0.9), f(0.1), f(0.999), f(0.001), f(1e-8), f(-1e-3))
 
+    tiny = TINY[np.dtype(np.float32)]
+
     def serial():
-        _adam_apply(g, p, m, v, *consts, f(0), f(-1e-3), False)
+        _adam_apply(g, p, m, v, *consts, f(0), f(-1e-3), False, tiny)
 
     def parallel():
-        adam_parallel(g, p, m, v, *consts)
+        adam_parallel(g, p, m, v, *consts, tiny)
 
     blas = "; ".join(f"{i['internal_api']} kernel {i.get('architecture')} threads {i['num_threads']}"
                      for i in threadpool_info())
