@@ -16,9 +16,9 @@ each thread count, a fresh worker process times through the public API:
   from the run's checkpoint state as stored, with subnormals set to 0, and
   from a fresh network of the same sizes.
 
-The cases alternate round by round after one untimed round, and each cell
-is the median over rounds; the spread is the slowest round over the fastest. Each worker
-times NumPy's sgemm (2048^3) before and after its rounds: a figure from a
+The cases alternate round by round after one untimed round, and each
+cell is the median over rounds; the spread is the slowest round over the
+fastest. Each worker times NumPy's sgemm (2048^3) before and after its rounds: a figure from a
 worker whose two sgemm readings differ by more than 10%, or whose spread
 passes 15%, is marked noisy and is not to be quoted. The worker reports
 its BLAS (threadpoolctl), kernels backend, CPU, and numba and NumPy
@@ -111,10 +111,10 @@ def worker(run, threads, rounds):
     ds = nf.load_dataset(config.get("dataset", "mnist"), dtype=np.uint8, progress=False)
     x_test = ds.x_test[:1000].astype(np.float32) / np.float32(255)
     train = nf.TrainData(ds.x_train[:55000], ds.y_train[:55000], ds.x_train[:0], ds.y_train[:0])
-    m, bs = len(train.y_train), config["batch_size"]
-    sizes, fresh, run_opt = build(config, x_test.shape[1], stored[f"W{len(stored) // 2}"].shape[1], math.ceil(m / bs))
+    steps = math.ceil(len(train.y_train) / config["batch_size"])  # per epoch
+    sizes, fresh, run_opt = build(config, x_test.shape[1], stored[f"W{len(stored) // 2}"].shape[1], steps)
     state, _ = checkpoint.load_state(Path(run) / "model.npz", run_opt)  # flushed on load by versions that flush
-    opt = optimizers.get(config["optimizer"], float(run_opt.schedule(max(state.step - math.ceil(m / bs), 0))))
+    opt = optimizers.get(config["optimizer"], float(run_opt.schedule(max(state.step - steps, 0))))
 
     def with_arrays(state, source):
         """The checkpoint state with its params and optimizer slots taken from ``source`` (stored or zeroed)."""
@@ -124,7 +124,7 @@ def worker(run, threads, rounds):
 
     as_stored = with_arrays(state, lambda name: arrays[name].copy())
     as_zeroed = with_arrays(state, lambda name: zeroed({"a": arrays[name]})["a"])
-    fit_config = nf.FitConfig(epochs=state.epoch + 1, batch_size=bs, activation=config["activation"],
+    fit_config = nf.FitConfig(epochs=state.epoch + 1, batch_size=config["batch_size"], activation=config["activation"],
                               l2=config["l2"], dropout=config["dropout"])
     fresh_state = nf.start_fit(fresh, opt, config["seed"])._replace(epoch=state.epoch, step=state.step)
     fresh_state = fresh_state._replace(opt_state=opt.init(fresh)._replace(count=state.opt_state.count))
