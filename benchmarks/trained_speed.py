@@ -96,7 +96,7 @@ def worker(run, threads, rounds):
     threadpool_limits(threads)
     import nnfunc as nf
     from nnfunc import kernels
-    from nnfunc.cli.train import build
+    from nnfunc.training.runs import build
     from nnfunc.optim import optimizers
     from nnfunc.training import checkpoint
 

@@ -172,9 +172,11 @@ def directory_lock(directory, *, wait=False):
     """Try to hold an exclusive ``flock`` on ``directory/.lock`` (both created if missing).
 
     The OS releases the lock when its process dies, however it dies. The
-    lock file is never followed through a symlink, never waited on if it
-    is a pipe, and never deleted (deleting it would let two holders lock
-    two different files).
+    lock file is never followed through a symlink and never waited on if it
+    is a pipe. Its holder may delete it (and the directory) while holding
+    it: a process that then gets the lock of the deleted file sees that
+    the path no longer names it and locks the path afresh, so two
+    processes never both hold the directory.
 
     Args:
         directory: a Path. wait: block until the lock is free instead of giving up.
@@ -189,21 +191,39 @@ def directory_lock(directory, *, wait=False):
             file is there.
     """
     directory = Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
     path = directory / LOCK_FILE
-    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise FileExistsError(errno.EEXIST, f"{_kind(mode)} is there, not nnfunc's lock file", str(path))
+    while True:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC, 0o644)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
-            held = True
-        except BlockingIOError:
-            held = False
+            held = _lock(fd, path, wait)
+        except BaseException:
+            os.close(fd)
+            raise
+        if held is not None:
+            break
+        os.close(fd)  # the file was deleted by its last holder: lock the one the path names now
+    try:
         yield held, fd
     finally:
         os.close(fd)  # releases the lock
+
+
+def _lock(fd, path, wait):
+    """flock ``fd``: True when held, False when another holds it, None when ``path`` names another file by then."""
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        raise FileExistsError(errno.EEXIST, f"{_kind(mode)} is there, not nnfunc's lock file", str(path))
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+    except BlockingIOError:
+        return False
+    mine = os.fstat(fd)
+    try:
+        now = os.stat(path, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    return True if (now.st_ino, now.st_dev) == (mine.st_ino, mine.st_dev) else None
 
 
 _TEMP = re.compile(r"^\.(?P<name>.+)\.[A-Za-z0-9_]{8}\.tmp$")

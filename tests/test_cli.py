@@ -208,7 +208,11 @@ def test_resume_equals_one_run(resumed_and_direct):
     meta_a, meta_b = json.loads(str(a["meta"])), json.loads(str(b["meta"]))
     assert meta_a["epoch"] == meta_b["epoch"] == 4
     assert without_seconds(meta_a.pop("history")) == without_seconds(meta_b.pop("history"))
-    assert meta_a == meta_b  # config, RNG state, step, early-stopping counters
+    # the resumed run records the resume: at which epoch, on what
+    [record] = meta_a["config"].pop("resumed")
+    assert record["epoch"] == 2 and record["kernels"] == meta_a["config"]["computed_by"]["kernels"]
+    assert "resumed" not in meta_b["config"] and "allow_other_kernels" not in record
+    assert meta_a == meta_b  # config, what computed it, RNG state, step, early-stopping counters
 
 
 def test_resume_continues_the_history(resumed_and_direct):

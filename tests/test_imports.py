@@ -33,16 +33,20 @@ LAYERS = (
     ("verify", ("nnfunc.verify",)),
     ("training", ("nnfunc.training",)),
     ("report", ("nnfunc.report",)),
+    # a whole training run as one call: data, directory, fit, metrics, plots
+    ("run", ("nnfunc.training.runs",)),
+    # the sweep runs training runs as trials on a cluster
+    ("sweep", ("nnfunc.sweep",)),
     ("export", ("nnfunc.onnx",)),
     ("api", ("nnfunc",)),
     # an adapter to another library's conventions, built on the public API
     ("sklearn", ("nnfunc.sklearn",)),
-    # the sweep is a command too: it runs nnfunc train's trials on a cluster
-    ("cli", ("nnfunc.cli", "nnfunc.__main__", "nnfunc.train", "nnfunc.sweep")),
+    # the command line: flags to library calls, errors to exit codes (python -m entry points too)
+    ("cli", ("nnfunc.cli", "nnfunc.__main__", "nnfunc.train", "nnfunc.sweep.__main__")),
 )
 SWEEP_EXTRA = installed("distributed", "optuna")
 SKLEARN_EXTRA = installed("sklearn")
-CLI = ("nnfunc.cli", "nnfunc.__main__", "nnfunc.train", "nnfunc.sweep")
+CLI = ("nnfunc.cli", "nnfunc.__main__", "nnfunc.train", "nnfunc.sweep.__main__")
 # third-party code that only one module may load, each only where it is needed
 ONLY = {
     "matplotlib": ["nnfunc.report._canvas", "nnfunc.report.curves", "nnfunc.report.pictures", "nnfunc.report.sweeps"],
@@ -250,3 +254,12 @@ def test_public_api_is_explicit_and_resolves():
 def test_every_module_states_its_job(path):
     doc = ast.get_docstring(ast.parse(path.read_text()))
     assert doc and doc.strip().splitlines()[0].strip(), f"{path} has no one-line docstring"
+
+
+def test_the_sweep_and_the_sklearn_adapter_never_import_the_command_line():
+    # the sweep's trials call the library's training run, not nnfunc train's main
+    library = sorted(m for m in MODULES if m.startswith("nnfunc.sweep") and m != "nnfunc.sweep.__main__")
+    assert {"nnfunc.sweep.trial", "nnfunc.sweep.space", "nnfunc.sweep.engine"} <= set(library)
+    for module in [*library, "nnfunc.sklearn", "nnfunc.training.runs"]:
+        assert not any(imports(MODULES[module], c) for c in CLI), module
+        assert layer_of(module) < layer_of("nnfunc.cli.train")

@@ -122,11 +122,11 @@ def test_every_documented_training_command_is_a_valid_run(command):
     """Each recipe in README parses and passes every check a run makes before it writes a file."""
     import shlex
 
-    from nnfunc.cli._settings import make_config
-    from nnfunc.cli.train import build_parser
+    from nnfunc.training.flags import build_parser, settings_of
+    from nnfunc.training.settings import make_config
 
     argv = shlex.split(command)[3:]
-    config = make_config(build_parser().parse_args(argv))
+    config = make_config(settings_of(build_parser().parse_args(argv)))
     flags = {a.lstrip("-").replace("-", "_") for a in argv if a.startswith("--")}
     assert flags <= set(config)  # every flag it shows is a setting the run records
 
@@ -152,7 +152,7 @@ def test_every_documented_sweep_is_a_valid_plan(command):
     """Each sweep in README passes every check a sweep makes before a worker starts."""
     import shlex
 
-    from nnfunc.sweep.command import build_parser, plan, split_argv
+    from nnfunc.cli.sweep import build_parser, plan, split_argv
 
     own, fixed = split_argv(shlex.split(command)[2:])
     space, _, spec = plan(build_parser().parse_args(own), fixed)

@@ -335,8 +335,8 @@ def raw_subnormals(run_dir):
 def test_the_default_network_trains_without_subnormals(mnist_path):
     # before the flush, three epochs of the default run left about 4,200 subnormal weights in W1 and as many in
     # Adam's mu (7,020 after all 30); this trains them in memory, where no file's flush can hide them
-    from nnfunc.cli._settings import DEFAULTS
-    from nnfunc.cli.train import build
+    from nnfunc.training.runs import build
+    from nnfunc.training.settings import DEFAULTS
     from nnfunc.training.seeds import run_seeds
 
     config = {**DEFAULTS, "lr": 3e-3, "decay_epochs": DEFAULTS["epochs"]}

@@ -127,8 +127,11 @@ def test_each_trial_is_a_run_directory_of_its_settings(finished, sweep):
 def test_the_best_trial_is_reproduced_bit_for_bit_from_its_command(finished, sweep):
     text = (finished.out / "best.txt").read_text().splitlines()
     best = min((r for r in finished.rows if r["state"] == "complete"), key=lambda r: float(r["val_loss"]))
-    assert text[0].startswith(f"# trial {best['trial']}:") and text[1] == f"OPENBLAS_NUM_THREADS=1 {best['command']}"
-    argv = text[1].split()[1:]
+    kernels = json.loads((finished.out / best["run_dir"] / "config.json").read_text())["computed_by"]["kernels"]
+    # the line pins the BLAS threads and the kernels the trial ran with
+    assert text[0].startswith(f"# trial {best['trial']}:")
+    assert text[1] == f"OPENBLAS_NUM_THREADS=1 NNFUNC_KERNELS={kernels} {best['command']}"
+    argv = text[1].split()[2:]
     assert argv[:3] == ["python", "-m", "nnfunc.train"]
     again = sweep.home / "again"
     result = sweep.train(*argv[3:], "--out", again, "--no-plots")

@@ -14,7 +14,7 @@ import sys
 import pytest
 from hypothesis import given, strategies as st
 
-from nnfunc.cli.train import build_parser
+from nnfunc.training.flags import build_parser
 from nnfunc.errors import ConfigError
 from nnfunc.sweep import results, space as S
 from tests.helpers import needs_sweep_extra
@@ -232,7 +232,7 @@ def test_a_trials_command_names_its_run_directory_only_when_asked():
 
 
 def test_a_trials_files_land_whole_and_only_by_their_own_names(tmp_path):
-    from nnfunc.sweep.command import _clear_partials, write_trial
+    from nnfunc.sweep.directory import clear_partials, write_trial
 
     files = {"config.json": b"{}", "metrics.json": b"[]", "../escape": b"x", ".lock": b"", "sub/x": b"y"}
     assert write_trial(tmp_path, 7, files).as_posix() == "trials/0007"
@@ -246,7 +246,7 @@ def test_a_trials_files_land_whole_and_only_by_their_own_names(tmp_path):
     # a sweep killed while writing leaves a hidden partial directory: the next one clears it
     (tmp_path / "trials/.0008.partial").mkdir()
     (tmp_path / "trials/.0008.partial/config.json").write_bytes(b"{")
-    _clear_partials(tmp_path)
+    clear_partials(tmp_path)
     assert sorted(p.name for p in (tmp_path / "trials").iterdir()) == ["0007"]
 
 
@@ -270,7 +270,7 @@ def test_only_this_hosts_scratch_of_dead_workers_is_cleared(tmp_path):
 def test_the_help_example_is_a_valid_sweep():
     import shlex
 
-    from nnfunc.sweep.command import EXAMPLE, build_parser, plan, split_argv
+    from nnfunc.cli.sweep import EXAMPLE, build_parser, plan, split_argv
 
     command = " ".join(line.strip().rstrip("\\") for line in EXAMPLE.splitlines()[1:3])
     own, fixed = split_argv(shlex.split(command)[2:])
@@ -314,7 +314,7 @@ def test_a_damaged_study_file_is_named_with_the_fix(tmp_path):
 @needs_sweep_extra
 def test_reports_from_a_rerun_and_from_a_stale_attempt_are_judged_apart(tmp_path, capsys):
     from nnfunc.sweep import store
-    from nnfunc.sweep.command import _judge
+    from nnfunc.cli.sweep import _judge
 
     study = store.open_study(tmp_path / "study.db", sampler="random", pruner="none", seed=0, prune_after=1)
     trial = store.ask(study, {"lr": S.parse_flag("lr=1e-4..1e-2")})
@@ -337,7 +337,7 @@ def test_reports_from_a_rerun_and_from_a_stale_attempt_are_judged_apart(tmp_path
 @needs_sweep_extra
 def test_a_trial_the_cluster_lost_is_recorded_as_failed(tmp_path):
     from nnfunc.sweep import store
-    from nnfunc.sweep.command import _finish
+    from nnfunc.cli.sweep import _finish
 
     study = store.open_study(tmp_path / "study.db", sampler="random", pruner="none", seed=0, prune_after=1)
     trial = store.ask(study, {"lr": S.parse_flag("lr=1e-4..1e-2")})

@@ -16,8 +16,6 @@ COMMANDS = {
     "export": "write a run or model file as an ONNX model for onnxruntime (needs the [onnx] extra)",
     "sweep": "search train settings with many trials on a Dask cluster (needs the [sweep] extra)",
 }
-# commands that live outside this package (their dependencies are an extra)
-MODULES = {"sweep": "nnfunc.sweep.command"}
 
 
 def usage():
@@ -38,5 +36,5 @@ def main(argv=None):
         print(f"error: unknown command {command!r}; choose one of {', '.join(COMMANDS)}\n\n{usage()}",
               file=sys.stderr)
         return 2
-    module = importlib.import_module(MODULES.get(command, f"nnfunc.cli.{command}"))
+    module = importlib.import_module(f"nnfunc.cli.{command}")
     return module.main(rest, prog=f"nnfunc {command}")

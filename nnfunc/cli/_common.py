@@ -1,4 +1,4 @@
-"""What every command shares: flag-worded errors, finding a run's data, exit codes."""
+"""What every command shares: errors as one message and an exit code, warnings as one line."""
 
 import argparse
 import errno
@@ -6,12 +6,8 @@ import sys
 import warnings
 
 from nnfunc import kernels
-from nnfunc.data import load as data_load
-from nnfunc.errors import DataError, DataNotFoundError, NnfuncError
+from nnfunc.errors import NnfuncError
 
-# the command line's names for load_dataset's options
-CLI_WORDS = {"data_dir": "--data-dir", "pass_dir": "pass it with --data-dir DIR", "drop_dir": "drop --data-dir",
-             "offline_on": "--offline", "offline_off": "drop --offline"}
 EXIT_ERROR = 2
 
 
@@ -23,11 +19,6 @@ class DefaultsFormatter(argparse.HelpFormatter):
         if action.default not in (None, False, argparse.SUPPRESS) and "(default" not in help:
             help += " (default: %(default)s)"
         return help
-
-
-def flag(name):
-    """The flag of a config key: "val_size" -> "--val-size"."""
-    return "--" + name.replace("_", "-")
 
 
 MAX_MESSAGE = 2000  # one paragraph; a damaged file's field must not fill the terminal
@@ -45,30 +36,6 @@ def report(exc):
 def _show_warning(message, category, filename, lineno, file=None, line=None):
     # a shell user needs the sentence, not the source line that raised it
     print(f"warning: {message}", file=sys.stderr)
-
-
-def load_data(name, *, data_dir=None, recorded=None, offline=False, progress=False, dtype="uint8"):
-    """A verified dataset, looked up as the user expects from a command.
-
-    ``data_dir`` (``--data-dir``) must work when given. Otherwise the
-    directory a run recorded (``recorded``) is tried first, then the usual
-    lookup, so a run's later commands need no ``--data-dir`` again.
-
-    Raises:
-        DataNotFoundError: worded with flags (``--data-dir``, ``--offline``).
-    """
-    options = dict(offline=offline or None, dtype=dtype, progress=progress)
-    tried = []
-    try:
-        if data_dir is None and recorded:
-            try:
-                return data_load.load_dataset(name, data_dir=recorded, **options)
-            except DataError as exc:  # moved or changed since the run: fall back to the usual places
-                reason = exc.tried[0] if getattr(exc, "given_dir", False) else str(exc)
-                tried.append(f"the run's recorded data directory: {reason}")
-        return data_load.load_dataset(name, data_dir=data_dir, **options)
-    except DataNotFoundError as exc:
-        raise data_load.reword_not_found(exc, CLI_WORDS, tried_first=tried) from None
 
 
 # what to do about the OS errors a user can cause, by errno

@@ -10,6 +10,7 @@ from nnfunc.data.datasets import SPECS
 from nnfunc.data.load import subset
 from nnfunc.errors import CheckpointError, ConfigError
 from nnfunc.report import metrics
+from nnfunc.training import provenance, rundata
 
 
 def build_parser(prog):
@@ -32,7 +33,7 @@ def evaluate(args):
         raise ConfigError(f"{model.path} does not record its dataset; pass --dataset "
                           f"({' or '.join(SPECS)})")
     test_size, l2, source = run_settings(model)
-    ds = _common.load_data(name, data_dir=args.data_dir, recorded=source, offline=args.offline)
+    ds = rundata.find(name, data_dir=args.data_dir, recorded=source, offline=args.offline)
     if name == model.dataset and test_size is not None:
         if test_size > len(ds.y_test):
             raise CheckpointError(f"{model.path} was tested on {test_size} examples, but {name} has "
@@ -47,6 +48,8 @@ def evaluate(args):
     names = ds.class_names  # the rows are the test set's true classes
     confusion = metrics.confusion_matrix(ds.y_test, result.predictions, len(names))
     print(f"{name} test set: {len(ds.y_test)} examples, model {model.path}")
+    if model.config:  # a run's checkpoint; a model file records no run
+        print(f"trained with {provenance.kernels_line(model.config.get('computed_by'))}")
     print(f"test accuracy {100 * result.accuracy:.2f}%   test loss {result.loss:.4f}\n")
     print(metrics.format_per_class(confusion, names))
     print()

@@ -2,7 +2,7 @@
 
 import sys
 
-from nnfunc.sweep.command import main
+from nnfunc.cli.sweep import main
 
 if __name__ == "__main__":
     sys.exit(main(prog="python -m nnfunc.sweep"))

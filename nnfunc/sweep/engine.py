@@ -137,7 +137,7 @@ def _task(key, number, argv):
     answers = Queue(_answer_queue(key, number, attempt))
     stopped = Event(f"{key}-stop")
 
-    def on_epoch(record):
+    def report_and_wait(record):
         reports.put({"number": number, "attempt": attempt, "record": record, "time": time.time(),
                      "worker": f"{socket.gethostname()}:{os.getpid()}"})
         deadline = time.monotonic() + ANSWER_TIMEOUT
@@ -154,7 +154,7 @@ def _task(key, number, argv):
         raise SweepGone(f"no answer from the sweep in {ANSWER_TIMEOUT:.0f} s: it was stopped or lost")
 
     try:
-        outcome = _trial.run(argv, on_epoch)
+        outcome = _trial.run(argv, report_and_wait)
     finally:
         _close(answers)
         _close(reports)

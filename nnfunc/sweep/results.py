@@ -22,6 +22,12 @@ def command(argv, out=None):
     return shlex.join(["python", "-m", "nnfunc.train", *argv, *(["--out", str(out)] if out else [])])
 
 
+def reproduce(row):
+    """The shell line that trains a trial's row again bit for bit: one BLAS thread and the trial's kernels."""
+    kernels = f"NNFUNC_KERNELS={row['kernels']} " if row.get("kernels") else ""
+    return f"{REPRODUCE}{kernels}{row['command']}"
+
+
 def trial_dir(number):
     """A trial's run directory inside the sweep directory."""
     return f"trials/{number:04d}"
@@ -39,6 +45,7 @@ def table(study_rows):
             "val_accuracy": a.get("val_accuracy"), "test_accuracy": a.get("test_accuracy"),
             "epochs": a.get("epochs"), "seconds": a.get("seconds"), "worker": a.get("worker"),
             "retry_of": a.get("retry_of"), "run_dir": a.get("run_dir"), "error": a.get("error"),
+            "kernels": a.get("kernels"),
             "command": command(argv) if argv is not None else None, "params": r["params"],
             "started": r["started"], "ended": r["ended"], "curve": a.get("curve", []),
         })
@@ -73,7 +80,7 @@ def write(directory, rows, space_dict, *, plots=True):
         fileio.write_text(directory / "best.txt",
                           f"# trial {top['trial']}: validation loss {top['val_loss']:.6g}, validation accuracy "
                           f"{100 * top['val_accuracy']:.2f}%, run directory {top['run_dir']}\n"
-                          f"{REPRODUCE}{top['command']}\n")
+                          f"{reproduce(top)}\n")
     if plots and any(r["curve"] for r in rows):
         from nnfunc.report import sweeps
 

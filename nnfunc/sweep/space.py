@@ -15,9 +15,8 @@ import tomllib
 from typing import NamedTuple, Optional
 
 from nnfunc import checks
-from nnfunc.cli import train as _train
-from nnfunc.cli._common import flag
-from nnfunc.cli._settings import DEFAULTS, check_config, make_config
+from nnfunc.training.flags import build_parser, settings_of
+from nnfunc.training.settings import DEFAULTS, check_config, flag, make_config
 from nnfunc.errors import ConfigError, shown
 
 FLOATS = ("lr", "warmup_epochs", "l2", "dropout", "rotate", "scale", "shear", "shift", "elastic_alpha",
@@ -184,7 +183,7 @@ def merge(file_space, flags):
 
 def _parser(where):
     """``nnfunc train``'s parser, whose errors raise ConfigError naming ``where`` the flags came from."""
-    parser = _train.build_parser(prog="nnfunc train")
+    parser = build_parser(prog="nnfunc train")
 
     def error(message):
         raise ConfigError(f"{where}: {message}; see nnfunc train --help")
@@ -257,8 +256,8 @@ def check(space, fixed):
     for values in corners(space):
         shown_values = ", ".join(f"{k}={v}" for k, v in values.items())
         try:
-            config = make_config(_parser(f"the search space makes a bad run ({shown_values})").parse_args(
-                trial_argv(fixed, values)))
+            config = make_config(settings_of(_parser(f"the search space makes a bad run ({shown_values})")
+                                             .parse_args(trial_argv(fixed, values))))
             check_config(config)
         except ConfigError as exc:
             if str(exc).startswith("the search space"):

@@ -1,15 +1,14 @@
-"""One trial, as a worker runs it: ``nnfunc train`` in a scratch directory, returned as bytes.
+"""One trial, as a worker runs it: a training run in a scratch directory, returned as bytes.
 
 The worker may be another machine, so the trial never writes into the
-sweep directory: it trains in a private temporary directory and returns
+sweep directory: it trains in a private temporary directory (through
+``nnfunc.training.runs.run``, the call ``nnfunc train`` makes) and returns
 the run directory's files, which the sweep writes (atomically) as
 ``trials/NNNN``. Nothing here knows the engine or the search library; the
-engine passes ``on_epoch``, which reports each epoch and says whether to
-stop.
+engine passes ``should_prune``, which reports each epoch and says whether
+to stop.
 """
 
-import contextlib
-import io
 import math
 import os
 import shutil
@@ -18,8 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from nnfunc.cli import train as _train
-from nnfunc.errors import NnfuncError
+from nnfunc.errors import ConfigError, NnfuncError
+from nnfunc.training import runs
+from nnfunc.training.flags import build_parser, settings_of
 
 # the statuses a trial ends with
 COMPLETE, PRUNED, FAILED = "complete", "pruned", "failed"
@@ -73,13 +73,40 @@ def record_of(history_record):
     return out
 
 
-def run(argv, on_epoch):
+def _parse(argv):
+    """(settings, data options) of a trial's train flags; a bad flag raises ConfigError, never exits."""
+    parser = build_parser()
+
+    def error(message):
+        raise ConfigError(f"the trial's train flags: {message}")
+
+    parser.error = error
+    args = parser.parse_args(argv)
+    return settings_of(args), {"data_dir": args.data_dir, "offline": args.offline}
+
+
+def _log_lines(lines):
+    """(on_start, on_saved) callbacks that keep the trial's log, as ``nnfunc train`` prints it."""
+    epochs = []
+
+    def started(plan):
+        epochs.append(plan.epochs)
+        lines.append(runs.start_line(plan))
+
+    def saved(record):
+        lines.append(runs.epoch_line(record, epochs[0]))
+
+    return started, saved
+
+
+def run(argv, should_prune):
     """Train one trial; return its outcome as plain data.
 
     Args:
         argv: ``nnfunc train`` flags (no --out: the trial picks its scratch directory).
-        on_epoch: ``on_epoch(record) -> bool`` after each epoch's checkpoint
-            (``record`` from ``record_of``); True stops the trial as pruned.
+        should_prune: ``should_prune(record) -> bool`` after each epoch's
+            checkpoint (``record`` from ``record_of``); True stops the trial
+            as pruned.
 
     Returns:
         {"status": COMPLETE | PRUNED | FAILED, "error": message or None,
@@ -90,37 +117,37 @@ def run(argv, on_epoch):
     clear_dead_scratch()
     scratch = Path(tempfile.mkdtemp(prefix=f"{_scratch_prefix(os.getpid())}-"))
     out = scratch / "run"
-    log = io.StringIO()
+    lines = []
     status, error = COMPLETE, None
+    on_start, log_epoch = _log_lines(lines)
 
-    def report(record):
-        if on_epoch(record_of(record)):
+    def saved(record):
+        log_epoch(record)
+        if should_prune(record_of(record)):
             raise Pruned
 
     try:
         try:
-            args = _train.build_parser().parse_args([*argv, "--out", str(out), "--no-plots"])
-            # one thread per worker (the sweep checks): the captured streams are this trial's alone
-            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-                code = _train.train(args, on_epoch=report)
-            if code != 0:
-                lines = [line for line in log.getvalue().splitlines() if line.startswith("error:")]
-                status, error = FAILED, lines[-1][len("error: "):] if lines else f"nnfunc train exited with {code}"
+            settings, options = _parse(argv)
+            result = runs.run(settings, out=out, plots=False, on_start=on_start, on_saved=saved, **options)
+            lines.append(f"test accuracy {100 * result.test.accuracy:.2f}%  test loss {result.test.loss:.4f}")
         except Pruned:
             status = PRUNED
-        except NnfuncError as exc:
+        except NnfuncError as exc:  # a bad setting, data, a diverged loss: the trial's own failure
             status, error = FAILED, str(exc)
         except MemoryError:
             status, error = FAILED, "out of memory on the worker; search smaller --hidden widths or --batch-size"
         except OSError as exc:
             where = f" ({exc.filename})" if exc.filename else ""
             status, error = FAILED, f"{exc.strerror or exc}{where} on the worker {socket.gethostname()}"
-        except (Exception, SystemExit) as exc:  # a bug, another nnfunc version: the trial's fault, not the cluster's
+        except Exception as exc:  # a bug, another nnfunc version: the trial's fault, not the cluster's
             status, error = FAILED, f"{type(exc).__name__}: {exc} on the worker {socket.gethostname()}"
+        if error is not None:
+            lines.append(f"error: {error}")
         files = {p.name: p.read_bytes() for p in sorted(out.iterdir()) if p.is_file() and p.name != ".lock"} \
             if out.is_dir() else {}
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    files["train.log"] = log.getvalue().encode()
+    files["train.log"] = "".join(f"{line}\n" for line in lines).encode()
     return {"status": status, "error": error, "files": files, "host": socket.gethostname(), "pid": os.getpid(),
             "started": started, "ended": time.time()}

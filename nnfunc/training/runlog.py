@@ -72,7 +72,8 @@ def own(run_dir):
             yield run_dir
         except BaseException:
             if created and [p.name for p in run_dir.iterdir()] == [fileio.LOCK_FILE]:
-                # refused before writing anything: leave no empty run behind
+                # refused before writing anything: leave no empty run behind. Deleting the lock
+                # while holding it is safe: directory_lock re-checks the file it locked
                 with contextlib.suppress(OSError):
                     (run_dir / fileio.LOCK_FILE).unlink()
                     run_dir.rmdir()

@@ -1,5 +1,7 @@
 """``nnfunc sweep`` (also ``python -m nnfunc.sweep``): search train settings on a Dask cluster with Optuna.
 
+The command's flags and lines; the sweep's parts are ``nnfunc.sweep``'s.
+
 Every check (the space, the train flags, the directory, the data) runs
 before a worker starts. The sweep then keeps one trial per worker thread
 running: Optuna (``store``) picks each trial's settings, Dask (``engine``)
@@ -12,30 +14,25 @@ again.
 
 import argparse
 import importlib
-import json
 import os
-import shutil
 import signal
 import sys
 import uuid
-from pathlib import Path
 
 from nnfunc import checks, fileio
 from nnfunc._version import __version__
 from nnfunc.cli import _common
-from nnfunc.cli import train as _train
-from nnfunc.cli._settings import make_config
-from nnfunc.errors import ConfigError, shown
+from nnfunc.errors import ConfigError
+from nnfunc.sweep import directory
 from nnfunc.sweep import space as _space
-from nnfunc.training import runlog
+from nnfunc.training import rundata, runlog
+from nnfunc.training.flags import settings_of
+from nnfunc.training.settings import make_config
 
 EXAMPLE = """example:
   nnfunc sweep --trials 16 --search lr=3e-4..3e-2:log --search 'hidden=128|256|128,128' \\
       --search dropout=0..0.3 -- --epochs 8 --train-size 20000
   (flags after -- are nnfunc train's, shared by every trial; quote a choice: | is the shell's pipe)"""
-SPEC_KEYS = ("search", "train", "sampler", "pruner", "prune_after", "seed")
-# the files a sweep writes (atomically) beside its trials/
-SWEEP_FILES = ("sweep.json", "trials.json", "trials.csv", "best.txt", "progress.png", "params.png")
 
 
 def build_parser(prog="nnfunc sweep"):
@@ -94,81 +91,13 @@ def plan(args, fixed):
     return space, fixed, spec
 
 
-def sweep_dir(args, spec):
-    """The sweep directory: new, or an existing sweep of the same spec (to continue)."""
-    out = Path(args.out) if args.out else runlog.new_run_dir("sweeps")
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"--out {out} is a file; pass a directory for the sweep")
-    recorded = out / "sweep.json"
-    if recorded.exists():
-        try:
-            old = json.loads(fileio.read_limited(recorded, runlog.MAX_JSON_BYTES))
-            old = {k: old[k] for k in SPEC_KEYS}
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            raise ConfigError(f"{recorded} is damaged ({shown(str(exc), quote=False)}); restore it, or start a new "
-                              "sweep with another --out") from None
-        changed = [k for k in SPEC_KEYS if json.dumps(old[k], sort_keys=True) != json.dumps(spec[k], sort_keys=True)]
-        if changed:
-            k = changed[0]
-            raise ConfigError(f"{out} is a sweep with other settings: its {k} is {shown(old[k])}, this command's is "
-                              f"{shown(spec[k])}. Continue it with its own settings, or pick another --out")
-    elif out.is_dir() and any(p.name != fileio.LOCK_FILE for p in out.iterdir()):
-        raise ConfigError(f"{out} holds files but no sweep.json, so it is not a sweep; pick another --out")
-    trials = out / "trials"
-    if not (out / "study.db").exists() and trials.is_dir() and any(not p.name.startswith(".") for p in trials.iterdir()):
-        raise ConfigError(f"{out} has trials but no study.db (the record of them), so continuing would number new "
-                          "trials over them; restore study.db from a copy, or start a new sweep with another --out")
-    return out
-
-
 def check_data(space, fixed):
     """Load the trials' data once here, with train's checks of the sizes, so a problem shows before the cluster starts.
 
     (For a local cluster: a remote one's workers find their own data.)
     """
     args = _space.first_trial(space, fixed)
-    _train.load_data(make_config(args), args)
-
-
-def outcome_attrs(files, out):
-    """(objective, attrs) of a finished trial from its metrics.json: the kept epoch's validation loss and more."""
-    metrics = json.loads(files["metrics.json"]) if "metrics.json" in files else {"epochs": [], "test": None}
-    epochs = [e for e in metrics["epochs"] if e.get("val_loss") is not None]
-    attrs = {"epochs": len(metrics["epochs"]), "seconds": sum(e["seconds"] or 0 for e in metrics["epochs"]),
-             "run_dir": str(out)}
-    if not epochs:
-        return None, attrs
-    kept = min(epochs, key=lambda e: e["val_loss"])
-    attrs["val_loss"], attrs["val_accuracy"] = kept["val_loss"], kept["val_accuracy"]
-    if metrics.get("test"):
-        attrs["test_accuracy"] = metrics["test"]["accuracy"]
-    return kept["val_loss"], attrs
-
-
-def write_trial(directory, number, files):
-    """Write a trial's files as ``trials/NNNN`` atomically (a hidden partial directory, then one rename)."""
-    from nnfunc.sweep import results
-
-    final = directory / results.trial_dir(number)
-    if final.exists():  # trial numbers never repeat in a study: this is another study's trial
-        raise ConfigError(f"{final} already exists and belongs to no trial of {directory / 'study.db'}; move it away, "
-                          "or start a new sweep with another --out")
-    partial = final.with_name(f".{final.name}.partial")
-    shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir(parents=True)
-    for name, data in files.items():
-        if Path(name).name != name or name.startswith("."):
-            continue  # a worker's file name never picks the path
-        fileio.write_bytes(partial / name, data)
-    os.rename(partial, final)
-    return Path(results.trial_dir(number))
-
-
-def _clear_partials(directory):
-    trials = directory / "trials"
-    if trials.is_dir():
-        for p in trials.glob(".*.partial"):
-            shutil.rmtree(p, ignore_errors=True)
+    rundata.load(make_config(settings_of(args)), data_dir=args.data_dir, offline=args.offline)
 
 
 def _params_text(params):
@@ -180,12 +109,13 @@ def run(args, fixed):
     from nnfunc.sweep import engine, results, store
 
     space, fixed, spec = plan(args, fixed)
-    out = sweep_dir(args, spec)
+    out = directory.sweep_out(args.out)
     if not args.scheduler:
         check_data(space, fixed)
     with runlog.own(out):
-        _clear_partials(out)
-        fileio.remove_temp_files(out, SWEEP_FILES)  # a killed sweep's half-written results
+        directory.check_spec(out, spec)  # under the lock: no other sweep can write its spec meanwhile
+        directory.clear_partials(out)
+        fileio.remove_temp_files(out, directory.SWEEP_FILES)  # a killed sweep's half-written results
         if not (out / "sweep.json").exists():
             fileio.write_json(out / "sweep.json", {**spec, "nnfunc_version": __version__})
         study = store.open_study(out / "study.db", sampler=args.sampler, pruner=args.pruner, seed=args.seed,
@@ -223,7 +153,7 @@ def run(args, fixed):
         return 1
     print(f"best: trial {top['trial']}, validation loss {top['val_loss']:.4f}, validation accuracy "
           f"{100 * top['val_accuracy']:.2f}% ({_params_text(top['params'])}); train it again:\n"
-          f"  {results.REPRODUCE}{top['command']}")
+          f"  {results.reproduce(top)}")
     return 0
 
 
@@ -262,7 +192,7 @@ def _loop(client, study, space, fixed, out, args, done):
 
 
 def _check_workers(client):
-    """Wait for a worker; refuse workers of several threads (trials would share a process's output and BLAS)."""
+    """Wait for a worker; refuse workers of several threads (trials would share a process's BLAS threads)."""
     from nnfunc.sweep import engine
 
     if not engine.slots(client):
@@ -272,7 +202,8 @@ def _check_workers(client):
     if many:
         worker, n = next(iter(many.items()))
         raise ConfigError(f"the Dask worker {worker} runs {n} threads; a trial needs a worker process of its own "
-                          "(it captures the process's output and uses its BLAS threads). Start workers with "
+                          "(trials sharing one would share its BLAS threads, so each one's speed and bits would depend on the "
+                          "others). Start workers with "
                           "dask worker ADDRESS --nworkers N --nthreads 1")
 
 
@@ -309,8 +240,8 @@ def _finish(study, entry, out, number, outcome, lost):
         store.finish(study, trial, _trial.FAILED, attrs={"error": f"the cluster lost the trial ({lost})"})
         print(f"trial {number} lost: {lost}", flush=True)
         return
-    run_dir = write_trial(out, number, outcome["files"])
-    value, attrs = outcome_attrs(outcome["files"], run_dir)
+    run_dir = directory.write_trial(out, number, outcome["files"])
+    value, attrs = directory.outcome_attrs(outcome["files"], run_dir)
     attrs["worker"] = f"{outcome['host']}:{outcome['pid']}"
     status = outcome["status"]
     if status == _trial.COMPLETE and value is None:

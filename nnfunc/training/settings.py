@@ -1,23 +1,24 @@
-"""``nnfunc train``'s settings: defaults, every flag checked by name, and the rules of --resume.
+"""A training run's settings: defaults, every setting checked by name, and the rules of resuming.
 
-Everything here runs before the run directory gets a file, so a bad flag
-or combination costs nothing to fix. Messages name flags, never Python
-keywords.
+A run's settings are ``nnfunc train``'s flags (``hidden``, ``lr``, ...,
+the keys of ``DEFAULTS``): the command line, the sweep and
+``nnfunc.training.runs.run`` share them, so messages name them as flags
+(``--val-size``). Everything here runs before the run directory gets a
+file, so a bad setting or combination costs nothing to fix.
 """
 
 from pathlib import Path
 
 import numpy as np
 
-import nnfunc as nf
 from nnfunc import activations, checks, finite
-from nnfunc.cli._common import flag
 from nnfunc.data import augment as _augment
 from nnfunc.data.datasets import SPECS
-from nnfunc.errors import CheckpointError, ConfigError, shown
+from nnfunc._version import __version__
+from nnfunc.errors import ConfigError, shown
 from nnfunc.initializers import SCHEMES
 from nnfunc.optim import optimizers, schedules
-from nnfunc.training import checkpoint, loop, runlog
+from nnfunc.training import checkpoint, runlog
 
 # --augment and its strengths; a run config from before 0.3 lacks them all and meant "none"
 AUGMENT_DEFAULTS = dict(augment="none", rotate=10.0, scale=0.1, shear=10.0, shift=2.0, elastic_alpha=34.0,
@@ -36,6 +37,11 @@ SHOWN_DEFAULTS = {
     "lr": "per optimizer: " + ", ".join(f"{k} {v:g}" for k, v in DEFAULT_LR.items()),
     "decay_epochs": "--epochs", "train_size": "all", "test_size": "all", "hidden": "25,25",
 }
+
+
+def flag(name):
+    """The flag of a setting: "val_size" -> "--val-size"."""
+    return "--" + name.replace("_", "-")
 
 
 PIXELS = 28 * 28  # every dataset's images
@@ -146,21 +152,25 @@ def upgrade(config):
     return config
 
 
-def make_config(args):
-    """The run's config dict: defaults, then flags.
+def make_config(given, resume=None):
+    """The run's config dict: defaults, then the ``given`` settings (a dict of DEFAULTS keys).
 
-    For ``--resume`` it is the run's own config, read from its checkpoint
-    (``config.json`` is a copy, checked against it), with the new ``--epochs``.
+    With ``resume`` (a run directory) it is that run's own config, read
+    from its checkpoint (``config.json`` is a copy, checked against it),
+    with the new ``epochs``, the only setting that may be given.
     """
-    flags = {k: getattr(args, k) for k in DEFAULTS if getattr(args, k) is not None}
-    if args.resume:
+    unknown = sorted(set(given) - set(DEFAULTS))
+    if unknown:
+        raise ConfigError(f"{shown(unknown[0])} is not a setting of a run; choose among {', '.join(DEFAULTS)}")
+    flags = {k: v for k, v in given.items() if v is not None}
+    if resume is not None:
         if "epochs" not in flags:
             raise ConfigError("--resume needs --epochs N: the total number of epochs to train up to")
         others = sorted(set(flags) - {"epochs"})
         if others:
             raise ConfigError(f"--resume keeps the run's own settings; drop {', '.join(flag(k) for k in others)} "
                               "(or start a new run with them)")
-        config = stored_config(run_dir_of(args.resume))
+        config = stored_config(run_dir_of(resume))
         config["epochs"] = checks.integer(flags["epochs"], "--epochs", low=1)
         return config
     config = {**DEFAULTS, **flags}
@@ -177,7 +187,7 @@ def make_config(args):
     if config["decay_epochs"] is None:
         config["decay_epochs"] = config["epochs"]
     check_config(config)
-    config["nnfunc_version"] = nf.__version__
+    config["nnfunc_version"] = __version__
     return config
 
 
@@ -214,31 +224,3 @@ def run_dir_of(path):
     """The run directory of ``--resume PATH``: PATH itself, or the run holding PATH = RUN/model.npz."""
     path = Path(path)
     return path.parent if path.name == "model.npz" and path.is_file() else path
-
-
-def check_resume(out, state, opt, config, fit_config, steps_per_epoch):
-    """Refuse a --resume that could not change anything: nothing left to train, stopped early, or lr 0."""
-    if state.step != state.epoch * steps_per_epoch:
-        raise CheckpointError(f"{out / 'model.npz'} has taken {state.step} steps in {state.epoch} epochs of "
-                              f"{steps_per_epoch}; the file is damaged (or its data changed): train a new run, or "
-                              "resume from another copy")
-    if config["epochs"] <= state.epoch:
-        raise ConfigError(f"{out} has already trained {state.epoch} epochs; pass --epochs above {state.epoch} "
-                          "to train more")
-    if loop.stopped_early(state, fit_config):
-        raise ConfigError(f"{out} stopped early at epoch {state.epoch} (no lower validation loss for "
-                          f"{config['patience']} epochs); it would stop again at once. Start a new run instead")
-    horizon = config["decay_epochs"] * steps_per_epoch
-    if config["epochs"] > config["decay_epochs"] and opt.schedule(horizon) == 0:
-        last = config["decay_epochs"]
-        why = (f"{out}'s learning rate is 0 from epoch {last + 1} on ({config['schedule']} schedule, --lr "
-               f"{config['lr']:g}), so epochs after {last} would change nothing.")
-        if config["lr"] == 0:
-            todo = "Start a new run with a learning rate above 0"
-        elif state.epoch < last:
-            todo = (f"Resume with --epochs {last} at most, or start a new run with --epochs {config['epochs']} "
-                    f"(its schedule then decays over all {config['epochs']} epochs)")
-        else:
-            todo = (f"It has finished its schedule; start a new run with --epochs {config['epochs']} "
-                    f"(its schedule then decays over all {config['epochs']} epochs)")
-        raise ConfigError(f"{why} {todo}")
