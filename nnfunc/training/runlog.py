@@ -60,6 +60,7 @@ def own(run_dir):
     """
     run_dir = Path(run_dir)
     created = not run_dir.exists()
+    lock_was_there = (run_dir / fileio.LOCK_FILE).exists()
     with fileio.directory_lock(run_dir) as (held, fd):
         if not held:
             holder = os.pread(fd, 4096, 0).decode("utf-8", "replace").strip() or "another process"
@@ -71,12 +72,13 @@ def own(run_dir):
         try:
             yield run_dir
         except BaseException:
-            if created and [p.name for p in run_dir.iterdir()] == [fileio.LOCK_FILE]:
-                # refused before writing anything: leave no empty run behind. Deleting the lock
-                # while holding it is safe: directory_lock re-checks the file it locked
-                with contextlib.suppress(OSError):
+            # a failed block leaves the directory as it found it: no lock file it did not have, and no
+            # empty run. Deleting the lock while holding it is safe: directory_lock re-checks the file it locked
+            with contextlib.suppress(OSError):
+                if not lock_was_there:
                     (run_dir / fileio.LOCK_FILE).unlink()
-                    run_dir.rmdir()
+                if created:
+                    run_dir.rmdir()  # fails, as it should, unless the directory is empty
             raise
 
 
