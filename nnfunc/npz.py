@@ -277,11 +277,12 @@ def _file_header(f, path, shapes):
     if key == LEGACY_FORMAT:
         kind = "checkpoint" if stated is None else stated  # a model file said so; a checkpoint did not
         if not isinstance(kind, str):
-            raise UnreadableFile(f"{path} has a meta record whose kind {shown(kind)} is not a word; the file is damaged")
+            raise UnreadableFile(f"{path} has a meta record whose kind {shown(kind)} is not a word; the file is "
+                                 "damaged")
     else:
         kind = _FORMAT.fullmatch(key)[1]
         if stated is not None and stated != kind:
-            raise UnreadableFile(f"{path} is an nnfunc {kind} file whose meta record names the kind {shown(stated)}; "
-                                 "the file is damaged")
+            raise UnreadableFile(f"{path} is an nnfunc {kind} file whose meta record names it a "
+                                 f"{shown(stated, quote=False)} file; the file is damaged")
     data = {name: shape for name, shape in shapes.items() if name not in (key, META, WRITTEN_BY)}
     return Header(kind, int(values[key]), meta, str(values.get(WRITTEN_BY, "?")), data)

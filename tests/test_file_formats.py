@@ -264,7 +264,7 @@ def test_an_unknown_old_format_is_named_with_its_writer(tmp_path, old_files):
 @pytest.mark.parametrize("change, words", [
     ({"format_version": np.array(3)}, r"holds 2 format numbers \('checkpoint_format', 'format_version'\)"),
     ({"model_format": np.array(1)}, "holds 2 format numbers"),
-    ({"meta": {"kind": "model"}}, "checkpoint file whose meta record names the kind 'model'; the file is damaged"),
+    ({"meta": {"kind": "model"}}, "checkpoint file whose meta record names it a model file; the file is damaged"),
     ({"checkpoint_format": None}, "not an nnfunc checkpoint or model file"),
 ])
 def test_a_header_that_contradicts_itself_is_damage(tmp_path, change, words):
