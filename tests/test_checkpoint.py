@@ -198,8 +198,8 @@ def test_npz_that_is_not_a_checkpoint(tmp_path):
 
 def test_unknown_format_version(saved):
     path, _ = saved
-    rewrite(path, format_version=np.array(checkpoint.FORMAT_VERSION + 1))
-    message = assert_checkpoint_error(path, f"format {checkpoint.FORMAT_VERSION + 1}", nf.__version__)
+    rewrite(path, checkpoint_format=np.array(checkpoint.FORMAT + 1))
+    message = assert_checkpoint_error(path, f"format {checkpoint.FORMAT + 1}", nf.__version__)
     assert "nnfunc version" in message
 
 
@@ -215,8 +215,8 @@ def test_corrupt_meta(saved):
 
 def test_corrupt_format_version(saved):
     path, _ = saved
-    rewrite(path, format_version=np.array("one"))
-    assert_checkpoint_error(path, "format_version")
+    rewrite(path, checkpoint_format=np.array("one"))
+    assert_checkpoint_error(path, "corrupt checkpoint_format")
 
 
 def test_missing_arrays(saved):

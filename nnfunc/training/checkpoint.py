@@ -1,38 +1,36 @@
-"""Checkpoints: a FitState plus its run config in one ``.npz``, no pickle.
+"""Checkpoints: a training run's FitState and config as the arrays of an nnfunc ``.npz``, and back.
 
 Layout (every entry a plain array, loadable with ``allow_pickle=False``):
-``format_version``, ``nnfunc_version``, ``meta`` (a JSON string: config,
-dataset, epoch, step, RNG states, early-stopping counters, history, the
-optimizer state's field names), ``params/W1`` ..., ``best/W1`` ... (when a
-validation set tracked the best params) and ``opt/<field>`` or
-``opt/<field>/<key>`` for the optimizer state. ``nnfunc.training.model_file``
-reads the params of these files and writes the smaller model files.
+the header ``checkpoint_format``, ``nnfunc_version`` and ``meta`` (a JSON
+string: config, dataset, epoch, step, RNG states, early-stopping counters,
+history, the optimizer state's field names), then ``params/W1`` ...,
+``best/W1`` ... (when a validation set tracked the best params) and
+``opt/<field>`` or ``opt/<field>/<key>`` for the optimizer state. Files of
+nnfunc 0.3.0 and before store the same number as ``format_version``
+(``nnfunc.npz``) and read as today. ``nnfunc.training.model_file`` reads the
+params of these files and writes the smaller model files.
 
 No float array is written or read back with a subnormal value: they are
 flushed to zero both ways (``nnfunc.subnormals``), so a run written before
 that rule loads, evaluates and resumes at full speed.
 """
 
-import json
-from pathlib import Path
-
 import numpy as np
 
-from nnfunc._version import __version__
-from nnfunc.errors import CheckpointError, ConfigError, ParamsError, shown
-from nnfunc import fileio, npz
-from nnfunc.fileio import save_npz
+from nnfunc import npz
+from nnfunc.errors import CheckpointError, ConfigError, shown
 from nnfunc.training.loop import _STREAMS as FitState_STREAMS, FitState
+from nnfunc.training.network_file import check_kind, check_network, opened, params_to_use, params_under
 from nnfunc.training.seeds import run_seeds
-from nnfunc.params import layer_sizes, param_keys, validate_params
-from nnfunc.subnormals import flush, flushed
+from nnfunc.params import layer_sizes
+from nnfunc.subnormals import flushed
 
+KIND = "checkpoint"  # stored as checkpoint_format; model files count their own formats
 # 2: two RNG streams (batches, dropout) instead of one; format 1 files still give their params.
 # 3: a third stream, augment (0.3); a format-2 file resumes with the one its config's seed gives (it never drew)
-FORMAT_VERSION = 3
-READABLE_VERSIONS = (1, 2, 3)
-RESUMABLE_VERSIONS = (2, 3)
-KIND = "checkpoint"
+FORMAT = 3
+READABLE_FORMATS = (1, 2, 3)
+RESUMABLE_FORMATS = (2, 3)
 _META_KEYS = ("config", "dataset", "sizes", "dtype", "epoch", "step", "rng_states", "best_val_loss",
               "bad_epochs", "opt_fields", "history")
 # what a "no usable file" message offers instead: to use a model, and to resume a run
@@ -44,11 +42,7 @@ RESUME_FIX = "pass the directory of a run written by python -m nnfunc.train (it 
 
 def save(path, state, config, dataset):
     """Write ``state`` (FitState), ``config`` (JSON-able dict) and the dataset name atomically."""
-    arrays = {
-        "format_version": np.array(FORMAT_VERSION),
-        "nnfunc_version": np.array(__version__),
-    }
-    arrays.update({f"params/{k}": v for k, v in flushed(state.params).items()})
+    arrays = {f"params/{k}": v for k, v in flushed(state.params).items()}
     if state.best_params is not None:
         arrays.update({f"best/{k}": v for k, v in flushed(state.best_params).items()})
     fields = {}
@@ -72,151 +66,51 @@ def save(path, state, config, dataset):
         "opt_fields": fields,
         "history": list(state.history),
     }
-    arrays["meta"] = np.array(json.dumps(meta))
-    save_npz(path, arrays)
+    npz.write(path, arrays, kind=KIND, format=FORMAT, meta=meta)
 
 
-def read(path, *, kinds=(KIND,), meta_keys=_META_KEYS, versions=RESUMABLE_VERSIONS, fix=RESUME_FIX, data=True):
-    """Read an nnfunc ``.npz`` (checkpoint or model file); return (arrays dict, meta dict).
+def _check(path, header, formats, fix):
+    """Raise CheckpointError unless ``header`` is a whole checkpoint in one of ``formats``."""
+    check_kind(path, header, {KIND: formats}, fix)
+    check_network(path, header, _META_KEYS, fix)
 
-    Work is bounded by what the file must hold: the small ``meta`` record is
-    read first, and every array's header (name, shape, dtype) is checked
-    against the network it describes before any array data is read.
 
-    Args:
-        path: the file. kinds: the ``meta["kind"]`` values accepted (a
-            checkpoint has none stored and counts as "checkpoint").
-        meta_keys: keys its meta record must hold.
-        versions: the ``format_version`` values accepted.
-        fix: what every error message tells the user to do instead.
-        data: False checks every header but reads only the meta record
-            and returns (None, meta): for a caller that needs the settings.
+def read_meta(path):
+    """The meta record (dict: config, dataset, epoch, ...) of a checkpoint to resume; no array's data is read.
+
+    Every array's header is still checked against the network the record
+    describes: a caller that needs the settings learns of a damaged file now.
+
+    Raises:
+        CheckpointError: as ``read``, but for damage inside the arrays' data.
+    """
+    with opened(path, fix=RESUME_FIX) as (header, _):
+        _check(path, header, RESUMABLE_FORMATS, RESUME_FIX)
+        return header.meta
+
+
+def read(path):
+    """(every entry {name: ndarray}, meta dict) of a checkpoint to resume, all of it checked and read.
+
+    The entries are the file's own, header too (``meta`` as stored): a copy
+    can be written back. Float arrays are flushed of subnormals.
 
     Raises:
         CheckpointError: missing, unreadable, truncated, corrupt or pickled
             file, arrays that do not fit its meta record, NaN or inf in its
-            params, an unknown format version, or a file of another kind.
+            arrays, a format that does not resume, or a file of another kind.
     """
-    path = Path(path)
-    try:
-        if path.is_dir():
-            raise CheckpointError(f"{path} is a directory without model.npz; {fix}")
-        # one open file for every read: a writer's rename in between cannot mix two versions of the file
-        with fileio.open_regular(path) as f:
-            return _read_open(f, path, kinds, meta_keys, versions, fix, data)
-    except FileNotFoundError:
-        raise CheckpointError(f"no file at {path}; {fix}") from None
-    except fileio.UnreadableFile as exc:
-        raise CheckpointError(f"{exc}; {fix}") from None
-    except OSError as exc:
-        raise CheckpointError(f"cannot read {path} ({exc.strerror or exc}); check its permissions, or {fix}") from None
+    with opened(path, fix=RESUME_FIX) as (header, read_arrays):
+        _check(path, header, RESUMABLE_FORMATS, RESUME_FIX)
+        return read_arrays(), header.meta
 
 
-def _read_open(f, path, kinds, meta_keys, versions, fix, data):
-    """``read`` on the open file ``f`` (named ``path``)."""
-    headers = npz.npz_headers(f, name=path)
-    meta, version = _read_meta(f, path, headers, fix)
-    kind = meta.get("kind", KIND)
-    if kind not in kinds:
-        raise CheckpointError(f"{path} is an nnfunc {shown(kind, quote=False)} file, but a {' or '.join(kinds)} is needed here; "
-                              f"{fix}")
-    if version not in versions:
-        written = npz.read_npz(f, ["nnfunc_version"], name=path)["nnfunc_version"] if "nnfunc_version" in headers \
-            else "?"
-        raise CheckpointError(
-            f"{path} has format {version} (written by nnfunc {shown(str(written), quote=False)}); this is needed in format "
-            f"{' or '.join(map(str, versions))}. {fix[0].upper() + fix[1:]}, or use the nnfunc version that wrote it"
-        )
-    missing = sorted(set(meta_keys) - set(meta))
-    if missing:
-        raise CheckpointError(f"{path} has a meta record without {', '.join(missing)}; {fix}")
-    _check_headers(path, headers, meta)
-    if not data:
-        return None, meta
-    arrays = npz.read_npz(f, name=path)
-    for a in arrays.values():  # fresh arrays, ours to write into
-        if a.dtype.kind == "f":
-            flush(a)
-    bad = next((name for name, a in arrays.items() if a.dtype.kind == "f" and not np.isfinite(a).all()), None)
-    if bad is not None:
-        raise CheckpointError(f"{path} holds NaN or inf in {bad}: the run diverged before it was saved, or the file "
-                              f"is damaged; {fix}")
-    return arrays, meta
-
-
-MAX_LAYERS = 1000  # far past any MLP that trains; a longer sizes list is damage
-_MAX_META_CHARS = 64 << 20  # a meta record of 1,000 epochs of history is about 250 KB
-
-
-def _read_meta(f, path, headers, fix):
-    """The meta record (dict) and format version of the open file ``f`` (named ``path``) whose headers were read."""
-    if "format_version" not in headers or "meta" not in headers:
-        raise CheckpointError(f"{path} is an .npz but not an nnfunc checkpoint (no format_version/meta); {fix}")
-    (v_shape, v_dtype), (m_shape, m_dtype) = headers["format_version"], headers["meta"]
-    if v_shape != () or v_dtype.kind not in "iu":
-        raise CheckpointError(f"{path} has a corrupt format_version (a {v_dtype} array of shape {v_shape}); {fix}")
-    if m_shape != () or m_dtype.kind != "U" or m_dtype.itemsize > 4 * _MAX_META_CHARS:
-        raise CheckpointError(f"{path} has a corrupt meta record (a {m_dtype} array of shape {m_shape}); {fix}")
-    small = npz.read_npz(f, ["format_version", "meta"], name=path)
-    try:
-        meta = json.loads(str(small["meta"]))
-    except (json.JSONDecodeError, RecursionError) as exc:
-        raise CheckpointError(f"{path} has a corrupt meta record ({exc}); {fix}") from None
-    if not isinstance(meta, dict):
-        raise CheckpointError(f"{path} has a meta record that is not a JSON object; {fix}")
-    return meta, int(small["format_version"])
-
-
-def _check_headers(path, headers, meta):
-    """Raise CheckpointError unless every array's header fits the network ``meta`` describes."""
-    damaged = "the file is damaged: train a new run, or use another copy"
-    sizes, dtype = meta["sizes"], meta["dtype"]
-    if (not isinstance(sizes, list) or not 2 <= len(sizes) <= MAX_LAYERS + 1
-            or not all(isinstance(n, int) and not isinstance(n, bool) and n >= 1 for n in sizes)
-            or dtype not in ("float32", "float64")):
-        raise CheckpointError(f"{path} has a corrupt meta record (sizes {shown(sizes)}, dtype {shown(dtype)}); "
-                              f"{damaged}")
-    shapes = {}
-    for l in range(1, len(sizes)):
-        shapes[f"W{l}"], shapes[f"b{l}"] = (sizes[l - 1], sizes[l]), (sizes[l],)
-    for name, (shape, found) in headers.items():
-        if name in ("format_version", "nnfunc_version", "meta"):
-            continue
-        group, _, key = name.rpartition("/")
-        if group in ("params", "best") or (group.startswith("opt/") and group.count("/") == 1):
-            want = (shapes.get(key), np.dtype(dtype))
-        elif group == "opt":
-            want = ((), np.dtype(np.int64))  # the update count
-        else:
-            want = (None, None)
-        if (shape, found) != want:
-            raise CheckpointError(f"{path} holds an array {shown(name)} of shape {shown(shape)} and dtype {found}, "
-                                  f"which a {shown('-'.join(map(str, sizes)), quote=False)} {dtype} network does not "
-                                  f"have; {damaged}")
-
-
-def _params(arrays, prefix, path):
-    keys = [k[len(prefix) :] for k in arrays if k.startswith(prefix)]
-    # every stored key must belong: a lost "b2" must not quietly make a shallower network
-    expected = param_keys(sum(k.startswith("W") for k in keys))
-    if sorted(keys) != sorted(expected):
-        raise CheckpointError(f"{path}: stored params are inconsistent (keys {sorted(keys)}, expected {expected}); "
-                              "the file is damaged: train a new run, or use another copy")
-    params = {k: arrays[prefix + k] for k in expected}
-    try:
-        validate_params(params)
-    except ParamsError as exc:
-        raise CheckpointError(f"{path}: stored params are inconsistent ({exc})") from None
-    return params
-
-
-def load_params(path, *, sizes=None, arrays=None):
-    """The params to evaluate from a checkpoint (best-validation ones when stored).
+def load_params(path, *, sizes=None):
+    """The params to evaluate from a checkpoint of any format (best-validation ones when stored).
 
     Args:
         path: model.npz.
         sizes: expected widths (n0, ..., nL), or None to accept any.
-        arrays: ``(arrays, meta)`` already returned by ``read(path)``, or None to read.
 
     Returns:
         (params, meta): Params, and the file's meta record (a dict).
@@ -224,11 +118,12 @@ def load_params(path, *, sizes=None, arrays=None):
     Raises:
         CheckpointError: bad file, or an architecture other than ``sizes``.
     """
-    arrays, meta = read(path, versions=READABLE_VERSIONS, fix=FIX) if arrays is None else arrays
-    prefix = "best/" if any(k.startswith("best/") for k in arrays) else "params/"
-    params = _params(arrays, prefix, path)
+    with opened(path, fix=FIX) as (header, read_arrays):
+        _check(path, header, READABLE_FORMATS, FIX)
+        arrays = read_arrays()
+    params = params_to_use(arrays, path)
     check_architecture(params, sizes, path)
-    return params, meta
+    return params, header.meta
 
 
 def check_architecture(params, sizes, path):
@@ -306,9 +201,9 @@ def load_state(path, opt, *, sizes=None):
     """
     arrays, meta = read(path)
     _check_progress(path, meta)
-    params = _params(arrays, "params/", path)
+    params = params_under(arrays, "params/", path)
     check_architecture(params, sizes, path)
-    best = _params(arrays, "best/", path) if any(k.startswith("best/") for k in arrays) else None
+    best = params_under(arrays, "best/", path) if any(k.startswith("best/") for k in arrays) else None
     template = opt.init(params)
     if list(meta["opt_fields"]) != list(template._fields):
         raise CheckpointError(

@@ -4,9 +4,14 @@
 (params, activation, class names) and a training run's checkpoint
 (``runs/RUN/model.npz``, or the run directory itself), whose best params
 it returns. Neither ever unpickles: every entry is a plain array.
+
+A model file is an nnfunc ``.npz`` (``nnfunc.npz``): the header
+``model_format``, ``nnfunc_version`` and ``meta`` (activation, classes,
+dataset, sizes, dtype), then ``params/W1`` ... Model files of nnfunc 0.3.0
+and before store the same number as ``format_version`` and say
+``"kind": "model"`` in their meta record; they load as today.
 """
 
-import json
 import os
 from pathlib import Path
 from types import MappingProxyType
@@ -14,18 +19,20 @@ from typing import Mapping, NamedTuple, Optional
 
 import numpy as np
 
-from nnfunc._version import __version__
 from nnfunc import activations as _activations
+from nnfunc import npz
 from nnfunc.data.datasets import SPECS
 from nnfunc.errors import CheckpointError, ConfigError, ParamsError, shown
-from nnfunc.fileio import save_npz
 from nnfunc.params import layer_sizes, validate_params
 from nnfunc.subnormals import flushed
 from nnfunc.training import checkpoint
+from nnfunc.training.network_file import check_kind, check_network, opened, params_to_use
 
-KIND = "model"
-FORMAT_VERSION = 1  # of model files; checkpoints count their own
-_META_KEYS = ("kind", "activation", "classes", "dataset", "sizes", "dtype")
+KIND = "model"  # stored as model_format; checkpoints count their own formats
+FORMAT = 1
+_META_KEYS = ("activation", "classes", "dataset", "sizes", "dtype")
+# what load reads: a model file, or a training run's checkpoint of any format
+_FORMATS = {checkpoint.KIND: checkpoint.READABLE_FORMATS, KIND: (FORMAT,)}
 
 
 class Model(NamedTuple):
@@ -79,14 +86,12 @@ def save(path, params, *, activation, classes=None, dataset=None):
         classes = [str(c) for c in classes]
     if dataset is not None and (not isinstance(dataset, str) or dataset not in SPECS):
         raise ConfigError(f"unknown dataset {dataset!r}; choose one of {', '.join(SPECS)} or leave it None")
-    meta = {"kind": KIND, "activation": spec, "classes": classes, "dataset": dataset,
+    meta = {"activation": spec, "classes": classes, "dataset": dataset,
             "sizes": list(layer_sizes(params)), "dtype": str(params["W1"].dtype)}
-    arrays = {"format_version": np.array(FORMAT_VERSION), "nnfunc_version": np.array(__version__),
-              "meta": np.array(json.dumps(meta))}
-    arrays.update({f"params/{k}": v for k, v in flushed(params).items()})  # a model file holds no subnormal
+    arrays = {f"params/{k}": v for k, v in flushed(params).items()}  # a model file holds no subnormal
     if path.is_dir():
         raise ConfigError(f"{path} is a directory; pass a file name such as {path / 'model.npz'}")
-    save_npz(path, arrays)
+    npz.write(path, arrays, kind=KIND, format=FORMAT, meta=meta)
     return path
 
 
@@ -122,14 +127,13 @@ def load(path):
     """
     file = resolve(path)
     fix = checkpoint.FIX
-    arrays, meta = checkpoint.read(file, kinds=(checkpoint.KIND, KIND), meta_keys=("sizes", "dtype"),
-                                   versions=tuple(sorted({FORMAT_VERSION, *checkpoint.READABLE_VERSIONS})), fix=fix)
-    kind = meta.get("kind", checkpoint.KIND)
-    if kind == KIND and int(arrays["format_version"]) != FORMAT_VERSION:
-        raise CheckpointError(f"{file} is a model file of format {int(arrays['format_version'])}; this nnfunc "
-                              f"reads format {FORMAT_VERSION}: use the nnfunc version that wrote it")
+    with opened(file, fix=fix) as (header, read_arrays):
+        check_kind(file, header, _FORMATS, fix)
+        check_network(file, header, (), fix)
+        arrays = read_arrays()
+    kind, meta = header.kind, header.meta
     activation, classes, dataset, config = _fields(file, meta, kind)
-    params, _ = checkpoint.load_params(file, arrays=(arrays, meta))
+    params = params_to_use(arrays, file)
     try:
         _activations.resolve(activation, len(params) // 2 - 1)
     except ConfigError as exc:

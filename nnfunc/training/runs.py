@@ -106,7 +106,7 @@ def run_dirs(resume=None, out=None):
 def _unfinished(path):
     """Whether ``path`` is this nnfunc's checkpoint of a run that never finished an epoch."""
     try:
-        return checkpoint.read(path, data=False)[1]["epoch"] == 0
+        return checkpoint.read_meta(path)["epoch"] == 0
     except CheckpointError:
         return False  # someone else's file, or another version's: never overwrite it
 

@@ -198,7 +198,7 @@ def stored_config(run):
     differs in a setting was edited, and resuming would hide the edit.
     """
     path = run / "model.npz"
-    meta = checkpoint.read(path, data=False)[1]  # the settings only: load_state reads the arrays
+    meta = checkpoint.read_meta(path)  # the settings only: load_state reads the arrays
     config = check_stored(meta["config"], path)
     if (run / "config.json").exists() or (run / "config.json").is_symlink():
         try:
