@@ -1,15 +1,15 @@
-"""Results that must be finite and allocations that must fit: the guards behind "never a silent NaN".
+"""Explain a result that came out NaN or inf: name the argument to blame and the fix.
 
 Some problems show only in a result: finite x and params whose forward pass
 overflows, an L2 term too big for the dtype, a network that holds a NaN.
 The ``finite_*`` checks look at the cheap result (logits, a loss, a step)
 and only when it is not finite scan the arguments to say which one is to
-blame; ``all_finite`` is the one-dot test behind them; ``memory`` refuses
-an allocation the machine cannot hold.
+blame; ``all_finite`` is the one-dot test behind them. Checks of the
+arguments themselves live in ``nnfunc.checks``, the memory check in
+``nnfunc.memory``.
 """
 
 import math
-import os
 
 import numpy as np
 
@@ -168,42 +168,3 @@ def finite_step(new, params, grads, lr, name="lr"):
             finite_arrays(grads, [key], "grads", GRADS_FIX)
             raise ConfigError(f"{name}={lr:g} times grads[{key!r}] overflows {value.dtype}; pass a smaller {name}")
     return new
-
-
-def physical_memory():
-    """Bytes of physical memory on this machine, or None where the system does not say."""
-    try:
-        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):  # no sysconf (Windows) or no such name
-        return None
-    return total if total > 0 else None
-
-
-def _gigabytes(nbytes):
-    try:
-        return f"{nbytes / 1e9:,.1f}"
-    except OverflowError:  # an int beyond a float's range
-        return f"10**{math.floor(math.log10(nbytes)) - 9}"
-
-
-def memory(nbytes, what, fix):
-    """Raise ConfigError if ``nbytes`` is more than this machine's physical memory.
-
-    Call it before a big allocation: numpy would otherwise fail with a bare
-    MemoryError, or, since Linux overcommits, succeed and let the OOM killer
-    end the process later. Nothing is checked where the memory is unknown.
-
-    Args:
-        nbytes: int, every byte the caller is about to hold at once (e.g.
-            params + optimizer state + gradients, not the params alone).
-        what: what needs them, starting the message, e.g. "sizes (784,
-            100000000, 10) hold 79,400,001,010 float32 parameters".
-        fix: what to do instead, ending the message, e.g. "use smaller widths".
-
-    Raises:
-        ConfigError: "{what}: about N GB, more than this machine's M GB of memory; {fix}".
-    """
-    total = physical_memory()
-    if total is not None and nbytes > total:
-        raise ConfigError(f"{what}: about {_gigabytes(nbytes)} GB, more than this machine's "
-                          f"{total / 1e9:,.1f} GB of memory; {fix}")
