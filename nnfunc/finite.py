@@ -14,6 +14,7 @@ import math
 import numpy as np
 
 from nnfunc.errors import ConfigError, InputError, ParamsError
+from nnfunc.params import param_keys
 
 # what to do about a params array holding NaN or inf
 PARAMS_FIX = "the run diverged or the file is damaged: retrain or load another copy"
@@ -31,11 +32,6 @@ def largest(a):
 def scale_fix(dtype):
     wider = ", or use float64 params" if np.dtype(dtype) != np.float64 else ""
     return f"scale the inputs, e.g. pixels to [0, 1]{wider}"
-
-
-def _layer_order(params):
-    """The keys of a validated params dict in layer order: W1, b1, ..., WL, bL (never sorted: "W10" < "W2")."""
-    return [k for l in range(1, len(params) // 2 + 1) for k in (f"W{l}", f"b{l}")]
 
 
 def overflow_checked_after():
@@ -102,7 +98,7 @@ def finite_output(output, what, params, x, stage="forward pass"):
 
 def explain_overflow(what, params, x, stage):
     """Raise the error that explains a NaN or inf in ``what``, computed from params and x in ``stage``."""
-    finite_arrays(params, _layer_order(params), "params", PARAMS_FIX)
+    finite_arrays(params, param_keys(len(params) // 2), "params", PARAMS_FIX)
     if not np.isfinite(x).all():
         raise InputError("x contains NaN or inf; clean or impute the data first")
     dtype = params["W1"].dtype
@@ -143,7 +139,7 @@ def finite_penalty(penalty, l2, params, name="l2"):
     # sum ||W||^2 = 2 * penalty / l2 bounds every |W|, so l2 * |W| <= sqrt(2 * l2 * penalty): no scan
     if math.isfinite(penalty) and l2 < biggest and math.sqrt(2 * l2) * math.sqrt(penalty) < biggest:
         return penalty
-    finite_arrays(params, _layer_order(params), "params", PARAMS_FIX)
+    finite_arrays(params, param_keys(len(params) // 2), "params", PARAMS_FIX)
     weights = max(largest(v) for k, v in params.items() if k.startswith("W"))
     raise ConfigError(f"{name} is too large ({l2:g}): the L2 penalty 0.5 * l2 * sum(W**2) or its gradient l2 * W "
                       f"overflows {dtype} (the weights go up to {weights:.3g}); pass a smaller {name}, "
@@ -168,3 +164,25 @@ def finite_step(new, params, grads, lr, name="lr"):
             finite_arrays(grads, [key], "grads", GRADS_FIX)
             raise ConfigError(f"{name}={lr:g} times grads[{key!r}] overflows {value.dtype}; pass a smaller {name}")
     return new
+
+
+def blame_sum(key, params, updates):
+    """Raise the error that explains a NaN or inf in ``params[key] + updates[key]`` (``apply_updates``)."""
+    finite_arrays(updates, [key], "updates", "applying them would fill the params with NaN: do not apply "
+                  "these updates; make them with opt.update, which names the cause of a NaN")
+    finite_arrays(params, [key], "params", PARAMS_FIX)
+    dtype = params[key].dtype
+    raise ConfigError(f"params[{key!r}] + updates[{key!r}] overflows {dtype} (params up to "
+                      f"{largest(params[key]):.3g}, updates up to {largest(updates[key]):.3g}); "
+                      "pass a smaller lr")
+
+
+def damaged_state(key, state, slots):
+    """Raise ParamsError if a slot of an optimizer's ``state`` holds NaN or inf at ``key`` (nu: or a negative value)."""
+    for s in slots:
+        a = getattr(state, s)[key]
+        # nu is a moving mean of squares: a negative value makes sqrt(nu) NaN
+        if not np.isfinite(a).all() or (s == "nu" and (a < 0).any()):
+            bad = "NaN, inf or negative values" if s == "nu" else "NaN or inf"
+            raise ParamsError(f"state.{s}[{key!r}] holds {bad}: the optimizer state is damaged; start again "
+                              "from opt.init(params), or from an undamaged checkpoint")

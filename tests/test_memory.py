@@ -33,7 +33,8 @@ def test_a_v2_limit_below_physical_memory_is_the_bound(tmp_path, machine_of_64_g
     memory.check(2 * GB, "it", "fix", **roots)  # at the limit: fine
     with pytest.raises(ConfigError) as info:
         memory.check(3 * GB, "the run's arrays", "pass fewer", **roots)
-    assert str(info.value) == "the run's arrays: about 3.0 GB, more than this container's 2.0 GB memory limit; pass fewer"
+    assert str(info.value) == ("the run's arrays: about 3.0 GB, more than this container's 2.0 GB memory limit; "
+                               "pass fewer")
 
 
 def test_a_limit_on_an_ancestor_cgroup_binds_too(tmp_path, machine_of_64_gb):

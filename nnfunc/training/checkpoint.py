@@ -24,7 +24,8 @@ from nnfunc import fileio, npz
 from nnfunc.fileio import save_npz
 from nnfunc.training.loop import _STREAMS as FitState_STREAMS, FitState
 from nnfunc.training.seeds import run_seeds
-from nnfunc.params import layer_sizes, param_keys, validate_params
+from nnfunc.checks import validate_params
+from nnfunc.params import layer_sizes, param_keys
 from nnfunc.subnormals import flush, flushed
 
 # 2: two RNG streams (batches, dropout) instead of one; format 1 files still give their params.

@@ -19,7 +19,8 @@ from nnfunc import activations as _activations
 from nnfunc.data.datasets import SPECS
 from nnfunc.errors import CheckpointError, ConfigError, ParamsError, shown
 from nnfunc.fileio import save_npz
-from nnfunc.params import layer_sizes, validate_params
+from nnfunc.checks import validate_params
+from nnfunc.params import layer_sizes
 from nnfunc.subnormals import flushed
 from nnfunc.training import checkpoint
 
