@@ -1,7 +1,8 @@
-"""Check the dicts of arrays: a network's params, an optimizer's params, grads and state.
+"""Check the dicts of arrays: a network's params, an optimizer's params, grads and state, gradcheck's.
 
-Keys, types, shapes and dtypes only: none of these makes a pass over the
-numbers, so they cost the same for a 10-unit and a 10-million-unit network.
+Keys, types, shapes and dtypes only, so the checks on every public call cost
+the same for a 10-unit and a 10-million-unit network; only gradcheck's
+``float64_copies``, which copies anyway, also looks at the numbers.
 """
 
 import numpy as np
@@ -141,6 +142,42 @@ def check_state(state, state_type, slots):
             raise ParamsError(f"state.{s} must be a dict of arrays keyed like params, got {type(slot).__name__}; "
                               f"{STATE_FIX}")
         check_grads(slot, None, "", name=f"state.{s}")  # only the types: update checks keys and shapes
+
+
+def float64_copies(tree, what, *, finite):
+    """Validate a non-empty dict of real arrays and return float64 copies of them (gradcheck's params, grads).
+
+    ``what`` names the dict in messages; ``finite`` also refuses NaN, inf and a dict holding no numbers.
+    """
+    if not isinstance(tree, dict) or not tree:
+        raise ParamsError(f"{what} must be a non-empty dict of arrays, got {type(tree).__name__}; "
+                          "pass e.g. {'W1': W1, 'b1': b1}")
+    copies = {}
+    for key, value in tree.items():
+        array = np.asarray(value)
+        if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
+            raise ParamsError(f"{what}[{key!r}] has dtype {array.dtype}; pass real numbers "
+                              "(a float or int array)")
+        copies[key] = np.array(array, dtype=np.float64)  # always a copy, ours to perturb
+        if finite and not np.all(np.isfinite(copies[key])):
+            raise ParamsError(f"{what}[{key!r}] holds NaN or inf; gradients can only be "
+                              "checked at finite params")
+    if finite and sum(v.size for v in copies.values()) == 0:
+        raise ParamsError(f"{what} hold no numbers (every array is empty); pass non-empty arrays")
+    return copies
+
+
+def same_layout(params, grads):
+    """Refuse grads whose keys or shapes differ from the params' (gradcheck's wording)."""
+    missing = [k for k in params if k not in grads]
+    extra = [k for k in grads if k not in params]
+    if missing or extra:
+        raise ParamsError(f"grads keys do not match params: missing {missing}, extra {extra}; "
+                          "pass one gradient per params key, under the same key")
+    for key in params:
+        if grads[key].shape != params[key].shape:
+            raise ParamsError(f"grads[{key!r}] has shape {grads[key].shape} but params[{key!r}] "
+                              f"has shape {params[key].shape}; a gradient has its tensor's shape")
 
 
 def _describe(value):
