@@ -16,7 +16,7 @@ from nnfunc.data.load import scale_pixels
 from nnfunc.errors import InputError
 from nnfunc.losses import _softmax, l2_penalty, softmax_cross_entropy
 from nnfunc.model import _forward
-from nnfunc.params import validate_params
+from nnfunc.checks import validate_params
 
 CHUNK = 4096
 

@@ -1,19 +1,20 @@
-"""Results that must be finite and allocations that must fit: the guards behind "never a silent NaN".
+"""Explain a result that came out NaN or inf: name the argument to blame and the fix.
 
 Some problems show only in a result: finite x and params whose forward pass
 overflows, an L2 term too big for the dtype, a network that holds a NaN.
 The ``finite_*`` checks look at the cheap result (logits, a loss, a step)
 and only when it is not finite scan the arguments to say which one is to
-blame; ``all_finite`` is the one-dot test behind them; ``memory`` refuses
-an allocation the machine cannot hold.
+blame; ``all_finite`` is the one-dot test behind them. Checks of the
+arguments themselves live in ``nnfunc.checks``, the memory check in
+``nnfunc.memory``.
 """
 
 import math
-import os
 
 import numpy as np
 
 from nnfunc.errors import ConfigError, InputError, ParamsError
+from nnfunc.params import param_keys
 
 # what to do about a params array holding NaN or inf
 PARAMS_FIX = "the run diverged or the file is damaged: retrain or load another copy"
@@ -31,11 +32,6 @@ def largest(a):
 def scale_fix(dtype):
     wider = ", or use float64 params" if np.dtype(dtype) != np.float64 else ""
     return f"scale the inputs, e.g. pixels to [0, 1]{wider}"
-
-
-def _layer_order(params):
-    """The keys of a validated params dict in layer order: W1, b1, ..., WL, bL (never sorted: "W10" < "W2")."""
-    return [k for l in range(1, len(params) // 2 + 1) for k in (f"W{l}", f"b{l}")]
 
 
 def overflow_checked_after():
@@ -102,7 +98,7 @@ def finite_output(output, what, params, x, stage="forward pass"):
 
 def explain_overflow(what, params, x, stage):
     """Raise the error that explains a NaN or inf in ``what``, computed from params and x in ``stage``."""
-    finite_arrays(params, _layer_order(params), "params", PARAMS_FIX)
+    finite_arrays(params, param_keys(len(params) // 2), "params", PARAMS_FIX)
     if not np.isfinite(x).all():
         raise InputError("x contains NaN or inf; clean or impute the data first")
     dtype = params["W1"].dtype
@@ -143,7 +139,7 @@ def finite_penalty(penalty, l2, params, name="l2"):
     # sum ||W||^2 = 2 * penalty / l2 bounds every |W|, so l2 * |W| <= sqrt(2 * l2 * penalty): no scan
     if math.isfinite(penalty) and l2 < biggest and math.sqrt(2 * l2) * math.sqrt(penalty) < biggest:
         return penalty
-    finite_arrays(params, _layer_order(params), "params", PARAMS_FIX)
+    finite_arrays(params, param_keys(len(params) // 2), "params", PARAMS_FIX)
     weights = max(largest(v) for k, v in params.items() if k.startswith("W"))
     raise ConfigError(f"{name} is too large ({l2:g}): the L2 penalty 0.5 * l2 * sum(W**2) or its gradient l2 * W "
                       f"overflows {dtype} (the weights go up to {weights:.3g}); pass a smaller {name}, "
@@ -170,40 +166,23 @@ def finite_step(new, params, grads, lr, name="lr"):
     return new
 
 
-def physical_memory():
-    """Bytes of physical memory on this machine, or None where the system does not say."""
-    try:
-        total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (AttributeError, ValueError, OSError):  # no sysconf (Windows) or no such name
-        return None
-    return total if total > 0 else None
+def blame_sum(key, params, updates):
+    """Raise the error that explains a NaN or inf in ``params[key] + updates[key]`` (``apply_updates``)."""
+    finite_arrays(updates, [key], "updates", "applying them would fill the params with NaN: do not apply "
+                  "these updates; make them with opt.update, which names the cause of a NaN")
+    finite_arrays(params, [key], "params", PARAMS_FIX)
+    dtype = params[key].dtype
+    raise ConfigError(f"params[{key!r}] + updates[{key!r}] overflows {dtype} (params up to "
+                      f"{largest(params[key]):.3g}, updates up to {largest(updates[key]):.3g}); "
+                      "pass a smaller lr")
 
 
-def _gigabytes(nbytes):
-    try:
-        return f"{nbytes / 1e9:,.1f}"
-    except OverflowError:  # an int beyond a float's range
-        return f"10**{math.floor(math.log10(nbytes)) - 9}"
-
-
-def memory(nbytes, what, fix):
-    """Raise ConfigError if ``nbytes`` is more than this machine's physical memory.
-
-    Call it before a big allocation: numpy would otherwise fail with a bare
-    MemoryError, or, since Linux overcommits, succeed and let the OOM killer
-    end the process later. Nothing is checked where the memory is unknown.
-
-    Args:
-        nbytes: int, every byte the caller is about to hold at once (e.g.
-            params + optimizer state + gradients, not the params alone).
-        what: what needs them, starting the message, e.g. "sizes (784,
-            100000000, 10) hold 79,400,001,010 float32 parameters".
-        fix: what to do instead, ending the message, e.g. "use smaller widths".
-
-    Raises:
-        ConfigError: "{what}: about N GB, more than this machine's M GB of memory; {fix}".
-    """
-    total = physical_memory()
-    if total is not None and nbytes > total:
-        raise ConfigError(f"{what}: about {_gigabytes(nbytes)} GB, more than this machine's "
-                          f"{total / 1e9:,.1f} GB of memory; {fix}")
+def damaged_state(key, state, slots):
+    """Raise ParamsError if a slot of an optimizer's ``state`` holds NaN or inf at ``key`` (nu: or a negative value)."""
+    for s in slots:
+        a = getattr(state, s)[key]
+        # nu is a moving mean of squares: a negative value makes sqrt(nu) NaN
+        if not np.isfinite(a).all() or (s == "nu" and (a < 0).any()):
+            bad = "NaN, inf or negative values" if s == "nu" else "NaN or inf"
+            raise ParamsError(f"state.{s}[{key!r}] holds {bad}: the optimizer state is damaged; start again "
+                              "from opt.init(params), or from an undamaged checkpoint")

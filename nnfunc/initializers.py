@@ -7,7 +7,7 @@ Generator (or seed) the caller passes.
 
 import numpy as np
 
-from nnfunc import checks, finite
+from nnfunc import checks, memory
 from nnfunc.errors import ConfigError
 from nnfunc.params import Params
 
@@ -58,7 +58,7 @@ def init(sizes, rng, *, scheme="he", dtype=np.float32) -> Params:
     gen = checks.generator(rng)
     count = sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
     # numpy would raise a bare MemoryError, or get the memory on credit (Linux overcommits) for the OOM killer
-    finite.memory(count * dtype.itemsize, f"sizes {sizes} hold {count:,} {dtype} parameters", "use smaller widths")
+    memory.check(count * dtype.itemsize, f"sizes {sizes} hold {count:,} {dtype} parameters", "use smaller widths")
     gain, fan_kind = _FAMILIES[family]
     params = {}
     for l, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:]), start=1):

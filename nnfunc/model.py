@@ -17,7 +17,8 @@ from nnfunc.errors import ConfigError, ParamsError
 from nnfunc import checks, finite, kernels
 from nnfunc.checks import check_l2, check_x, check_y
 from nnfunc.losses import _softmax, l2_penalty, softmax_cross_entropy, softmax_cross_entropy_grad
-from nnfunc.params import Grads, Params, layer_sizes, param_keys, validate_params
+from nnfunc.checks import validate_params
+from nnfunc.params import Grads, Params, layer_sizes, param_keys
 from nnfunc.subnormals import flush, scaled
 
 

@@ -26,7 +26,8 @@ from nnfunc import finite
 from nnfunc._version import __version__
 from nnfunc.errors import ConfigError, ParamsError, shown
 from nnfunc.fileio import write_bytes
-from nnfunc.params import layer_sizes, param_keys, validate_params
+from nnfunc.checks import validate_params
+from nnfunc.params import layer_sizes, param_keys
 from nnfunc.subnormals import flush
 
 OPSET = 17

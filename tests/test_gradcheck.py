@@ -7,6 +7,7 @@ bias gradient) must fail in every mode, in the right tensor.
 """
 
 import re
+from fractions import Fraction
 
 import numpy as np
 import pytest
@@ -299,8 +300,10 @@ def test_bad_params_and_settings_raise_typed_errors():
             ({"max_full": 1.5}, "max_full must be an integer >= 0, got 1.5")]:
         with pytest.raises(ConfigError, match=f"^{re.escape(message)}$"):
             gradcheck(loss_fn, params, grads, **options)
-    for bad_loss in (lambda p: float("nan"), lambda p: np.ones(2), lambda p: "zero"):
-        with pytest.raises(InputError, match="finite"):
+    with pytest.raises(InputError, match="finite"):
+        gradcheck(lambda p: float("nan"), params, grads)
+    for bad_loss in (lambda p: np.ones(2), lambda p: "zero"):
+        with pytest.raises(ConfigError, match="must return one real number"):
             gradcheck(bad_loss, params, grads)
 
 
@@ -603,11 +606,81 @@ def test_a_tensor_whose_every_step_crosses_a_kink_is_reported_empty():
     assert np.isnan(row.analytic) and np.isnan(row.numeric) and row.ok is True
 
 
-@pytest.mark.parametrize("value", [np.ones(1), np.complex128(1.0), [1.0], None, np.float64(np.inf)])
+def squares(p):
+    return float(np.sum(p["W"] ** 2) + np.sum(p["b"]))
+
+
+SQUARES_GRADS = {"W": 2 * np.ones((2, 3)), "b": np.ones(3)}
+
+
+@pytest.mark.parametrize("value, kind", [
+    ("1.5", "str"), (b"1.5", "bytes"), (True, "bool"), (np.bool_(False), "bool"), (None, "NoneType"),
+    ({"loss": 1.0}, "dict"), ([1.0], "list"), (np.complex128(1.0), "complex128"), (1 + 0j, "complex"),
+    (np.ones(1), "float64 array of shape (1,)"), (np.ones((2, 2)), "float64 array of shape (2, 2)"),
+    (np.array(1.0 + 0j), "complex128 array of shape ()"), (np.array("1.5"), "<U3 array of shape ()"),
+    (np.array(True), "bool array of shape ()"),
+])
+def test_a_loss_that_returns_no_real_number_is_named_at_the_first_call(value, kind):
+    calls = []
+
+    def text_loss(p):
+        calls.append(1)
+        return value
+
+    with pytest.raises(ConfigError) as info:
+        gradcheck(text_loss, {"W": np.ones((2, 3)), "b": np.zeros(3)}, SQUARES_GRADS)
+    message = str(info.value)
+    assert message.startswith("loss_fn text_loss returned ")
+    assert f"({'an' if kind[0] in 'aeiou' else 'a'} {kind}); it must return one real number" in message
+    assert len(calls) == 1
+
+
+def test_a_string_loss_that_parses_as_a_number_is_an_error_not_a_failed_check():
+    # float("...") would read it, and the check would report a mismatch
+    def text_squares(p):
+        return str(squares(p))
+
+    with pytest.raises(ConfigError, match=r"^loss_fn text_squares returned '6\.0' \(a str\); it must return one"):
+        gradcheck(text_squares, {"W": np.ones((2, 3)), "b": np.zeros(3)}, SQUARES_GRADS)
+
+
+def test_a_loss_that_goes_wrong_after_the_first_call_is_named_too():
+    calls = []
+
+    def later_a_string(p):
+        calls.append(1)
+        return squares(p) if len(calls) == 1 else "oops"
+
+    with pytest.raises(ConfigError, match=r"^loss_fn later_a_string returned 'oops' \(a str\)"):
+        gradcheck(later_a_string, {"W": np.ones((2, 3)), "b": np.zeros(3)}, SQUARES_GRADS)
+    assert len(calls) == 2
+
+
+@pytest.mark.parametrize("to_value", [
+    float, np.float64, np.float32, np.longdouble, np.array, lambda v: np.array(v, np.float32),
+    lambda v: Fraction(v), lambda v: np.float64(v) * np.ones(()),
+])
+def test_a_loss_returning_any_real_scalar_is_checked(to_value):
+    params = {"W": np.ones((2, 3)), "b": np.zeros(3)}
+    report = gradcheck(lambda p: to_value(squares(p)), params, SQUARES_GRADS, rtol=1e-2)
+    assert report.ok
+    wrong = {**SQUARES_GRADS, "b": np.full(3, 2.0)}
+    assert not gradcheck(lambda p: to_value(squares(p)), params, wrong, rtol=1e-2).ok
+
+
+def test_an_int_loss_is_a_real_number_and_an_int_too_large_for_a_float_counts_as_inf():
+    params, zeros = {"w": np.ones(2)}, {"w": np.zeros(2)}
+    assert gradcheck(lambda p: 3, params, zeros).ok
+    with pytest.raises(InputError, match=r"returned inf at params; it must return one finite real number"):
+        gradcheck(lambda p: 10**400, params, zeros)
+
+
+@pytest.mark.parametrize("value", [np.float64(np.inf), float("nan"), -np.inf, np.array(np.nan)])
 def test_loss_must_return_one_finite_real_number(value):
     loss_fn, params = _toy()
     grads = {"W": 2 * params["W"], "b": np.ones(3)}
-    with pytest.raises(InputError, match="must return one finite real number"):
+    with pytest.raises(InputError, match=r"^loss_fn <lambda> returned .* at params; it must return one finite real "
+                                         "number there"):
         gradcheck(lambda p: value, params, grads)
     assert gradcheck(lambda p: np.float32(1.0), params, {k: np.zeros_like(v) for k, v in grads.items()}).ok
 

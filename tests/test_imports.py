@@ -23,11 +23,11 @@ MODEL_CODE = ("nnfunc.model", "nnfunc.activations", "nnfunc.losses")
 # layer or the layers before it. The top package (the public API) comes after
 # the library; only the command line, last, may import it.
 LAYERS = (
-    ("base", ("nnfunc._version", "nnfunc.errors", "nnfunc.finite", "nnfunc.checks", "nnfunc.fileio", "nnfunc.npz",
-              "nnfunc.allocator", "nnfunc.subnormals")),
+    ("base", ("nnfunc._version", "nnfunc.errors", "nnfunc.params", "nnfunc.finite", "nnfunc.checks", "nnfunc.memory",
+              "nnfunc.fileio", "nnfunc.npz", "nnfunc.allocator", "nnfunc.subnormals")),
     ("kernels", ("nnfunc.kernels",)),
     ("data", ("nnfunc.data",)),
-    ("model", ("nnfunc.params", "nnfunc.activations", "nnfunc.initializers", "nnfunc.losses", "nnfunc.model",
+    ("model", ("nnfunc.activations", "nnfunc.initializers", "nnfunc.losses", "nnfunc.model",
                "nnfunc.evaluation")),
     ("optim", ("nnfunc.optim",)),
     ("verify", ("nnfunc.verify",)),

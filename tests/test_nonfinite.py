@@ -27,7 +27,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import nnfunc as nf
-from nnfunc import checks, finite
+from nnfunc import checks, finite, memory
 from nnfunc.errors import ConfigError, InputError, ParamsError
 from nnfunc.evaluation import _evaluate, predict_proba
 from nnfunc.optim import optimizers as opt_mod
@@ -556,23 +556,24 @@ def test_a_rate_too_large_for_a_float_is_refused_and_an_int_rate_is_a_rate():
 
 
 def test_memory_refuses_exactly_more_than_the_physical_memory(monkeypatch):
-    monkeypatch.setattr(finite, "physical_memory", lambda: 208)
+    monkeypatch.setattr(memory, "cgroup_limit", lambda **roots: None)  # whatever container this runs in
+    monkeypatch.setattr(memory, "physical_memory", lambda: 208)
     # (3, 4, 2) in float64: 3*4 + 4 + 4*2 + 2 = 26 parameters, 208 bytes
     assert set(nf.init((3, 4, 2), 0, dtype=np.float64)) == set(param_keys(2))
-    monkeypatch.setattr(finite, "physical_memory", lambda: 207)
+    monkeypatch.setattr(memory, "physical_memory", lambda: 207)
     with pytest.raises(ConfigError) as info:
         nf.init((3, 4, 2), 0, dtype=np.float64)
     assert str(info.value) == ("sizes (3, 4, 2) hold 26 float64 parameters: about 0.0 GB, more than this "
                                "machine's 0.0 GB of memory; use smaller widths")
-    finite.memory(207, "it", "fix")  # at the limit: fine
+    memory.check(207, "it", "fix")  # at the limit: fine
     with pytest.raises(ConfigError, match=r"^the run's arrays: about 0.0 GB, .*; pass fewer$"):
-        finite.memory(208, "the run's arrays", "pass fewer")
-    monkeypatch.setattr(finite, "physical_memory", lambda: None)
-    finite.memory(10**30, "anything", "nothing")  # unknown memory: no opinion
+        memory.check(208, "the run's arrays", "pass fewer")
+    monkeypatch.setattr(memory, "physical_memory", lambda: None)
+    memory.check(10**30, "anything", "nothing")  # unknown memory: no opinion
 
 
 def test_physical_memory_is_what_the_system_reports():
-    total = finite.physical_memory()
+    total = memory.physical_memory()
     if hasattr(os, "sysconf") and "SC_PHYS_PAGES" in os.sysconf_names:
         assert total == os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") and total > 2**20
     else:
@@ -583,11 +584,11 @@ INIT_IN_A_SMALL_PROCESS = """
 import sys
 import numpy as np
 import nnfunc as nf
-from nnfunc import finite
-total = finite.physical_memory()
+from nnfunc import memory
+total, bound = memory.available()
 if total is None:
     sys.exit(5)
-n = 2 * total // (4 * (784 + 1 + 10)) + 1  # (784, n, 10) in float32: twice the machine
+n = 2 * total // (4 * (784 + 1 + 10)) + 1  # (784, n, 10) in float32: twice the machine (or its container)
 try:
     nf.init((784, n, 10), 0)
 except nf.ConfigError as exc:
@@ -617,8 +618,9 @@ def test_init_bigger_than_the_machine_is_refused_before_allocating():
     assert result.returncode == 3, (result.returncode, result.stdout, result.stderr)
     message = result.stdout.strip()
     assert message.startswith("sizes (784, ") and " float32 parameters: about " in message
-    assert message.endswith("GB of memory; use smaller widths")
-    need, have = re.search(r"about ([\d,.]+) GB, more than this machine's ([\d,.]+) GB", message).groups()
+    assert message.endswith(("GB of memory; use smaller widths", "GB memory limit; use smaller widths"))
+    need, have = re.search(r"about ([\d,.]+) GB, more than this (?:machine|container)'s ([\d,.]+) GB",
+                           message).groups()
     assert float(need.replace(",", "")) > float(have.replace(",", "")) > 0
 
 

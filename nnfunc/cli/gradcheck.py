@@ -13,7 +13,7 @@ import sys
 import numpy as np
 
 import nnfunc as nf
-from nnfunc import checks, finite
+from nnfunc import checks, finite, memory
 from nnfunc import activations
 from nnfunc.activations import parse_spec
 from nnfunc.cli import _common
@@ -78,7 +78,7 @@ def check(args, parser):
     check_eps(args.eps, "--eps")
     count = sum(n_in * n_out + n_out for n_in, n_out in zip(sizes[:-1], sizes[1:]))
     # each forward pass keeps a few (batch, width) arrays per layer
-    finite.memory(8 * (NETWORK_COPIES * count + 4 * args.batch * sum(sizes)),
+    memory.check(8 * (NETWORK_COPIES * count + 4 * args.batch * sum(sizes)),
                   f"checking --sizes {args.sizes} ({count:,} parameters) on --batch {args.batch} rows in float64",
                   "pass smaller --sizes or --batch")
     return sizes

@@ -40,7 +40,7 @@ import numpy as np
 
 from nnfunc import checks, finite, kernels
 from nnfunc.errors import ConfigError
-from nnfunc.optim import _guards, _kernels
+from nnfunc.optim import _kernels
 from nnfunc.optim.schedules import as_schedule, rate_at
 from nnfunc.subnormals import flush
 
@@ -104,8 +104,8 @@ def apply_updates(params, updates):
             updates or params (the first key is named).
         ConfigError: finite params and updates whose sum overflows the dtype.
     """
-    _guards.check_params(params)
-    _guards.check_grads(updates, params, "params", name="updates")
+    checks.check_float_params(params)
+    checks.check_grads(updates, params, "params", name="updates")
     fast = kernels.fast()
     with finite.overflow_checked_after():  # an overflow is explained below, not warned about
         summed = None if fast is None else fast.add_all(params, updates)
@@ -116,12 +116,12 @@ def apply_updates(params, updates):
             new, ok = summed
     for k, finite_sum in ok.items():
         if not finite_sum:
-            _guards.blame_sum(k, params, updates)
+            finite.blame_sum(k, params, updates)
     return new
 
 
 def _zeros_like(params):
-    _guards.check_params(params)
+    checks.check_float_params(params)
     return {k: np.zeros_like(p) for k, p in params.items()}
 
 
@@ -150,7 +150,7 @@ def _build(name, schedule, state_type, slots, kernel):
     """
 
     def init(params):
-        _guards.check_params(params)
+        checks.check_float_params(params)
         return state_type(_count(), *(_zeros_like(params) for _ in slots))
 
     def fresh_step(k, g, p, state, lr_t, count):
@@ -160,7 +160,7 @@ def _build(name, schedule, state_type, slots, kernel):
     def blame(k, g, p, state, lr_t, count):
         """Raise the error that explains a NaN or inf in the update of ``k``; called only then."""
         finite.finite_arrays({k: g}, [k], "grads", finite.GRADS_FIX)
-        _guards.damaged_state(k, state, slots)
+        finite.damaged_state(k, state, slots)
         if p is not None:
             finite.finite_arrays({k: p}, [k], "params", finite.PARAMS_FIX)
         # every input is finite, so the arithmetic overflowed: at lr = 1 the update is the bare step direction
@@ -172,15 +172,15 @@ def _build(name, schedule, state_type, slots, kernel):
                           "raise eps or lower weight_decay where the optimizer has them, or use float64 params")
 
     def update(grads, state, params=None):
-        _guards.check_state(state, state_type, slots)
+        checks.check_state(state, state_type, slots)
         if params is not None:
-            _guards.check_params(params)
-        _guards.check_grads(grads, params, "params")  # params None: only the types
+            checks.check_float_params(params)
+        checks.check_grads(grads, params, "params")  # params None: only the types
         if params is None and slots:  # the state is all there is to check grads against (sgd's has no slots)
-            _guards.check_grads(grads, getattr(state, slots[0]), f"the state's {slots[0]}")
+            checks.check_grads(grads, getattr(state, slots[0]), f"the state's {slots[0]}")
         for s in slots:  # grads fit the params (or the first slot), so a misfit here is the state's
-            _guards.check_grads(getattr(state, s), grads if params is None else params, "grads" if params is None
-                         else "params", name=f"state.{s}", fix=_guards.STATE_FIX)
+            checks.check_grads(getattr(state, s), grads if params is None else params, "grads" if params is None
+                         else "params", name=f"state.{s}", fix=checks.STATE_FIX)
         count = int(state.count)
         lr_t = rate_at(schedule, count)
         # a NaN or inf update (an overflow, or x / 0 where eps rounds to 0) is explained by blame, not warned about

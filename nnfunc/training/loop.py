@@ -21,7 +21,7 @@ from nnfunc.data.load import scale_pixels
 from nnfunc.errors import DivergenceError, InputError
 from nnfunc.evaluation import _evaluate
 from nnfunc.losses import l2_penalty
-from nnfunc.params import validate_params
+from nnfunc.checks import validate_params
 from nnfunc.training._step import make_buffers, step_in_place
 from nnfunc.training.seeds import run_seeds
 

@@ -23,7 +23,8 @@ from nnfunc import activations as _activations
 from nnfunc import npz
 from nnfunc.data.datasets import SPECS
 from nnfunc.errors import CheckpointError, ConfigError, ParamsError, shown
-from nnfunc.params import layer_sizes, validate_params
+from nnfunc.checks import validate_params
+from nnfunc.params import layer_sizes
 from nnfunc.subnormals import flushed
 from nnfunc.training import checkpoint
 from nnfunc.training.network_file import check_kind, check_network, opened, params_to_use

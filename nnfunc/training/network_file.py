@@ -15,7 +15,8 @@ import numpy as np
 
 from nnfunc import fileio, npz
 from nnfunc.errors import CheckpointError, ParamsError, shown
-from nnfunc.params import param_keys, validate_params
+from nnfunc.checks import validate_params
+from nnfunc.params import param_keys
 from nnfunc.subnormals import flush
 
 MAX_LAYERS = 1000  # far past any MLP that trains; a longer sizes list is damage

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from nnfunc import activations, checks, finite
+from nnfunc import activations, checks, memory
 from nnfunc.data import augment as _augment
 from nnfunc.data.datasets import SPECS
 from nnfunc._version import __version__
@@ -118,7 +118,7 @@ def check_config(config, name=flag):
                           f"{c['decay_epochs']} epochs ({n('decay_epochs')}, default {n('epochs')})")
     widths = (PIXELS, *hidden, len(SPECS[c["dataset"]].class_names))
     count = sum((a + 1) * b for a, b in zip(widths, widths[1:]))
-    finite.memory(count * np.dtype(c["dtype"]).itemsize * COPIES,
+    memory.check(count * np.dtype(c["dtype"]).itemsize * COPIES,
                   f"{n('hidden')} {c['hidden']} makes a network of {count:,} parameters; training holds {COPIES} "
                   "copies of them", f"pass smaller {n('hidden')} widths")
     if c["train_size"] is not None and c["val_size"] >= c["train_size"]:

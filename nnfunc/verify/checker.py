@@ -4,6 +4,16 @@
 and the gradient claimed for it, and returns a ``GradcheckReport``. It
 imports no model code: networks are checked by ``nnfunc.verify.network``.
 
+Criterion: for each checked entry with analytic ``a`` and numeric ``n``,
+``error = |a - n| / max(|a| + |n|, atol / rtol)`` and the entry passes when
+``error <= rtol``; equivalently ``|a - n| <= max(rtol * (|a| + |n|), atol)``,
+so gradients near zero are held to the absolute floor ``atol`` instead of
+failing on rounding noise. NaN or inf never passes.
+
+Numeric derivative: ``(f(p + h e_i) - f(p - h e_i)) / (fl(p_i + h) -
+fl(p_i - h))`` with ``h = eps * max(1, |p_i|)`` (the divisor is the step
+actually taken after rounding).
+
 Invariant (tests check it with read-only arrays): the caller's arrays are
 never written, not even temporarily; every perturbation happens on float64
 copies the checker allocated itself, whatever the caller's dtype.
@@ -14,12 +24,12 @@ import math
 import numpy as np
 
 from nnfunc import checks
-from nnfunc.errors import ConfigError, GradientMismatchError, InputError, ParamsError
+from nnfunc.errors import ConfigError, GradientMismatchError, InputError, shown
 from nnfunc.verify.probes import coordinate_row, direction_row
 from nnfunc.verify.report import GradcheckReport
 
 MODES = ("auto", "full", "sample", "direction")
-# Central-difference error is about eps**2 * |f'''| / 6 (truncation) plus
+# Central-difference error is about eps**2 * |f''''| / 6 (truncation) plus
 # 1e-16 * |f| / eps (rounding); the sum is smallest near eps = 1e-5 for O(1)
 # losses (on 784-25-25-10 nets the max abs error was 1.5e-10 at 1e-5, 1.6e-9
 # at 1e-6, 1.5e-8 at 1e-7), and the step stays small enough to rarely cross a kink.
@@ -39,35 +49,21 @@ def gradcheck(loss_fn, params, grads, *, mode="auto", eps=None, rtol=None, atol=
               kink_fn=None):
     """Compare analytic gradients with central differences, tensor by tensor.
 
-    Criterion: for each checked entry with analytic ``a`` and numeric ``n``,
-    ``error = |a - n| / max(|a| + |n|, atol / rtol)`` and the entry passes
-    when ``error <= rtol``; equivalently ``|a - n| <= max(rtol * (|a| + |n|),
-    atol)``, so gradients near zero are held to the absolute floor ``atol``
-    instead of failing on rounding noise. NaN or inf never passes.
-
-    Numeric derivative: ``(f(p + h e_i) - f(p - h e_i)) / (fl(p_i + h) -
-    fl(p_i - h))`` with ``h = eps * max(1, |p_i|)`` (the divisor is the step
-    actually taken after rounding).
-
-    Modes:
-        "full": every coordinate of every tensor.
-        "sample": ``samples_per_tensor`` random coordinates of each tensor
-            (all of a smaller tensor), so every tensor, biases included, is
-            covered; seeded by ``rng``.
-        "direction": one random unit direction d over all tensors, comparing
-            ``(f(p + h d) - f(p - h d)) / 2h`` with ``<g, d>``: two loss
-            evaluations at any size. If it fails (or crosses a kink), a
-            "sample" coordinate check runs to locate the error; its rows
-            follow the direction row and ``note`` says so.
-        "auto": "full" when params hold at most ``max_full`` numbers, else
-            "sample".
+    The criterion and the numeric derivative are in the module docstring.
 
     Args:
-        loss_fn: Params -> float; called with dicts of float64 arrays.
+        loss_fn: Params -> one real number (a float, an int, a NumPy scalar
+            or a 0-d array); called with dicts of float64 arrays.
         params: dict[str, ndarray] of real numbers (any float or int dtype).
         grads: dict with the same keys and shapes as params: the claimed
             gradient of loss_fn at params.
-        mode: "auto", "full", "sample" or "direction".
+        mode: "full" checks every coordinate; "sample" ``samples_per_tensor``
+            random coordinates of each tensor (all of a smaller one), so biases
+            are covered too; "direction" compares ``(f(p + h d) - f(p - h d))
+            / 2h`` with ``<g, d>`` for one random unit direction d over all
+            tensors (two evaluations at any size) and, if that fails or crosses
+            a kink, runs a "sample" check whose rows follow and which ``note``
+            explains; "auto" is "full" up to ``max_full`` numbers, else "sample".
         eps: relative step in [2.2e-16, 1) (``EPS_RANGE``); default 1e-5.
         rtol: relative tolerance, > 0; default 1e-6.
         atol: absolute floor, >= 0; default ``1e-8 * max(1, |loss_fn(params)|)``.
@@ -84,9 +80,33 @@ def gradcheck(loss_fn, params, grads, *, mode="auto", eps=None, rtol=None, atol=
     Raises:
         ParamsError: params/grads not dicts of real arrays, non-finite
             params, or grads with missing/extra keys or other shapes.
-        ConfigError: unknown mode or a bad eps/rtol/atol/samples/max_full.
+        ConfigError: unknown mode or a bad eps/rtol/atol/samples/max_full;
+            loss_fn returned something that is not one real number (a
+            string, a bool, a complex, an array of another shape, None...).
         InputError: loss_fn does not return a finite number at params.
     """
+    _check_options(mode, eps, rtol, atol, samples_per_tensor, max_full)
+    work = checks.float64_copies(params, "params", finite=True)
+    claimed = checks.float64_copies(grads, "grads", finite=False)
+    checks.same_layout(work, claimed)
+    generator = checks.generator(rng)
+    real_loss = _real_valued(loss_fn)
+    settings = _settings(_finite_at_params(real_loss(work), loss_fn), work, eps, rtol, atol, kink_fn)
+    if mode == "auto":
+        mode = "full" if sum(v.size for v in work.values()) <= max_full else "sample"
+    if mode == "direction":
+        rows, note = _direction_rows(real_loss, work, claimed, generator, samples_per_tensor, settings)
+    else:
+        per_tensor = None if mode == "full" else samples_per_tensor
+        rows, note = _coordinate_rows(real_loss, work, claimed, generator, per_tensor, settings), ""
+    # params are never empty, so there is a row
+    return GradcheckReport(ok=all(row.ok for row in rows), max_rel_error=max(row.max_rel_error for row in rows),
+                           mode=mode, rows=tuple(rows), eps=settings["eps"], rtol=settings["rtol"],
+                           atol=settings["atol"], note=note)
+
+
+def _check_options(mode, eps, rtol, atol, samples_per_tensor, max_full):
+    """Refuse an unknown mode or a bad eps, rtol, atol, samples_per_tensor or max_full (ConfigError)."""
     if mode not in MODES:
         raise ConfigError(f"unknown gradcheck mode {mode!r}; use one of {', '.join(MODES)}")
     if eps is not None:
@@ -95,44 +115,27 @@ def gradcheck(loss_fn, params, grads, *, mode="auto", eps=None, rtol=None, atol=
     _check_number("atol", atol, positive=False)
     checks.integer(samples_per_tensor, "samples_per_tensor", low=1)
     checks.integer(max_full, "max_full", low=0)
-    work = _float64_copies(params, "params", finite=True)
-    claimed = _float64_copies(grads, "grads", finite=False)
-    _check_same_layout(work, claimed)
-    generator = checks.generator(rng)
 
-    f0 = _finite_scalar(loss_fn(work))
-    eps = DEFAULT_EPS if eps is None else float(eps)
-    rtol = DEFAULT_RTOL if rtol is None else float(rtol)
-    atol = DEFAULT_ATOL * max(1.0, abs(f0)) if atol is None else float(atol)
+
+def _settings(f0, work, eps, rtol, atol, kink_fn):
+    """The probes' keyword arguments: eps, rtol, atol with their defaults filled in, kink_fn and its kink0."""
     # np.array copies: a kink_fn may hand back the same buffer at every call
     kink0 = None if kink_fn is None else np.array(kink_fn(work))
-    settings = dict(eps=eps, rtol=rtol, atol=atol, kink_fn=kink_fn, kink0=kink0)
+    return dict(eps=DEFAULT_EPS if eps is None else float(eps),
+                rtol=DEFAULT_RTOL if rtol is None else float(rtol),
+                atol=DEFAULT_ATOL * max(1.0, abs(f0)) if atol is None else float(atol),
+                kink_fn=kink_fn, kink0=kink0)
 
-    if mode == "auto":
-        mode = "full" if sum(v.size for v in work.values()) <= max_full else "sample"
-    note = ""
-    if mode == "direction":
-        rows = [direction_row(loss_fn, work, claimed, generator, **settings)]
-        if not rows[0].ok or rows[0].kinks:
-            why = ("failed", "to locate the error") if not rows[0].ok else (
-                "crossed a kink", "instead")
-            note = (f"the direction check {why[0]}; a sample coordinate check "
-                    f"({samples_per_tensor} per tensor) ran {why[1]}")
-            rows += _coordinate_rows(loss_fn, work, claimed, generator, samples_per_tensor,
-                                     settings)
-    else:
-        per_tensor = None if mode == "full" else samples_per_tensor
-        rows = _coordinate_rows(loss_fn, work, claimed, generator, per_tensor, settings)
-    return GradcheckReport(
-        ok=all(row.ok for row in rows),
-        max_rel_error=max(row.max_rel_error for row in rows),  # params are never empty
-        mode=mode,
-        rows=tuple(rows),
-        eps=eps,
-        rtol=rtol,
-        atol=atol,
-        note=note,
-    )
+
+def _direction_rows(loss_fn, work, claimed, generator, samples_per_tensor, settings):
+    """The direction row, and the sample rows that locate the error if it failed or crossed a kink; (rows, note)."""
+    rows = [direction_row(loss_fn, work, claimed, generator, **settings)]
+    if rows[0].ok and not rows[0].kinks:
+        return rows, ""
+    why = ("failed", "to locate the error") if not rows[0].ok else ("crossed a kink", "instead")
+    note = (f"the direction check {why[0]}; a sample coordinate check "
+            f"({samples_per_tensor} per tensor) ran {why[1]}")
+    return rows + _coordinate_rows(loss_fn, work, claimed, generator, samples_per_tensor, settings), note
 
 
 def assert_gradients(loss_fn, params, grads, **options):
@@ -170,48 +173,46 @@ def _coordinate_rows(loss_fn, work, claimed, generator, per_tensor, settings):
     return rows
 
 
-def _float64_copies(tree, what, *, finite):
-    """Validate a dict of real arrays and return float64 copies of them."""
-    if not isinstance(tree, dict) or not tree:
-        raise ParamsError(f"{what} must be a non-empty dict of arrays, got {type(tree).__name__}; "
-                          "pass e.g. {'W1': W1, 'b1': b1}")
-    copies = {}
-    for key, value in tree.items():
-        array = np.asarray(value)
-        if not (np.issubdtype(array.dtype, np.floating) or np.issubdtype(array.dtype, np.integer)):
-            raise ParamsError(f"{what}[{key!r}] has dtype {array.dtype}; pass real numbers "
-                              "(a float or int array)")
-        copies[key] = np.array(array, dtype=np.float64)  # always a copy, ours to perturb
-        if finite and not np.all(np.isfinite(copies[key])):
-            raise ParamsError(f"{what}[{key!r}] holds NaN or inf; gradients can only be "
-                              "checked at finite params")
-    if finite and sum(v.size for v in copies.values()) == 0:
-        raise ParamsError(f"{what} hold no numbers (every array is empty); pass non-empty arrays")
-    return copies
+def _real_valued(loss_fn):
+    """``loss_fn`` with every value checked to be one real number and returned as a float (NaN and inf pass)."""
+
+    def real_loss(point):
+        return _as_float(loss_fn(point), loss_fn)
+
+    return real_loss
 
 
-def _check_same_layout(params, grads):
-    missing = [k for k in params if k not in grads]
-    extra = [k for k in grads if k not in params]
-    if missing or extra:
-        raise ParamsError(f"grads keys do not match params: missing {missing}, extra {extra}; "
-                          "pass one gradient per params key, under the same key")
-    for key in params:
-        if grads[key].shape != params[key].shape:
-            raise ParamsError(f"grads[{key!r}] has shape {grads[key].shape} but params[{key!r}] "
-                              f"has shape {params[key].shape}; a gradient has its tensor's shape")
+def _as_float(value, loss_fn):
+    """A loss value as a float; ConfigError naming ``loss_fn`` unless it is one real number (0-d arrays count).
 
-
-def _finite_scalar(value):
-    """The loss value as a float; InputError unless it is one finite real number."""
+    A string, a bool, a complex number, None or an array of another shape
+    is refused: ``float("1.5")`` or ``float(True)`` would turn it into a
+    number, and the check would report a mismatch instead of the mistake.
+    """
+    if isinstance(value, np.ndarray) and value.shape == () and value.dtype.kind in "iuf":
+        value = value[()]
+    if not checks.is_real(value):
+        kind = (f"{value.dtype} array of shape {value.shape}" if isinstance(value, np.ndarray)
+                else type(value).__name__)
+        kind = f"{'an' if kind[0] in 'aeiou' else 'a'} {kind}"
+        raise ConfigError(f"loss_fn {_name(loss_fn)} returned {shown(value)} ({kind}); it must return one real "
+                          "number, e.g. a float or a 0-d array: return the loss itself, as float(loss)")
     try:
-        number = float(value) if np.ndim(value) == 0 and np.isrealobj(value) else None
-    except (TypeError, ValueError):
-        number = None
-    if number is None or not math.isfinite(number):
-        raise InputError(f"loss_fn returned {value!r} at params; it must return one finite "
+        return float(value)
+    except OverflowError:  # an int (or Fraction) beyond a float's range
+        return math.inf if value > 0 else -math.inf
+
+
+def _name(loss_fn):
+    return shown(getattr(loss_fn, "__name__", None) or loss_fn, quote=False)
+
+
+def _finite_at_params(f0, loss_fn):
+    """The loss at params, a float; InputError unless it is finite there."""
+    if not math.isfinite(f0):
+        raise InputError(f"loss_fn {_name(loss_fn)} returned {f0!r} at params; it must return one finite "
                          "real number there: check gradients where the loss is finite")
-    return number
+    return f0
 
 
 def check_eps(eps, name="eps"):

@@ -13,7 +13,8 @@ from nnfunc import checks
 from nnfunc.errors import ConfigError, InputError
 from nnfunc.verify.checker import DEFAULT_MAX_FULL, DEFAULT_SAMPLES_PER_TENSOR, gradcheck, raise_unless_ok
 from nnfunc.model import input_grad, kink_pattern, loss, value_and_grad
-from nnfunc.params import param_keys, validate_params
+from nnfunc.checks import validate_params
+from nnfunc.params import param_keys
 
 INPUT_KEY = "x"
 
