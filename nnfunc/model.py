@@ -265,7 +265,9 @@ def update(params, grads, *, lr) -> Params:
 
     Raises:
         ConfigError: lr not a finite number >= 0, or so large that lr * grads overflows.
-        ParamsError: grads not keyed and shaped like params; NaN or inf in params or grads.
+        ParamsError: grads not keyed, shaped and typed like params (a float32
+            gradient for float64 params is refused, not cast); NaN or inf in
+            params or grads.
     """
     L = validate_params(params)
     lr = checks.number(lr, "lr", low=0)
@@ -276,6 +278,11 @@ def update(params, grads, *, lr) -> Params:
         if np.shape(grads[k]) != params[k].shape:
             raise ParamsError(f"grads[{k!r}] has shape {np.shape(grads[k])}, params[{k!r}] has {params[k].shape}; "
                               "pass the gradient of these params, e.g. from value_and_grad")
+        # a float32 gradient would otherwise make a float64 step silently, or a float64 one promote float32 params
+        if np.asarray(grads[k]).dtype != params[k].dtype:
+            raise ParamsError(f"grads[{k!r}] is {np.asarray(grads[k]).dtype} but params[{k!r}] is {params[k].dtype}; "
+                              "pass the gradient of these params (value_and_grad keeps their dtype), or cast it "
+                              f"with .astype(params[{k!r}].dtype)")
     with finite.overflow_checked_after():
         step = params["W1"].dtype.type(lr)
         return finite.finite_step({k: flush(params[k] - step * grads[k]) for k in keys}, params, grads, lr)

@@ -1,7 +1,7 @@
 """Turn an update rule of ``nnfunc.optim.inplace`` into an optimizer's functions: init, checked update, in-place step.
 
 ``update`` gives the rule fresh arrays and stays pure; it checks the state
-and grads it is given (types, keys, shapes), and each update as it
+and grads it is given (types, keys, shapes, dtypes), and each update as it
 is made (``blame`` then names the grads, state, params or rate).
 ``update_in_place`` gives the rule the state's own arrays and adds the
 update into the params, unchecked: it is the training loop's, which
@@ -13,7 +13,7 @@ they agree bit for bit.
 import numpy as np
 
 from nnfunc import finite, kernels
-from nnfunc.errors import ConfigError
+from nnfunc.errors import ConfigError, ParamsError
 from nnfunc.optim import _guards
 from nnfunc.optim.schedules import rate_at
 
@@ -65,7 +65,7 @@ def build(name, schedule, state_type, slots, rule):
 
 
 def check_update(grads, state, params, state_type, slots):
-    """Refuse a state ``init`` did not make, and grads, state or params of other keys or shapes."""
+    """Refuse a state ``init`` did not make, and grads, state or params of other keys, shapes or dtypes."""
     _guards.check_state(state, state_type, slots)
     if params is not None:
         _guards.check_params(params)
@@ -75,6 +75,22 @@ def check_update(grads, state, params, state_type, slots):
     like, what = (grads, "grads") if params is None else (params, "params")
     for s in slots:  # grads fit the params (or the first slot), so a misfit here is the state's
         _guards.check_grads(getattr(state, s), like, what, name=f"state.{s}", fix=_guards.STATE_FIX)
+    if params is not None:
+        check_dtypes(grads, params, "grads", "params",
+                     "pass the gradient of these params (nnfunc.value_and_grad keeps their dtype)")
+    elif slots:
+        check_dtypes(grads, getattr(state, slots[0]), "grads", f"state.{slots[0]}",
+                     "pass grads in the dtype of the params given to opt.init")
+    for s in slots:
+        check_dtypes(getattr(state, s), like, f"state.{s}", what, _guards.STATE_FIX)
+
+
+def check_dtypes(tree, like, name, what, fix):
+    """Refuse an array of ``tree`` whose dtype is not that of ``like`` at its key: mixing would change the result's."""
+    for k, a in tree.items():
+        if a.dtype != like[k].dtype:
+            raise ParamsError(f"{name}[{k!r}] is {a.dtype} but {what}[{k!r}] is {like[k].dtype}; {fix}, or cast "
+                              f"it with .astype(np.{like[k].dtype})")
 
 
 def blame(name, rule, slots, k, g, p, state, lr_t, count):

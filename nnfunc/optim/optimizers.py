@@ -19,7 +19,12 @@ gradient term that would underflow as zero (``nnfunc.subnormals``).
 Each state is a small NamedTuple whose fields are ``count`` (0-d int64
 array: updates done so far) and dicts of arrays with the params' keys,
 shapes and dtypes, so checkpoints can store any state generically. Arrays
-keep the params' dtype: float32 in, float32 state and updates out.
+keep the params' dtype: float32 in, float32 state and updates out. Nothing
+is cast: ``update`` refuses grads or state of another dtype than the
+params' at the same key (without params, than the state's), and
+``apply_updates`` updates of another dtype than the params' (ParamsError
+naming the key and both dtypes), since mixing them would change the
+dtype of the result or of the arithmetic without a word.
 
 ``lr`` is a number or a schedule ``step -> float`` (see ``nnfunc.optim.schedules``),
 called with ``count`` before the update, so the first update uses ``lr(0)``;
@@ -41,7 +46,7 @@ import numpy as np
 from nnfunc import checks, finite, kernels
 from nnfunc.errors import ConfigError
 from nnfunc.optim import _guards, inplace
-from nnfunc.optim._build import build
+from nnfunc.optim._build import build, check_dtypes
 from nnfunc.optim.schedules import as_schedule
 
 
@@ -99,13 +104,15 @@ def apply_updates(params, updates):
         A new dict; ``params`` is not modified.
 
     Raises:
-        ParamsError: params not a dict of float arrays; updates not keyed and
-            shaped like params (``p + u`` would broadcast); NaN or inf in
-            updates or params (the first key is named).
+        ParamsError: params not a dict of float arrays; updates not keyed,
+            shaped and typed like params (``p + u`` would broadcast, or change
+            the params' dtype); NaN or inf in updates or params (the first key
+            is named).
         ConfigError: finite params and updates whose sum overflows the dtype.
     """
     _guards.check_params(params)
     _guards.check_grads(updates, params, "params", name="updates")
+    check_dtypes(updates, params, "updates", "params", "make them with opt.update from grads in the params' dtype")
     with finite.overflow_checked_after():  # an overflow is explained below, not warned about
         new, ok = kernels.backend().add_all(params, updates)
     for k, finite_sum in ok.items():
