@@ -10,20 +10,15 @@ Nothing here takes log of a probability: the row max is subtracted before
 exp, so no logit size can overflow. The public ``softmax`` and
 ``log_softmax`` check their argument; the model and the training loop call
 the unchecked ``_softmax`` and ``softmax_cross_entropy`` on logits they made.
+The softmax passes run on the kernel backend in force (``nnfunc.kernels``),
+whose NumPy reference is ``nnfunc.kernels.reference``.
 """
 
 import numpy as np
 
 from nnfunc import finite, kernels
 from nnfunc.errors import InputError
-from nnfunc.subnormals import flush
-
-
-def _row_max(logits):
-    """(m, 1) row maxima. Gathering at argmax is several times faster than
-    ``max(axis=1)`` for the few columns of a classifier (numpy's max
-    reduction is slow on short rows)."""
-    return np.take_along_axis(logits, logits.argmax(axis=1)[:, None], axis=1)
+from nnfunc.kernels.reference import row_max
 
 
 def softmax(logits):
@@ -70,19 +65,12 @@ def _checked(function, logits):
 
 def _softmax(logits):
     """Unchecked ``softmax``: (m, k) float logits with no NaN or +inf."""
-    fast = kernels.fast()
-    probs = None if fast is None else fast.softmax(logits)
-    if probs is not None:
-        return probs
-    shifted = logits - _row_max(logits)
-    np.exp(shifted, out=shifted)
-    shifted /= shifted.sum(axis=1, keepdims=True)
-    return shifted
+    return kernels.backend().softmax(logits)
 
 
 def _log_softmax(logits):
     """Unchecked ``log_softmax``: (m, k) float logits with no NaN or +inf."""
-    shifted = logits - _row_max(logits)
+    shifted = logits - row_max(logits)
     shifted -= np.log(np.exp(shifted).sum(axis=1, keepdims=True))
     return shifted
 
@@ -97,19 +85,7 @@ def softmax_cross_entropy(logits, y):
     Returns:
         (loss, probs): loss a Python float >= 0; probs (m, k) same dtype as logits.
     """
-    fast = kernels.fast()
-    result = None if fast is None else fast.softmax_cross_entropy(logits, y)
-    if result is not None:
-        return result
-    m = logits.shape[0]
-    shifted = logits - _row_max(logits)
-    picked = shifted[np.arange(m), y]
-    probs = np.exp(shifted, out=shifted)
-    sums = probs.sum(axis=1)
-    # log(sums) >= 0 and picked <= 0, so every term is >= 0 even in rounding
-    loss = float(np.mean(np.log(sums) - picked))
-    probs /= sums[:, None]
-    return loss, probs
+    return kernels.backend().softmax_cross_entropy(logits, y)
 
 
 def softmax_cross_entropy_grad(probs, y):
@@ -124,15 +100,7 @@ def softmax_cross_entropy_grad(probs, y):
         (``nnfunc.subnormals``): a confident network's tiny probabilities would
         otherwise carry them into every matmul of the backward pass.
     """
-    fast = kernels.fast()
-    dZ = None if fast is None else fast.cross_entropy_grad(probs, y)
-    if dZ is not None:
-        return dZ
-    m = probs.shape[0]
-    dZ = probs.copy()
-    dZ[np.arange(m), y] -= 1
-    dZ *= probs.dtype.type(1.0 / m)
-    return flush(dZ)
+    return kernels.backend().cross_entropy_grad(probs, y)
 
 
 def l2_penalty(params, num_layers, l2):

@@ -19,7 +19,7 @@ from nnfunc.checks import check_l2, check_x, check_y
 from nnfunc.losses import _softmax, l2_penalty, softmax_cross_entropy, softmax_cross_entropy_grad
 from nnfunc.checks import validate_params
 from nnfunc.params import Grads, Params, layer_sizes, param_keys
-from nnfunc.subnormals import flush, scaled
+from nnfunc.subnormals import flush
 
 
 def _network(params, activation):
@@ -48,14 +48,10 @@ def _forward(params, x, acts, dropout=0.0, rng=None):
     cache = {"A0": x}
     A = x
     keep = 1.0 - dropout
-    fast = kernels.fast()
+    passes = kernels.backend()
     for l, act in enumerate(acts, start=1):
-        Z = A @ params[f"W{l}"]
-        # Z is ours, so the bias and the activation overwrite it: in one compiled pass, or two NumPy ones
-        if fast is None or not fast.bias_activation(Z, params[f"b{l}"], act.name, _activations.LEAKY_SLOPE):
-            Z += params[f"b{l}"]
-            Z = act.forward(Z)
-        A = Z
+        # A @ W is ours, so the bias and the activation overwrite it: in one compiled pass, or two NumPy ones
+        A = passes.bias_activation(A @ params[f"W{l}"], params[f"b{l}"], act, _activations.LEAKY_SLOPE)
         if dropout:
             D = rng.random(A.shape, dtype=A.dtype) < keep
             D = D * A.dtype.type(1.0 / keep)
@@ -79,28 +75,22 @@ def _backward(params, cache, probs, y, acts, l2, need_dx=False, out=None):
     L = len(acts) + 1
     dtype = probs.dtype
     dZ = softmax_cross_entropy_grad(probs, y)
-    fast = kernels.fast()
+    passes = kernels.backend()
     grads = {}
     for l in range(L, 0, -1):
         A_prev = cache[f"A{l - 1}"]
         W = params[f"W{l}"]
         dW = np.matmul(A_prev.T, dZ, out=None if out is None else out[f"W{l}"])
         # the L2 term: scaled, so the frozen tiny weights of dead units make no subnormal (nnfunc.subnormals)
-        if l2 and (fast is None or not fast.add_scaled(dW, W, l2)):
-            dW += scaled(W, l2)
-        grads[f"W{l}"] = dW
-        out_b = None if out is None else out[f"b{l}"]
-        db = None if fast is None else fast.column_sums(dZ, out_b)
-        grads[f"b{l}"] = np.sum(dZ, axis=0, out=out_b) if db is None else db
+        grads[f"W{l}"] = passes.add_scaled(dW, W, l2) if l2 else dW
+        grads[f"b{l}"] = passes.column_sums(dZ, None if out is None else out[f"b{l}"])
         if l > 1:
             dA = dZ @ W.T
             if f"D{l - 1}" in cache:
                 dA *= cache[f"D{l - 1}"]
             # dA is ours: the derivative overwrites it in place
             A, act = cache.get(f"F{l - 1}", A_prev), acts[l - 2]
-            if fast is None or not fast.activation_grad(dA, A, act.name, _activations.LEAKY_SLOPE):
-                dA = act.backward(dA, A)
-            dZ = dA
+            dZ = passes.activation_grad(dA, A, act, _activations.LEAKY_SLOPE)
     # dZ is now the first layer's
     dx = dZ @ params["W1"].T if need_dx else None
     return {k: grads[k] for k in param_keys(L)}, dx
@@ -276,7 +266,9 @@ def update(params, grads, *, lr) -> Params:
 
     Raises:
         ConfigError: lr not a finite number >= 0, or so large that lr * grads overflows.
-        ParamsError: grads not keyed and shaped like params; NaN or inf in params or grads.
+        ParamsError: grads not keyed, shaped and typed like params (a float32
+            gradient for float64 params is refused, not cast); NaN or inf in
+            params or grads.
     """
     L = validate_params(params)
     lr = checks.number(lr, "lr", low=0)
@@ -287,6 +279,11 @@ def update(params, grads, *, lr) -> Params:
         if np.shape(grads[k]) != params[k].shape:
             raise ParamsError(f"grads[{k!r}] has shape {np.shape(grads[k])}, params[{k!r}] has {params[k].shape}; "
                               "pass the gradient of these params, e.g. from value_and_grad")
+        # a float32 gradient would otherwise make a float64 step silently, or a float64 one promote float32 params
+        if np.asarray(grads[k]).dtype != params[k].dtype:
+            raise ParamsError(f"grads[{k!r}] is {np.asarray(grads[k]).dtype} but params[{k!r}] is {params[k].dtype}; "
+                              "pass the gradient of these params (value_and_grad keeps their dtype), or cast it "
+                              f"with .astype(params[{k!r}].dtype)")
     with finite.overflow_checked_after():
         step = params["W1"].dtype.type(lr)
         return finite.finite_step({k: flush(params[k] - step * grads[k]) for k in keys}, params, grads, lr)

@@ -141,12 +141,15 @@ def test_backends_agree_bit_for_bit(case, spec, seed):
         pytest.skip("numba is not installed")
     x, _ = case
     w = A.draw(np.random.default_rng(seed), len(x), 28, spec, x.dtype)
-    from nnfunc.kernels import compiled
+    from nnfunc.kernels import compiled, reference
 
-    assert compiled.warp(x, w.matrix, w.offset, w.field, np.empty_like(x), 0, 1)  # the compiled loop fits
+    before = kernels.fallbacks()
+    compiled.warp(x, w.matrix, w.offset, w.field, np.empty_like(x), 0, 1, reference=A._warp)
+    assert kernels.fallbacks() == before  # the compiled loop fits: it ran, not the reference
     outs = []
     for name in kernels.BACKENDS:
         with kernels.use(name):
+            assert kernels.backend() is {"numba": compiled, "numpy": reference}[name]
             outs.append(A.augment(x, spec, np.random.default_rng(seed)))
     assert_bit_identical(*outs)
 

@@ -13,6 +13,7 @@ terms <= k - 1 ulps relative, the division one rounding), checked below.
 import os
 import subprocess
 import sys
+import warnings
 
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ from hypothesis import strategies as st
 import nnfunc as nf
 from nnfunc import kernels, losses
 from nnfunc.errors import ConfigError
+from nnfunc.kernels import reference
 from tests.helpers import assert_bit_identical
 from tests.strategies import problems
 from tests.test_optimizers import all_optimizers, assert_state_identical
@@ -31,6 +33,7 @@ from tests.test_optimizers import problems as optimizer_problems
 pytestmark = pytest.mark.skipif(not kernels.installed(), reason="numba not installed: pip install -e '.[fast]'")
 
 compiled = pytest.importorskip("nnfunc.kernels.compiled") if kernels.installed() else None
+layer_loops = pytest.importorskip("nnfunc.kernels.layer_loops") if kernels.installed() else None
 DTYPES = [np.float32, np.float64]
 
 
@@ -48,10 +51,31 @@ def both(fn):
 
 def test_the_context_chooses_and_undoes():
     with kernels.use("numpy"):
-        assert kernels.active() == "numpy" and kernels.fast() is None
+        assert kernels.active() == "numpy" and kernels.backend() is reference
         with kernels.use("numba"):
-            assert kernels.active() == "numba" and kernels.fast() is compiled
+            assert kernels.active() == "numba" and kernels.backend() is compiled
         assert kernels.active() == "numpy"
+
+
+def test_both_backends_offer_the_same_passes():
+    def passes(module):
+        return {n for n, f in vars(module).items() if callable(f) and not n.startswith("_")
+                and getattr(f, "__module__", None) == module.__name__}
+
+    assert passes(compiled) == set(reference.PASSES) <= passes(reference)
+    assert {"softmax", "update_all", "update_in_place", "add_all", "warp"} <= set(reference.PASSES)
+    assert (reference.NAME, compiled.NAME) == ("numpy", "numba")
+
+
+def test_describe_names_what_computes():
+    import importlib.metadata
+
+    with kernels.use("numpy"):
+        assert kernels.describe()["backend"] == "numpy" and kernels.describe()["numba"] is None
+    with kernels.use("numba"):
+        info = kernels.describe()
+    assert info["backend"] == "numba" and info["numba"] == importlib.metadata.version("numba")
+    assert info["fallbacks"] == kernels.fallbacks()
 
 
 @pytest.mark.parametrize("value, want", [("numpy", "numpy"), ("NUMBA", "numba"), ("", "numba")])
@@ -107,12 +131,56 @@ def test_every_optimizer_is_bit_identical_compiled(problem, lr):
             assert_state_identical(s1, s2)
 
 
-def test_a_non_contiguous_gradient_takes_the_reference_path():
+def test_a_non_contiguous_gradient_takes_the_reference_path_and_says_so():
     params = {"W1": np.ones((3, 4), np.float32), "b1": np.zeros(4, np.float32)}
     grads = {"W1": np.arange(24, dtype=np.float32).reshape(4, 6)[:, ::2].T, "b1": np.ones(4, np.float32)}
     opt = nf.adam(0.1)
-    want, got = both(lambda: opt.update(grads, opt.init(params), params))
+    before = kernels.fallbacks()
+    with pytest.warns(kernels.KernelFallbackWarning, match=r"the adam update got an array not in C order.*"
+                      r"np\.ascontiguousarray"):
+        want, got = both(lambda: opt.update(grads, opt.init(params), params))
     assert_bit_identical(want[0], got[0])
+    counted = {k: v - before.get(k, 0) for k, v in kernels.fallbacks().items()}
+    assert {k: v for k, v in counted.items() if v} == {
+        "the adam update: an array not in C order (a transpose, a slice with a step, Fortran order)": 1}
+
+
+def test_numba_asked_for_warns_once_per_reason_in_each_block():
+    x = np.ones((3, 4), np.float16)
+    y = np.zeros(3, np.int64)
+    for _ in range(2):  # each use() block warns again, once
+        with kernels.use("numba"), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            for _ in range(3):
+                want = losses.softmax_cross_entropy(x, y)
+        assert [str(w.message)[:71] for w in caught] == [
+            "the numba kernels were asked for, but softmax cross-entropy got float16"]
+        assert issubclass(caught[0].category, kernels.KernelFallbackWarning)
+        assert "cast them with .astype(np.float32)" in str(caught[0].message)
+    with kernels.use("numpy"):
+        assert want[0] == losses.softmax_cross_entropy(x, y)[0]
+
+
+def test_numba_by_default_falls_back_silently_but_counted(monkeypatch):
+    monkeypatch.setattr(kernels, "_ENV_VALUE", "")
+    assert kernels.active() == "numba" and not kernels._explicit()
+    x = np.ones((3, 4), np.float16)
+    before = kernels.fallbacks().get("softmax: float16 arrays (the loops are compiled for float32 and float64)", 0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        losses.softmax(x)
+    after = kernels.fallbacks()["softmax: float16 arrays (the loops are compiled for float32 and float64)"]
+    assert after == before + 1
+
+
+def test_numba_asked_for_in_the_environment_warns_once_per_process():
+    code = ("import warnings, numpy as np, nnfunc as nf; warnings.simplefilter('always')\n"
+            "for _ in range(3): nf.softmax(np.ones((2, 3), np.float16))\n"
+            "print(nf.kernels.fallbacks())")
+    env = {**os.environ, "NNFUNC_KERNELS": "numba"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stderr.count("KernelFallbackWarning") == 1
+    assert "'softmax: float16 arrays (the loops are compiled for float32 and float64)': 3" in out.stdout
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
@@ -145,11 +213,11 @@ def test_bias_and_activation_are_bit_identical(case, name):
     b = rng.standard_normal(Z.shape[1]).astype(Z.dtype)
     act = nf.ACTIVATIONS[name]
     want = act.forward(Z + b)
-    got = Z.copy()
-    if compiled.bias_activation(got, b, name, 0.01):
-        assert_bit_identical(want, got)
-    else:  # the tanh-based ones stay with NumPy's tanh, and nothing was written
-        assert name in ("sigmoid", "tanh") and np.array_equal(got, Z)
+    if name in layer_loops.FORWARD_CODES:
+        assert_bit_identical(want, layer_loops.bias_activation(Z.copy(), b, layer_loops.FORWARD_CODES[name], 0.01))
+    else:  # the tanh-based ones stay with NumPy's tanh
+        assert name in ("sigmoid", "tanh")
+    assert_bit_identical(want, compiled.bias_activation(Z.copy(), b, act, 0.01))
 
 
 @given(matrices(), st.sampled_from(["relu", "leaky_relu", "sigmoid", "tanh"]))
@@ -159,27 +227,24 @@ def test_activation_derivatives_are_bit_identical(case, name):
     A = act.forward(rng.standard_normal(dA.shape).astype(dA.dtype))
     A.ravel()[:: 3] = 0  # the kink, where relu's derivative is taken as 0
     want = act.backward(dA.copy(), A)
-    got = dA.copy()
-    assert compiled.activation_grad(got, A, name, 0.01)
-    assert_bit_identical(want, got)
+    assert_bit_identical(want, layer_loops.activation_grad(dA.copy(), A, layer_loops.GRAD_CODES[name], 0.01))
+    assert_bit_identical(want, compiled.activation_grad(dA.copy(), A, act, 0.01))
 
 
 @given(matrices())
 def test_bias_gradients_are_bit_identical(case):
     dZ, _ = case
-    got = compiled.column_sums(dZ)
-    if dZ.shape[1] == 1:  # contiguous down the rows: NumPy sums it pairwise, and keeps it
-        assert got is None
-    else:
-        assert_bit_identical(np.sum(dZ, axis=0), got)
+    if dZ.shape[1] > 1:  # a single column is contiguous down the rows: NumPy sums it pairwise, and keeps it
+        assert_bit_identical(np.sum(dZ, axis=0), layer_loops.column_sums(dZ))
+    assert_bit_identical(np.sum(dZ, axis=0), compiled.column_sums(dZ))
 
 
 @given(matrices())
 def test_the_cross_entropy_gradient_is_bit_identical(case):
     probs, rng = case
     y = rng.integers(0, probs.shape[1], probs.shape[0])
-    with kernels.use("numpy"):
-        want = losses.softmax_cross_entropy_grad(probs, y)
+    want = reference.cross_entropy_grad(probs, y)
+    assert_bit_identical(want, layer_loops.cross_entropy_grad(probs, y))
     assert_bit_identical(want, compiled.cross_entropy_grad(probs, y))
 
 
@@ -214,8 +279,8 @@ def test_a_network_gradient_is_bit_identical_given_the_same_softmax(problem, dro
                                  rng=p.seed)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(compiled, "softmax_cross_entropy", lambda logits, y: None)
-        mp.setattr(compiled, "softmax", lambda logits: None)
+        mp.setattr(compiled, "softmax_cross_entropy", reference.softmax_cross_entropy)
+        mp.setattr(compiled, "softmax", reference.softmax)
         (loss0, g0), (loss1, g1) = both(value_and_grad)
     assert loss0 == loss1
     assert_bit_identical(g0, g1)

@@ -72,7 +72,7 @@ def run(body, *, memory_fix="use smaller settings, or a machine with more memory
             # load the compiled kernels' libraries now, while memory is free
             # (see nnfunc/kernels/_numba.py), not at the first forward pass;
             # a command that needs none (export) pays the import, about 0.5 s
-            kernels.fast()
+            kernels.backend()
             return body()
     except NnfuncError as exc:
         return report(exc)

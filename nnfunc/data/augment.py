@@ -233,10 +233,7 @@ def apply(x, w, out):
     lo, hi = x.dtype.type(min(x.min(), 0)), x.dtype.type(max(x.max(), 0))
     if not (np.isfinite(lo) and np.isfinite(hi)):
         raise InputError("x holds NaN or inf; images to warp must be finite pixels")
-    fast = kernels.fast()
-    if fast is None or not fast.warp(x, w.matrix, w.offset, w.field, out, lo, hi):
-        _warp(x, w.matrix, w.offset, w.field, out, lo, hi)
-    return out
+    return kernels.backend().warp(x, w.matrix, w.offset, w.field, out, lo, hi, reference=_warp)
 
 
 def augment(x, spec, rng, out=None):

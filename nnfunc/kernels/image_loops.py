@@ -10,7 +10,7 @@ import math
 
 import numpy as np
 
-from nnfunc.kernels._numba import fits as _fits, jit as _jit
+from nnfunc.kernels._numba import jit as _jit
 
 
 @_jit
@@ -60,14 +60,14 @@ def _warp(x, matrix, offset, field, has_field, rel, high, out, lo, hi):
 
 
 def warp(x, matrix, offset, field, out, lo, hi):
-    """Bilinear warp of flattened square images into ``out``, as ``augment._warp``; False if not run."""
+    """Bilinear warp of flattened square images into ``out``, as ``augment._warp``; returns out.
+
+    x, out: (m, side * side); all arrays in one float dtype, C order (``nnfunc.kernels.compiled`` checks).
+    """
     dtype = x.dtype
-    arrays = (x, matrix, offset, out) + (() if field is None else (field,))
-    if x.ndim != 2 or not _fits(dtype, *arrays):
-        return False
     side = math.isqrt(x.shape[1])
     rel = np.arange(side).astype(dtype) - dtype.type((side - 1) / 2)
     empty = np.zeros((0, 2, 0, 0), dtype)
     _warp(x, matrix, offset, empty if field is None else field, field is not None, rel, dtype.type(side), out, dtype.type(lo),
           dtype.type(hi))
-    return True
+    return out

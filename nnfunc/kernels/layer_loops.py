@@ -1,18 +1,21 @@
 """The layer passes compiled with numba: bias + activation, its derivative, softmax, cross-entropy, bias sums, L2.
 
-Each loop mirrors a NumPy reference (named in its wrapper's docstring) and
-runs its float operations in the same order, so the results match bit for
-bit, except softmax's exp and log, whose last bit may differ from NumPy's
-(tests/test_kernels.py states the bound). The wrappers return None (or
-False) when the compiled loop does not fit the arrays, and the caller runs
-the reference.
+Each loop mirrors its NumPy reference in ``nnfunc.kernels.reference`` (or
+the one named in its wrapper's docstring) and runs its float operations in
+the same order, so the results match bit for bit, except softmax's exp and
+log, whose last bit may differ from NumPy's (tests/test_kernels.py states
+the bound). The wrappers take arrays that fit: one float dtype the loops
+are compiled for, C order (``nnfunc.kernels.compiled`` checks).
 """
 
 import numpy as np
 
-from nnfunc.kernels._numba import TINY, fits as _fits, flushed as _flushed, jit as _jit, scaled as _scaled
+from nnfunc.kernels._numba import TINY, flushed as _flushed, jit as _jit, scaled as _scaled
 
-ACTIVATION_CODES = {"linear": 0, "relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4}
+# Only the piecewise-linear activations are compiled forward: sigmoid and tanh
+# call tanh, and NumPy's own keeps them exact. The linear derivative is dA itself.
+FORWARD_CODES = {"linear": 0, "relu": 1, "leaky_relu": 2}
+GRAD_CODES = {"relu": 1, "leaky_relu": 2, "sigmoid": 3, "tanh": 4}
 
 
 @_jit
@@ -31,17 +34,10 @@ def _bias_activation(Z, b, code, slope):
             Z[i, j] = z
 
 
-def bias_activation(Z, b, name, slope):
-    """``Z += b`` then the activation ``name``, in place (``activations._relu`` etc.); False if not run.
-
-    Only the piecewise-linear activations are compiled: sigmoid and tanh
-    call tanh, and NumPy's own keeps them exact.
-    """
-    code = ACTIVATION_CODES.get(name, 3)
-    if code > 2 or Z.ndim != 2 or not _fits(Z.dtype, Z, b):
-        return False
+def bias_activation(Z, b, code, slope):
+    """``Z += b`` then the activation of ``FORWARD_CODES`` ``code``, in place (``activations._relu`` etc.); returns Z."""
     _bias_activation(Z, b, code, Z.dtype.type(slope))
-    return True
+    return Z
 
 
 @_jit
@@ -60,13 +56,10 @@ def _activation_grad(dA, A, code, slope):
             dA[i] = dA[i] * (one - a * a)
 
 
-def activation_grad(dA, A, name, slope):
-    """``dA *= f'`` in place from the activation's output A (``activations._relu_grad`` etc.); False if not run."""
-    code = ACTIVATION_CODES.get(name)
-    if not code or dA.shape != A.shape or not _fits(dA.dtype, dA, A):
-        return False
+def activation_grad(dA, A, code, slope):
+    """``dA *= f'`` in place from the output A, ``code`` from ``GRAD_CODES`` (``activations._relu_grad`` etc.); returns dA."""
     _activation_grad(dA.reshape(-1), A.reshape(-1), code, dA.dtype.type(slope))
-    return True
+    return dA
 
 
 # ---------------------------------------------------------------- softmax and cross-entropy
@@ -94,17 +87,13 @@ def _softmax_rows(logits, out, y, with_loss):
 
 
 def softmax_cross_entropy(logits, y):
-    """(mean cross-entropy, probs) as ``losses.softmax_cross_entropy``; None if not run."""
-    if logits.ndim != 2 or not _fits(logits.dtype, logits):
-        return None
+    """(mean cross-entropy, probs) of (m, k) logits, as ``reference.softmax_cross_entropy``."""
     probs = np.empty_like(logits)
     return float(_softmax_rows(logits, probs, y, True)), probs
 
 
 def softmax(logits):
-    """Row-wise softmax as ``losses._softmax``; None if not run."""
-    if logits.ndim != 2 or not _fits(logits.dtype, logits):
-        return None
+    """Row-wise softmax of (m, k) logits, as ``reference.softmax``."""
     probs = np.empty_like(logits)
     _softmax_rows(logits, probs, np.zeros(0, np.int64), False)
     return probs
@@ -122,9 +111,7 @@ def _cross_entropy_grad(probs, y, dZ, inv_m, tiny):
 
 
 def cross_entropy_grad(probs, y):
-    """``(probs - onehot(y)) / m``, flushed, as ``losses.softmax_cross_entropy_grad``; None if not run."""
-    if probs.ndim != 2 or not _fits(probs.dtype, probs):
-        return None
+    """``(probs - onehot(y)) / m`` of (m, k) probs, flushed, as ``reference.cross_entropy_grad``."""
     dZ = np.empty_like(probs)
     _cross_entropy_grad(probs, y, dZ, probs.dtype.type(1.0 / probs.shape[0]), TINY[probs.dtype])
     return dZ
@@ -137,11 +124,9 @@ def _add_scaled(d, W, c, tiny):
 
 
 def add_scaled(d, W, c):
-    """``d += subnormals.scaled(W, c)`` in place (the L2 term of a weight gradient); False if not run."""
-    if d.shape != W.shape or not _fits(d.dtype, d, W):
-        return False
+    """``d += subnormals.scaled(W, c)`` in place (the L2 term of a weight gradient); returns d."""
     _add_scaled(d.reshape(-1), W.reshape(-1), d.dtype.type(c), TINY[d.dtype])
-    return True
+    return d
 
 
 @_jit
@@ -154,12 +139,7 @@ def _column_sums(a, out):
 
 
 def column_sums(a, out=None):
-    """``np.sum(a, axis=0, out=out)``, rows added in order as NumPy does; None if not run.
-
-    A single column is contiguous down the rows, and NumPy sums it pairwise: that one is left to NumPy.
-    """
-    if a.ndim != 2 or a.shape[1] == 1 or not _fits(a.dtype, a, *(() if out is None else (out,))):
-        return None
+    """``np.sum(a, axis=0, out=out)`` of (m, n) a with n > 1, rows added in order as NumPy does."""
     if out is None:
         out = np.empty(a.shape[1], a.dtype)
     _column_sums(a, out)

@@ -1,7 +1,7 @@
 """The optimizer updates compiled with numba: the pure update over every key in one call, and the in-place step.
 
 Each loop runs the float operations of its NumPy reference in
-``nnfunc.optim._kernels`` in the same order, one rounding each, so the
+``nnfunc.optim.inplace`` in the same order, one rounding each, so the
 results match bit for bit. Scalars come in the arrays' dtype, so float32
 stays float32. As ``nnfunc.subnormals`` has it, every slot value and param
 a loop writes goes through ``_flushed``, and Adam's and RMSprop's products
@@ -13,7 +13,7 @@ import itertools
 
 import numpy as np
 
-from nnfunc.kernels._numba import FLOATS, TINY, fits as _fits, flushed as _flushed, jit as _jit
+from nnfunc.kernels._numba import TINY, flushed as _flushed, jit as _jit
 from nnfunc.kernels._numba import scaled as _scaled, squared_scaled as _squared_scaled
 
 # ---------------------------------------------------------------- optimizer updates
@@ -153,40 +153,55 @@ _PURE_ALL = {"sgd": _sgd_all, "momentum": _momentum_all, "adam": _adam_all, "rms
 _APPLY = {"sgd": _sgd_apply, "momentum": _momentum_apply, "adam": _adam_apply, "rmsprop": _rmsprop_apply}
 
 
-def optimizer_update(rule, g, p, old, scalars, flags):
-    """One optimizer rule over one tensor, into fresh arrays; None if the arrays do not fit.
+def _scalars(rule, c, f):
+    """A rule's constants (``nnfunc.optim.inplace.SgdConstants`` ...) as its loop's trailing arguments.
+
+    Numbers come in the arrays' type ``f``, so float32 stays float32; the
+    booleans as they are. Adam's per-key ``scale`` and ``decays`` come here
+    for one key; ``_shared_scalars`` leaves them out.
+    """
+    if rule == "sgd":
+        return (f(c.neg_lr),)
+    if rule == "momentum":
+        return f(c.beta), f(c.neg_lr), c.nesterov
+    if rule == "adam":
+        return (f(c.b1), f(c.one_b1), f(c.b2), f(c.one_b2), f(c.eps_root), f(c.scale), f(c.weight_decay),
+                f(c.neg_lr), c.decays)
+    return f(c.decay), f(c.one_decay), f(c.eps), f(c.neg_lr)
+
+
+def _shared_scalars(rule, c, f):
+    """``_scalars`` for the loops over every key: Adam's per-key scale and decays go in arrays instead."""
+    if rule == "adam":
+        return f(c.b1), f(c.one_b1), f(c.b2), f(c.one_b2), f(c.eps_root), f(c.weight_decay), f(c.neg_lr)
+    return _scalars(rule, c, f)
+
+
+def update_one(rule, g, p, old, constants):
+    """One optimizer rule over one tensor, into fresh arrays; the arrays must fit (``compiled`` checks).
 
     Args:
         rule: "sgd", "momentum", "adam" or "rmsprop".
         g: the gradient; p: the param (read for weight decay) or None.
         old: the rule's slot arrays, a tuple.
-        scalars: the rule's constants as Python floats, in its kernel's order.
-        flags: the rule's booleans.
+        constants: the rule's constants, a NamedTuple of ``nnfunc.optim.inplace``.
 
     Returns:
         (u, new slot arrays, whether u is all finite): the update and the
         slots are rows of one new block, shaped like g.
     """
-    if not _fits(g.dtype, g, *old, *(() if p is None else (p,))):
-        return None
-    f = g.dtype.type
     out = np.empty((len(old) + 1, g.size), g.dtype)
     g1, olds = g.reshape(-1), [a.reshape(-1) for a in old]
     if rule == "adam":  # p is read only with weight decay, which needs it; g stands in otherwise
         olds.append(g1 if p is None else p.reshape(-1))
-    ok = _PURE[rule](g1, *olds, out, *(f(c) for c in scalars), *flags, TINY[g.dtype])
+    ok = _PURE[rule](g1, *olds, out, *_scalars(rule, constants, g.dtype.type), TINY[g.dtype])
     rows = tuple(row.reshape(g.shape) for row in out)
     return rows[-1], rows[:-1], bool(ok)
 
 
-def _flat_views(arrays, dtype):
-    """1-D views of C-contiguous arrays of ``dtype`` as a tuple, or None if any is not one."""
-    flat = []
-    for a in arrays:
-        if a.dtype != dtype or not a.flags.c_contiguous:
-            return None
-        flat.append(a.reshape(-1))
-    return tuple(flat)
+def _flat_views(arrays):
+    """1-D views of C-contiguous arrays, as a tuple."""
+    return tuple(a.reshape(-1) for a in arrays)
 
 
 def _offsets(arrays):
@@ -205,43 +220,35 @@ def _blocks(out, rows, keys, shapes, offsets):
     return dicts
 
 
-def optimizer_update_all(rule, grads, params, old, constants):
-    """One optimizer rule over every tensor in one call, into one fresh block; None if they do not fit.
+def update_all(rule, grads, params, old, constants):
+    """One optimizer rule over every tensor in one call, into one fresh block; the arrays must fit.
 
     Args:
         rule: "sgd", "momentum", "adam" or "rmsprop".
-        grads: dict of arrays; params: dict like grads or None.
+        grads: non-empty dict of arrays; params: dict like grads or None.
         old: the rule's slot dicts, a list.
-        constants: ``key -> (scalars, flags)``, the rule's constants for that
-            key (only Adam's scale and weight-decay flag differ by key: AdamW spares biases).
+        constants: {key: the rule's constants for that key} (only Adam's
+            scale and decays differ by key: AdamW spares biases).
 
     Returns:
         (updates, new slot dicts, {key: whether its update is finite}): the
         arrays are views of one new block, shaped like the grads.
     """
     keys = list(grads)
-    dtype = grads[keys[0]].dtype if keys else None
-    if dtype not in FLOATS:
-        return None
-    gs = _flat_views(grads.values(), dtype)
-    slots = [_flat_views((d[k] for k in keys), dtype) for d in old]
-    ps = gs if params is None else _flat_views((params[k] for k in keys), dtype)
-    if gs is None or ps is None or any(s is None for s in slots):
-        return None
-    per_key = [constants(k) for k in keys]
-    scalars, flags = per_key[0]
+    dtype = grads[keys[0]].dtype
+    gs = _flat_views(grads.values())
+    slots = [_flat_views(d[k] for k in keys) for d in old]
+    ps = gs if params is None else _flat_views(params[k] for k in keys)
     scales, decays = np.zeros(len(keys), dtype), np.zeros(len(keys), np.bool_)
-    if rule == "adam":  # (b1, 1 - b1, b2, 1 - b2, eps_root, scale, weight_decay, -lr), (decays,)
-        scales[:] = [c[0][5] for c in per_key]
-        decays[:] = [c[1][0] for c in per_key]
-        scalars, flags = scalars[:5] + scalars[6:], ()
+    if rule == "adam":
+        scales[:] = [constants[k].scale for k in keys]
+        decays[:] = [constants[k].decays for k in keys]
     offsets = _offsets(gs)
     rows = len(old) + 1
     out = np.empty(rows * int(offsets[-1]), dtype)
     ok = np.empty(len(keys), np.bool_)
-    f = dtype.type
-    _PURE_ALL[rule](gs, *slots, ps, out, offsets, scales, decays, *(f(c) for c in scalars), *flags,
-                    TINY[dtype], ok)
+    shared = _shared_scalars(rule, constants[keys[0]], dtype.type)
+    _PURE_ALL[rule](gs, *slots, ps, out, offsets, scales, decays, *shared, TINY[dtype], ok)
     *new, updates = _blocks(out, rows, keys, [grads[k].shape for k in keys], offsets)
     return updates, new, dict(zip(keys, ok.tolist()))
 
@@ -253,14 +260,10 @@ def _add_all(ps, us, out, offsets, tiny, ok):
 
 
 def add_all(params, updates):
-    """``{k: params[k] + updates[k]}`` (flushed) as views of one new block, and {k: finite}; None if they do not fit."""
+    """``{k: params[k] + updates[k]}`` (flushed) as views of one new block, and {k: finite}; the arrays must fit."""
     keys = list(params)
-    dtype = params[keys[0]].dtype if keys else None
-    if dtype not in FLOATS or any(updates[k].shape != params[k].shape for k in keys):
-        return None
-    ps, us = _flat_views(params.values(), dtype), _flat_views((updates[k] for k in keys), dtype)
-    if ps is None or us is None:
-        return None
+    dtype = params[keys[0]].dtype
+    ps, us = _flat_views(params.values()), _flat_views(updates[k] for k in keys)
     offsets = _offsets(ps)
     out = np.empty(int(offsets[-1]), dtype)
     ok = np.empty(len(keys), np.bool_)
@@ -268,14 +271,10 @@ def add_all(params, updates):
     return _blocks(out, 1, keys, [params[k].shape for k in keys], offsets)[0], dict(zip(keys, ok.tolist()))
 
 
-def optimizer_apply(rule, g, p, slots, scalars, flags):
-    """The training loop's step on one tensor: slots overwritten, update added into p; False if not run."""
-    if not _fits(g.dtype, g, p, *slots):
-        return False
-    f = g.dtype.type
-    _APPLY[rule](g.reshape(-1), p.reshape(-1), *(a.reshape(-1) for a in slots), *(f(c) for c in scalars), *flags,
-                 TINY[g.dtype])
-    return True
+def apply(rule, g, p, slots, constants):
+    """The training loop's step on one tensor: slots overwritten, update added into p; the arrays must fit."""
+    _APPLY[rule](g.reshape(-1), p.reshape(-1), *(a.reshape(-1) for a in slots),
+                 *_scalars(rule, constants, g.dtype.type), TINY[g.dtype])
 
 
 @_jit

@@ -1,1 +1,1 @@
-"""Optimization: the update rules as ``(init, update)`` pairs, their fused kernels, and lr schedules."""
+"""Optimization: the update rules as ``(init, update)`` pairs, their NumPy reference arithmetic, and lr schedules."""

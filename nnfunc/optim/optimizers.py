@@ -19,15 +19,20 @@ gradient term that would underflow as zero (``nnfunc.subnormals``).
 Each state is a small NamedTuple whose fields are ``count`` (0-d int64
 array: updates done so far) and dicts of arrays with the params' keys,
 shapes and dtypes, so checkpoints can store any state generically. Arrays
-keep the params' dtype: float32 in, float32 state and updates out.
+keep the params' dtype: float32 in, float32 state and updates out. Nothing
+is cast: ``update`` refuses grads or state of another dtype than the
+params' at the same key (without params, than the state's), and
+``apply_updates`` updates of another dtype than the params' (ParamsError
+naming the key and both dtypes), since mixing them would change the
+dtype of the result or of the arithmetic without a word.
 
 ``lr`` is a number or a schedule ``step -> float`` (see ``nnfunc.optim.schedules``),
 called with ``count`` before the update, so the first update uses ``lr(0)``;
 a rate that is not a finite number >= 0 raises ConfigError at its step.
 ``update`` refuses a state its optimizer's ``init`` did not make and grads
 that do not match it (ParamsError), and never returns a NaN or inf update:
-the compiled kernel checks each result in its own pass (the NumPy reference
-with one dot product per key), and only when that fails are the grads,
+the compiled loop checks each result in its own pass (the NumPy reference
+with one dot product per key; see ``nnfunc.kernels``), and only when that fails are the grads,
 state, params and rate scanned to name the culprit. ``apply_updates``
 checks its result the same way. ``update_in_place``, the training loop's,
 checks only the rate.
@@ -40,9 +45,9 @@ import numpy as np
 
 from nnfunc import checks, finite, kernels
 from nnfunc.errors import ConfigError
-from nnfunc.optim import _kernels
-from nnfunc.optim.schedules import as_schedule, rate_at
-from nnfunc.subnormals import flush
+from nnfunc.optim import inplace
+from nnfunc.optim._build import build, check_dtypes
+from nnfunc.optim.schedules import as_schedule
 
 
 class Optimizer(NamedTuple):
@@ -99,34 +104,21 @@ def apply_updates(params, updates):
         A new dict; ``params`` is not modified.
 
     Raises:
-        ParamsError: params not a dict of float arrays; updates not keyed and
-            shaped like params (``p + u`` would broadcast); NaN or inf in
-            updates or params (the first key is named).
+        ParamsError: params not a dict of float arrays; updates not keyed,
+            shaped and typed like params (``p + u`` would broadcast, or change
+            the params' dtype); NaN or inf in updates or params (the first key
+            is named).
         ConfigError: finite params and updates whose sum overflows the dtype.
     """
     checks.check_float_params(params)
     checks.check_grads(updates, params, "params", name="updates")
-    fast = kernels.fast()
+    check_dtypes(updates, params, "updates", "params", "make them with opt.update from grads in the params' dtype")
     with finite.overflow_checked_after():  # an overflow is explained below, not warned about
-        summed = None if fast is None else fast.add_all(params, updates)
-        if summed is None:
-            new = {k: flush(np.asarray(p + updates[k])) for k, p in params.items()}  # 0-d sums are scalars
-            ok = {k: finite.all_finite(v) for k, v in new.items()}
-        else:
-            new, ok = summed
+        new, ok = kernels.backend().add_all(params, updates)
     for k, finite_sum in ok.items():
         if not finite_sum:
             finite.blame_sum(k, params, updates)
     return new
-
-
-def _zeros_like(params):
-    checks.check_float_params(params)
-    return {k: np.zeros_like(p) for k, p in params.items()}
-
-
-def _count(value=0):
-    return np.array(value, dtype=np.int64)
 
 
 def _decay(value, name):
@@ -137,76 +129,9 @@ def _positive(value, name):
     return checks.number(value, name, low=0, low_open=True, hint=f"pass e.g. {name}=1e-8")
 
 
-def _build(name, schedule, state_type, slots, kernel):
-    """Make an Optimizer from a per-tensor kernel of ``nnfunc.optim._kernels``.
-
-    ``slots`` names the state's dicts in the order the kernel reads them.
-    ``update`` gives the kernel fresh arrays and stays pure; it checks the
-    state it is given, and each update as it is made (``blame`` then names
-    the grads, state, params or rate). ``update_in_place`` gives the
-    kernel the state's own arrays and adds the update into the params,
-    unchecked: it is the training loop's, which watches the loss instead.
-    Both run the same floating-point operations, so they agree bit for bit.
-    """
-
-    def init(params):
-        checks.check_float_params(params)
-        return state_type(_count(), *(_zeros_like(params) for _ in slots))
-
-    def fresh_step(k, g, p, state, lr_t, count):
-        """The kernel on fresh arrays: (u, new slot arrays, whether u is all finite) for one key."""
-        return _kernels.fresh(kernel, k, g, p, tuple(getattr(state, s)[k] for s in slots), lr_t, count)
-
-    def blame(k, g, p, state, lr_t, count):
-        """Raise the error that explains a NaN or inf in the update of ``k``; called only then."""
-        finite.finite_arrays({k: g}, [k], "grads", finite.GRADS_FIX)
-        finite.damaged_state(k, state, slots)
-        if p is not None:
-            finite.finite_arrays({k: p}, [k], "params", finite.PARAMS_FIX)
-        # every input is finite, so the arithmetic overflowed: at lr = 1 the update is the bare step direction
-        if fresh_step(k, g, p, state, 1.0, count)[2]:
-            raise ConfigError(f"lr={float(lr_t):g} (the rate at step {count}) times the {name} step for {k!r} "
-                              f"overflows {g.dtype}; pass a smaller lr")
-        raise ConfigError(f"the {name} step for {k!r} overflows {g.dtype} even at lr=1, from finite grads "
-                          f"(up to {finite.largest(g):.3g}), state and params; scale the inputs or the loss down, "
-                          "raise eps or lower weight_decay where the optimizer has them, or use float64 params")
-
-    def update(grads, state, params=None):
-        checks.check_state(state, state_type, slots)
-        if params is not None:
-            checks.check_float_params(params)
-        checks.check_grads(grads, params, "params")  # params None: only the types
-        if params is None and slots:  # the state is all there is to check grads against (sgd's has no slots)
-            checks.check_grads(grads, getattr(state, slots[0]), f"the state's {slots[0]}")
-        for s in slots:  # grads fit the params (or the first slot), so a misfit here is the state's
-            checks.check_grads(getattr(state, s), grads if params is None else params, "grads" if params is None
-                         else "params", name=f"state.{s}", fix=checks.STATE_FIX)
-        count = int(state.count)
-        lr_t = rate_at(schedule, count)
-        # a NaN or inf update (an overflow, or x / 0 where eps rounds to 0) is explained by blame, not warned about
-        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-            updates, new, ok = _kernels.fresh_all(kernel, grads, params, [getattr(state, s) for s in slots], lr_t,
-                                                  count)
-            for k, finite_update in ok.items():  # checked in the kernel's own pass, or one dot per key
-                if not finite_update:
-                    blame(k, grads[k], None if params is None else params[k], state, lr_t, count)
-        return updates, state_type(_count(count + 1), *new)
-
-    def update_in_place(grads, state, params, scratch):
-        """In place, for a loop that owns all four dicts: params += update; state slots overwritten.
-
-        ``scratch`` holds one spare array per key (``empty_like`` params).
-        Returns (params, state): the same param arrays, a state with the same
-        slot arrays and a new count.
-        """
-        count = int(state.count)
-        lr_t = rate_at(schedule, count)
-        own = [getattr(state, s) for s in slots]
-        for k, g in grads.items():
-            slot_arrays = tuple(d[k] for d in own)
-            _kernels.in_place(kernel, k, g, params[k], slot_arrays, scratch[k], lr_t, count)
-        return params, state._replace(count=_count(count + 1))
-
+def _optimizer(name, schedule, state_type, slots, rule):
+    """An Optimizer running ``rule`` (``nnfunc.optim.inplace``) whose state keeps the dicts ``slots``."""
+    init, update, update_in_place = build(name, schedule, state_type, slots, rule)
     return Optimizer(init, update, name, schedule, update_in_place)
 
 
@@ -216,7 +141,7 @@ def sgd(lr):
     Raises:
         ConfigError: ``lr`` negative, non-finite, or a bad schedule.
     """
-    return _build("sgd", as_schedule(lr), SgdState, (), _kernels.sgd())
+    return _optimizer("sgd", as_schedule(lr), SgdState, (), inplace.sgd())
 
 
 def momentum(lr, beta=0.9, nesterov=False):
@@ -232,16 +157,16 @@ def momentum(lr, beta=0.9, nesterov=False):
         ConfigError: bad ``lr`` or ``beta`` outside [0, 1).
     """
     schedule = as_schedule(lr)
-    kernel = _kernels.momentum(_decay(beta, "beta"), bool(nesterov))
-    return _build("nesterov" if nesterov else "momentum", schedule, MomentumState, ("mu",), kernel)
+    rule = inplace.momentum(_decay(beta, "beta"), bool(nesterov))
+    return _optimizer("nesterov" if nesterov else "momentum", schedule, MomentumState, ("mu",), rule)
 
 
 def _adam(lr, b1, b2, eps, weight_decay, decay_biases, name):
     schedule = as_schedule(lr)
     b1, b2, eps = _decay(b1, "b1"), _decay(b2, "b2"), _positive(eps, "eps")
     weight_decay = checks.number(weight_decay, "weight_decay", low=0)
-    kernel = _kernels.adam(b1, b2, eps, weight_decay, decay_biases, name)
-    return _build(name, schedule, AdamState, ("mu", "nu"), kernel)
+    rule = inplace.adam(b1, b2, eps, weight_decay, decay_biases, name)
+    return _optimizer(name, schedule, AdamState, ("mu", "nu"), rule)
 
 
 def adam(lr=1e-3, b1=0.9, b2=0.999, eps=1e-8):
@@ -282,8 +207,8 @@ def rmsprop(lr=1e-3, decay=0.9, eps=1e-8):
         ConfigError: bad ``lr``, ``decay`` outside [0, 1), ``eps`` <= 0.
     """
     schedule = as_schedule(lr)
-    kernel = _kernels.rmsprop(_decay(decay, "decay"), _positive(eps, "eps"))
-    return _build("rmsprop", schedule, RmspropState, ("nu",), kernel)
+    rule = inplace.rmsprop(_decay(decay, "decay"), _positive(eps, "eps"))
+    return _optimizer("rmsprop", schedule, RmspropState, ("nu",), rule)
 
 
 def _nesterov(lr, beta=0.9):

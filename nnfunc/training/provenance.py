@@ -7,7 +7,6 @@ kernels than the run started with is refused unless asked for
 (``check_kernels``); another BLAS or thread count is recorded, not refused.
 """
 
-import importlib.metadata
 import platform
 
 import numpy as np
@@ -15,13 +14,6 @@ import numpy as np
 from nnfunc import kernels
 from nnfunc._version import __version__
 from nnfunc.errors import ConfigError
-
-
-def _version(package):
-    try:
-        return importlib.metadata.version(package)
-    except importlib.metadata.PackageNotFoundError:
-        return None
 
 
 def blas():
@@ -51,10 +43,9 @@ def blas():
 
 def describe():
     """What computes in this process, as JSON-ready data (see the module docstring)."""
-    backend = kernels.active()
-    return {"nnfunc": __version__, "kernels": backend, "numpy": np.__version__,
-            "numba": _version("numba") if backend == "numba" else None, "blas": blas(),
-            "python": platform.python_version()}
+    backend = kernels.describe()
+    return {"nnfunc": __version__, "kernels": backend["backend"], "numpy": np.__version__,
+            "numba": backend["numba"], "blas": blas(), "python": platform.python_version()}
 
 
 def kernels_line(computed_by):
