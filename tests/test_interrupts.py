@@ -62,15 +62,16 @@ def test_ctrl_c_stops_a_run_at_any_moment(cli, tmp_path, cold, moment):
     out = tmp_path / "run"
     command = [sys.executable, "-m", "nnfunc.train", *RUN, "--data-dir", str(cli.mnist), "--out", str(out)]
     returncode, stdout, stderr = _interrupt(command, env, moment)
-    if returncode == -signal.SIGINT:
-        # before Python installed its handler the default action ends the process (a shell shows 130 too)
-        assert not stdout and not stderr
+    assert "Exception ignored" not in stderr, stderr
+    if not any(line.startswith("epoch") for line in stdout.splitlines()):
+        # Stopped before an epoch was saved. While Python itself starts or
+        # imports (and, on 3.11, after a KeyboardInterrupt raised in such a
+        # stretch even when nnfunc caught it) the process ends by SIGINT,
+        # which a shell shows as 130 too.
+        assert returncode in (130, -signal.SIGINT), f"{stdout}\n{stderr}"
         return
     assert returncode == 130, f"{stdout}\n{stderr}"
-    assert "interrupted" in stderr
-    assert "Traceback" not in stderr and "Exception ignored" not in stderr, stderr
-    if not any(line.startswith("epoch") for line in stdout.splitlines()):
-        return
+    assert "interrupted" in stderr and "Traceback" not in stderr, stderr
     epoch = checkpoint.read(out / "model.npz")[1]["epoch"]
     assert epoch >= 1 and f"--resume {out}" in stderr
     resumed = subprocess.run([sys.executable, "-m", "nnfunc.train", "--resume", str(out), "--epochs", str(epoch + 1),
