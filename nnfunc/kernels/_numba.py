@@ -10,6 +10,8 @@ import numba
 import numba.np.arraymath  # noqa: F401  (see below)
 import numpy as np
 
+from nnfunc.kernels.compile_guard import guard
+
 # The import above is what numba does on its first compile: it loads numba's
 # array functions and, through SciPy when installed, a second OpenBLAS. Done
 # here, it happens before the caller's arrays fill the memory; done at the
@@ -18,7 +20,12 @@ import numpy as np
 # nnfunc report "out of memory".
 
 # error_model="numpy": x / 0 gives inf as in NumPy, not ZeroDivisionError, and lets the loops vectorise
-jit = numba.njit(cache=True, error_model="numpy", nogil=True)
+_njit = numba.njit(cache=True, error_model="numpy", nogil=True)
+
+
+def jit(function):
+    """numba's njit with nnfunc's settings; a compile holds Ctrl-C until it is done (``compile_guard``)."""
+    return guard(_njit(function))
 
 FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 # the smallest normal number of each, in its own type: below it a value is subnormal (nnfunc.subnormals)
