@@ -19,8 +19,8 @@ from nnfunc.training import checkpoint
 
 pytestmark = pytest.mark.slow
 
-RUN = ["--train-size", "2000", "--val-size", "200", "--test-size", "500", "--hidden", "16", "--epochs", "30",
-       "--no-plots"]
+RUN = ["--train-size", "2000", "--val-size", "200", "--test-size", "500", "--hidden", "16", "--epochs", "400",
+       "--no-plots"]  # 400 epochs: still training at every moment below, however fast the machine
 WAIT = 30  # seconds a stopped run may take to exit; a lost Ctrl-C trains on past it
 
 # (cold numba cache, when to send SIGINT: seconds after the start, or "epoch N" for after that epoch's line)
@@ -41,6 +41,7 @@ def _interrupt(command, env, moment):
                     break
         else:
             time.sleep(moment)
+        assert proc.poll() is None, f"the run ended before SIGINT at {moment!r}: make it longer"
         proc.send_signal(signal.SIGINT)
         stdout, stderr = proc.communicate(timeout=WAIT)
     except subprocess.TimeoutExpired:

@@ -24,7 +24,8 @@ def python_blocks(section):
 
 
 def test_every_python_block_is_run_by_a_test():
-    tested = python_blocks("A short tour") + python_blocks("Use a trained model in Python") + python_blocks(
+    tested = python_blocks("A short tour") + python_blocks("Training from Python") + python_blocks(
+        "Use a trained model in Python") + python_blocks(
         "scikit-learn: `nnfunc.sklearn.MLPClassifier`") + python_blocks("ONNX: export for onnxruntime")
     assert sorted(tested) == sorted(re.findall(r"```python\n(.*?)```", README, flags=re.S))
 
@@ -55,6 +56,17 @@ def run_block(block, cwd, env):
     out = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True, cwd=cwd, env=env, timeout=600)
     assert out.returncode == 0, out.stderr
     return out.stdout
+
+
+@pytest.mark.slow
+def test_training_from_python_runs_as_written(tmp_path, mnist_path):
+    (block,) = python_blocks("Training from Python")
+    env = {**os.environ, "NNFUNC_DATA_DIR": str(mnist_path), "XDG_CACHE_HOME": str(tmp_path / "cache"),
+           "MPLCONFIGDIR": str(tmp_path / "mpl")}
+    lines = run_block(block, tmp_path, env).splitlines()
+    assert [line.split(":")[0] for line in lines[:3]] == ["epoch 1", "epoch 2", "epoch 3"], lines
+    assert re.fullmatch(r"test accuracy 0\.9\d\d; runs/from-python resumes with --resume like any run", lines[3])
+    assert (tmp_path / "runs" / "from-python" / "model.npz").is_file() and len(lines) == 4
 
 
 @pytest.mark.slow

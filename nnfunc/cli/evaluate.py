@@ -49,7 +49,7 @@ def evaluate(args):
     confusion = metrics.confusion_matrix(ds.y_test, result.predictions, len(names))
     print(f"{name} test set: {len(ds.y_test)} examples, model {model.path}")
     if model.config:  # a run's checkpoint; a model file records no run
-        print(f"trained with {provenance.kernels_line(model.config.get('computed_by'))}")
+        print("\n".join(provenance.trained_with(model.config)))
     print(f"test accuracy {100 * result.accuracy:.2f}%   test loss {result.loss:.4f}\n")
     print(metrics.format_per_class(confusion, names))
     print()

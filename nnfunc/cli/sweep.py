@@ -17,7 +17,6 @@ import importlib
 import os
 import signal
 import sys
-import uuid
 
 from nnfunc import checks, fileio
 from nnfunc._version import __version__
@@ -100,13 +99,13 @@ def check_data(space, fixed):
     rundata.load(make_config(settings_of(args)), data_dir=args.data_dir, offline=args.offline)
 
 
-def _params_text(params):
-    return " ".join(f"{k}={v:.4g}" if isinstance(v, float) else f"{k}={v}" for k, v in sorted(params.items()))
+def _say(line):
+    print(line, flush=True)  # at once: a user (or a test) watches the trials as they go
 
 
 def run(args, fixed):
     """The whole sweep; returns the exit code."""
-    from nnfunc.sweep import engine, results, store
+    from nnfunc.sweep import engine, results, scheduling, store
 
     space, fixed, spec = plan(args, fixed)
     out = directory.sweep_out(args.out)
@@ -132,7 +131,7 @@ def run(args, fixed):
             print(f"sweep: {args.trials - done} trials on {where} -> {out}", flush=True)
             try:
                 with engine.connect(args.scheduler, args.workers) as client:
-                    _loop(client, study, space, fixed, out, args, done)
+                    scheduling.run_trials(client, study, space, fixed, out, args.trials, done, say=_say)
             except KeyboardInterrupt:
                 print(f"\ninterrupted: the finished trials are kept in {out}; run the same command to continue the "
                       "sweep", file=sys.stderr)
@@ -152,109 +151,9 @@ def run(args, fixed):
         print("no trial completed: see the errors in trials.csv", file=sys.stderr)
         return 1
     print(f"best: trial {top['trial']}, validation loss {top['val_loss']:.4f}, validation accuracy "
-          f"{100 * top['val_accuracy']:.2f}% ({_params_text(top['params'])}); train it again:\n"
+          f"{100 * top['val_accuracy']:.2f}% ({scheduling.params_text(top['params'])}); train it again:\n"
           f"  {results.reproduce(top)}")
     return 0
-
-
-def _loop(client, study, space, fixed, out, args, done):
-    """Keep every worker busy with a trial until ``args.trials`` are done."""
-    from nnfunc.sweep import engine, results, store
-
-    _check_workers(client)
-    key = f"nnfunc-sweep-{uuid.uuid4().hex[:12]}"
-    channel = engine.Channel(client, key)
-    running = {}  # number -> {"trial", "future", "attempts", "curve", "reported", "epochs"}
-    try:
-        while True:
-            while len(running) < max(engine.slots(client), 1) and done + len(running) < args.trials:
-                trial = store.ask(study, space)
-                argv = _space.trial_argv(fixed, trial.params)
-                trial.set_user_attr("argv", argv)
-                running[trial.number] = {"trial": trial, "future": engine.submit(client, key, trial.number, argv),
-                                         "attempts": [], "curve": [], "reported": set(),
-                                         "epochs": _space.epochs_of(fixed, trial.params)}
-                print(f"trial {trial.number} started: {_params_text(trial.params)}", flush=True)
-            if not running:
-                return
-            for report in channel.poll():
-                entry = running.get(report["number"])
-                if entry is not None:  # else a trial that ended meanwhile
-                    channel.answer(report, _judge(entry, report))
-            for number in [n for n, e in running.items() if e["future"].done()]:
-                entry = running.pop(number)
-                _finish(study, entry, out, number, *engine.result(entry["future"]))
-                channel.forget(number)
-                done += 1
-                results.write(out, results.table(store.rows(study)), _space.as_dict(space), plots=False)
-    finally:
-        channel.stop()  # trials still running (the sweep was stopped) give up at their next epoch
-
-
-def _check_workers(client):
-    """Wait for a worker; refuse workers of several threads (trials would share a process's BLAS threads)."""
-    from nnfunc.sweep import engine
-
-    if not engine.slots(client):
-        print("waiting for a worker to join the scheduler", flush=True)
-        client.wait_for_workers(1)
-    many = {w: n for w, n in client.nthreads().items() if n > 1}
-    if many:
-        worker, n = next(iter(many.items()))
-        raise ConfigError(f"the Dask worker {worker} runs {n} threads; a trial needs a worker process of its own "
-                          "(trials sharing one would share its BLAS threads, so each one's speed and bits would depend on the "
-                          "others). Start workers with "
-                          "dask worker ADDRESS --nworkers N --nthreads 1")
-
-
-def _judge(entry, report):
-    """Record an epoch's report; return whether its trial should stop."""
-    from nnfunc.sweep import store
-
-    attempt, record, trial = report["attempt"], report["record"], entry["trial"]
-    if attempt not in entry["attempts"]:  # the first report, or a rerun after its worker died
-        entry["attempts"].append(attempt)
-        entry["curve"] = []
-    elif attempt != entry["attempts"][-1]:
-        return True  # an older attempt still running (its worker was thought dead): the newer one counts
-    epoch = record["epoch"]
-    if epoch in entry["reported"]:
-        stop = store.should_stop(trial)  # a rerun's epoch: Optuna keeps the first report
-    else:
-        stop = store.report(trial, epoch, record["val_loss"])
-        entry["reported"].add(epoch)
-    if epoch >= entry["epochs"]:
-        stop = False  # the last epoch: stopping now would save nothing and lose the result
-    entry["curve"].append([report["time"], epoch, record["val_loss"], record["val_accuracy"]])
-    trial.set_user_attr("curve", entry["curve"])
-    print(f"trial {report['number']} epoch {epoch}: val loss {record['val_loss']:.4f} acc "
-          f"{100 * record['val_accuracy']:.2f}%{' -> pruned' if stop else ''} ({report['worker']})", flush=True)
-    return stop
-
-
-def _finish(study, entry, out, number, outcome, lost):
-    from nnfunc.sweep import store, trial as _trial
-
-    trial = entry["trial"]
-    if outcome is None:
-        store.finish(study, trial, _trial.FAILED, attrs={"error": f"the cluster lost the trial ({lost})"})
-        print(f"trial {number} lost: {lost}", flush=True)
-        return
-    run_dir = directory.write_trial(out, number, outcome["files"])
-    value, attrs = directory.outcome_attrs(outcome["files"], run_dir)
-    attrs["worker"] = f"{outcome['host']}:{outcome['pid']}"
-    status = outcome["status"]
-    if status == _trial.COMPLETE and value is None:
-        status, outcome["error"] = _trial.FAILED, "the run has no validation loss"
-    if status == _trial.FAILED:
-        attrs["error"] = outcome["error"]
-    store.finish(study, trial, status, value, attrs)
-    line = f"trial {number} {status}"
-    if "val_accuracy" in attrs:
-        line += f": validation accuracy {100 * attrs['val_accuracy']:.2f}% after {attrs['epochs']} epochs"
-    if status == _trial.FAILED:
-        line += f": {outcome['error']}"
-    print(f"{line} ({attrs['seconds']:.1f} s training on {attrs['worker']}) -> {out / run_dir}", flush=True)
 
 
 def missing_extra():

@@ -61,6 +61,16 @@ def kernels_line(computed_by):
         f", nnfunc {c.get('nnfunc')}"
 
 
+def trained_with(config):
+    """Lines for a person: what trained the run, then each resume that changed the kernels."""
+    lines = [f"trained with {kernels_line(config.get('computed_by'))}"]
+    resumed = config.get("resumed") if isinstance(config.get("resumed"), list) else []
+    for record in resumed:
+        if isinstance(record, dict) and record.get("allow_other_kernels"):
+            lines.append(f"resumed after epoch {record.get('epoch')} with {kernels_line(record)}")
+    return lines
+
+
 def last_kernels(config):
     """The kernels a run's config says it trained its last epochs with ("numba", "numpy"), or None."""
     records = [config.get("computed_by")]
