@@ -312,9 +312,9 @@ def test_a_damaged_study_file_is_named_with_the_fix(tmp_path):
 
 
 @needs_sweep_extra
-def test_reports_from_a_rerun_and_from_a_stale_attempt_are_judged_apart(tmp_path, capsys):
+def test_reports_from_a_rerun_and_from_a_stale_attempt_are_judged_apart(tmp_path):
     from nnfunc.sweep import store
-    from nnfunc.cli.sweep import _judge
+    from nnfunc.sweep.scheduling import _judge
 
     study = store.open_study(tmp_path / "study.db", sampler="random", pruner="none", seed=0, prune_after=1)
     trial = store.ask(study, {"lr": S.parse_flag("lr=1e-4..1e-2")})
@@ -324,24 +324,27 @@ def test_reports_from_a_rerun_and_from_a_stale_attempt_are_judged_apart(tmp_path
         record = {"epoch": epoch, "val_loss": 1.0 / epoch, "val_accuracy": 0.9}
         return {"number": trial.number, "attempt": attempt, "record": record, "time": float(epoch), "worker": "w:1"}
 
-    assert _judge(entry, report("a", 1)) is False and _judge(entry, report("a", 2)) is False
+    said = []
+    assert _judge(entry, report("a", 1), said.append) is False and _judge(entry, report("a", 2), said.append) is False
     # its worker died: the rerun starts a new curve, and epoch 1 is not told to Optuna twice
-    assert _judge(entry, report("b", 1)) is False
+    assert _judge(entry, report("b", 1), said.append) is False
     assert [p[1] for p in entry["curve"]] == [1] and entry["reported"] == {1, 2}
     # the first attempt turns out to be alive: it is told to stop, and its report is not drawn
-    assert _judge(entry, report("a", 3)) is True
+    assert _judge(entry, report("a", 3), said.append) is True
     assert [p[1] for p in entry["curve"]] == [1]
-    assert "trial 0 epoch 1: val loss 1.0000 acc 90.00% (w:1)" in capsys.readouterr().out
+    assert said[0] == "trial 0 epoch 1: val loss 1.0000 acc 90.00% (w:1)"
 
 
 @needs_sweep_extra
 def test_a_trial_the_cluster_lost_is_recorded_as_failed(tmp_path):
     from nnfunc.sweep import store
-    from nnfunc.cli.sweep import _finish
+    from nnfunc.sweep.scheduling import _finish
 
     study = store.open_study(tmp_path / "study.db", sampler="random", pruner="none", seed=0, prune_after=1)
     trial = store.ask(study, {"lr": S.parse_flag("lr=1e-4..1e-2")})
-    _finish(study, {"trial": trial}, tmp_path, trial.number, None, "KilledWorker: worker died 3 times")
+    said = []
+    _finish(study, {"trial": trial}, tmp_path, trial.number, None, "KilledWorker: worker died 3 times", said.append)
+    assert said == ["trial 0 lost: KilledWorker: worker died 3 times"]
     [row] = store.rows(study)
     assert row["state"] == "failed" and row["attrs"]["error"] == ("the cluster lost the trial (KilledWorker: worker "
                                                                   "died 3 times)")
