@@ -22,6 +22,11 @@ the machine: BLAS, threads, versions.
 """
 
 import argparse
+import contextlib
+import os
+import signal
+import threading
+import warnings
 import statistics
 import tempfile
 import time
@@ -42,16 +47,15 @@ def tiny(epochs):
             "16", "--seed", "0"]
 
 
-def nnfunc_sweep(client, trials, epochs, where):
-    """``nnfunc sweep``'s own loop: (seconds, epoch reports)."""
+def nnfunc_sweep(client, trials, epochs, where, kill=False):
+    """``nnfunc sweep``'s own loop: (seconds, epoch reports, {trial state: count})."""
     space = merge({}, [parse_flag(text) for text in SEARCH])
     study = store.open_study(where / "study.db", sampler="random", pruner="none", seed=0, prune_after=2)
     t0 = time.perf_counter()
-    scheduling.run_trials(client, study, space, tiny(epochs), where, trials, 0, say=lambda line: None)
+    with _killing_a_worker(client, kill):
+        scheduling.run_trials(client, study, space, tiny(epochs), where, trials, 0, say=lambda line: None)
     seconds = time.perf_counter() - t0
-    reports = sum(len(t.intermediate_values) for t in study.trials)
-    assert reports == trials * epochs, reports
-    return seconds, reports
+    return seconds, sum(len(t.intermediate_values) for t in study.trials), _states(study.trials)
 
 
 def _dask_storage_trial(storage_name, epochs):
@@ -72,24 +76,73 @@ def _dask_storage_trial(storage_name, epochs):
     return outcome["status"]
 
 
-def dask_storage_sweep(client, trials, epochs, where):
-    """Optuna's documented integration: (seconds, epoch reports)."""
+def dask_storage_sweep(client, trials, epochs, where, kill=False):
+    """Optuna's documented integration: (seconds, epoch reports, {trial state: count})."""
     from optuna_integration import DaskStorage
 
     storage = DaskStorage(f"sqlite:///{where / 'dask-study.db'}", client=client)
     study = optuna.create_study(study_name="bench", storage=storage)
     t0 = time.perf_counter()
-    futures = [client.submit(_dask_storage_trial, storage.name, epochs, pure=False) for _ in range(trials)]
-    statuses = client.gather(futures)
+    with _killing_a_worker(client, kill):
+        futures = [client.submit(_dask_storage_trial, storage.name, epochs, pure=False) for _ in range(trials)]
+        client.gather(futures)
     seconds = time.perf_counter() - t0
-    assert statuses == [_trial.COMPLETE] * trials, statuses
-    reports = sum(len(t.intermediate_values) for t in study.get_trials())
-    assert reports == trials * epochs, reports
-    return seconds, reports
+    found = study.get_trials()
+    return seconds, sum(len(t.intermediate_values) for t in found), _states(found)
+
+
+def _states(found):
+    counts = {}
+    for t in found:
+        counts[t.state.name.lower()] = counts.get(t.state.name.lower(), 0) + 1
+    return counts
+
+
+@contextlib.contextmanager
+def _killing_a_worker(client, kill):
+    """With ``kill``: SIGKILL one worker process (its nanny starts another) once the sweep has run a second."""
+    if not kill:
+        yield
+        return
+    pid = next(iter(client.run(os.getpid).values()))
+    timer = threading.Timer(1.0, os.kill, (pid, signal.SIGKILL))
+    timer.start()
+    try:
+        yield
+    finally:
+        timer.cancel()
 
 
 def _never(record):
     return False
+
+
+def _time_reports():
+    """On a worker: wrap ``trial.run`` so each epoch report's round trip (its ``should_prune`` call) is timed."""
+    import nnfunc.sweep.trial as module
+
+    if hasattr(module, "_report_seconds"):
+        return
+    module._report_seconds, real = [], module.run
+
+    def run(argv, should_prune):
+        def timed(record):
+            t0 = time.perf_counter()
+            answer = should_prune(record)
+            module._report_seconds.append(time.perf_counter() - t0)
+            return answer
+
+        return real(argv, timed)
+
+    module.run = run
+
+
+def _take_report_seconds():
+    import nnfunc.sweep.trial as module
+
+    taken = list(module._report_seconds)
+    module._report_seconds.clear()
+    return taken
 
 
 def main():
@@ -97,25 +150,39 @@ def main():
     parser.add_argument("--trials", type=int, default=8)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--kill", action="store_true", help="SIGKILL a worker mid-sweep once, and count the trials")
     args = parser.parse_args()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)  # DaskStorage's, on every call
     print(f"computed by: {provenance.kernels_line(provenance.describe())}; optuna {optuna.__version__}")
     times = {"nnfunc queues": [], "DaskStorage": []}
     with engine.connect(workers=2) as client:
         workers = list(client.scheduler_info()["workers"])  # warm each one: the data cache, the kernels
         client.gather([client.submit(_trial.run, tiny(1), _never, workers=[w], pure=False) for w in workers])
+        client.run(_time_reports)
         for r in range(args.rounds):
             for name, sweep in (("nnfunc queues", nnfunc_sweep), ("DaskStorage", dask_storage_sweep)):
+                client.run(_take_report_seconds)
                 with tempfile.TemporaryDirectory() as where:
-                    seconds, reports = sweep(client, args.trials, args.epochs, Path(where))
-                times[name].append((seconds, reports))
-                print(f"round {r + 1} {name:>14}: {seconds:6.2f} s for {args.trials} trials, {reports} reports")
+                    seconds, reports, states = sweep(client, args.trials, args.epochs, Path(where), args.kill)
+                if args.kill:  # the wrapper of the killed worker's replacement: time no rounds, count the trials
+                    client.run(_time_reports)
+                    print(f"{name:>14} with a worker killed: {reports} epoch reports, trials {states}")
+                    continue
+                waits = [w for per_worker in client.run(_take_report_seconds).values() for w in per_worker]
+                assert len(waits) == reports == args.trials * args.epochs, (len(waits), reports)
+                times[name].append((seconds, waits))
+                print(f"round {r + 1} {name:>14}: {seconds:6.2f} s for {args.trials} trials; a report's round trip "
+                      f"{1e3 * statistics.median(waits):.1f} ms median, {1e3 * max(waits):.1f} ms at most")
+    if args.kill:
+        return
     print()
     for name, rounds in times.items():
         seconds = statistics.median(s for s, _ in rounds)
         spread = (max(s for s, _ in rounds) - min(s for s, _ in rounds)) / seconds
-        print(f"{name:>14}: median {seconds:6.2f} s ({1e3 * seconds / rounds[0][1]:.1f} ms of sweep per epoch "
-              f"report, 2 workers), spread {100 * spread:.0f}%")
+        waits = sorted(w for _, per_round in rounds for w in per_round)
+        print(f"{name:>14}: sweep {seconds:5.2f} s (median of {len(rounds)}, spread {100 * spread:.0f}%); report round "
+              f"trip {1e3 * statistics.median(waits):.1f} ms median, {1e3 * waits[int(0.9 * len(waits))]:.1f} ms p90")
 
 
 if __name__ == "__main__":

@@ -49,6 +49,16 @@ class Dataset(NamedTuple):
     source: str
 
 
+def _check_dtype(dtype):
+    try:
+        dtype = np.dtype(dtype)
+    except TypeError as e:
+        raise ConfigError(f"dtype {dtype!r} is not a NumPy dtype; use np.float32, np.float64 or np.uint8") from e
+    if dtype not in _DTYPES:
+        raise ConfigError(f"dtype {dtype} is not supported; use np.float32, np.float64 or np.uint8")
+    return dtype
+
+
 def load_dataset(name="mnist", *, data_dir=None, offline=None, mirrors=None, progress=None, dtype=np.float32):
     """Load a dataset's full train and test splits, verified.
 
@@ -77,12 +87,7 @@ def load_dataset(name="mnist", *, data_dir=None, offline=None, mirrors=None, pro
     if key not in SPECS:
         raise ConfigError(f"unknown dataset {name!r}; choose one of {', '.join(SPECS)}")
     spec = SPECS[key]
-    try:
-        dtype = np.dtype(dtype)
-    except TypeError as e:
-        raise ConfigError(f"dtype {dtype!r} is not a NumPy dtype; use np.float32, np.float64 or np.uint8") from e
-    if dtype not in _DTYPES:
-        raise ConfigError(f"dtype {dtype} is not supported; use np.float32, np.float64 or np.uint8")
+    dtype = _check_dtype(dtype)
     mirrors = spec.mirrors if mirrors is None else check_mirrors(mirrors)
     if data_dir is not None:
         try:

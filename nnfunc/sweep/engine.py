@@ -7,6 +7,26 @@ decision is taken by the sweep process, which alone holds the study. A
 worker that dies mid-trial is Dask's to handle: the scheduler runs the task
 again on another worker (a new ``attempt``), up to its allowed failures.
 This is the only module that imports Dask.
+
+Why queues and not Optuna's Dask integration (``optuna_integration.DaskStorage``,
+where the study's storage lives in the scheduler and the worker calls
+``trial.report`` and ``trial.should_prune`` itself), measured with
+``python benchmarks/sweep_protocol.py`` (8 tiny real-MNIST trials of 10
+epochs on 2 one-thread workers, optuna 5.1, Optuna-integration 5.0):
+
+- faults: with a worker SIGKILLed mid-sweep (``--kill``), DaskStorage's
+  study ended with 11 trials for 8 (one left RUNNING for ever by the dead
+  attempt, two more asked by Dask's recomputation of results the dead
+  worker held), these queues with exactly 8 complete: a trial is asked and
+  told by the sweep alone, and a rerun is told apart by its ``attempt``.
+  With DaskStorage the study also lives where the scheduler runs, so with
+  ``--scheduler`` on another host ``study.db`` would not be in ``--out``,
+  and a sweep could not continue from its directory;
+- speed: DaskStorage is faster. A report's round trip (the worker's wait
+  from its report to the answer) is 22 ms median here (35 ms p90; it was
+  30 ms when both ends polled every 20 ms instead of 5) against 6 ms, and
+  the sweep of tiny epochs took 3.1 s against 1.75 s. Against a real epoch
+  (1-30 s) the difference is 2% or less, which the faults above outweigh.
 """
 
 import contextlib
@@ -79,7 +99,7 @@ class Channel:
                 return self.reports.get(batch=waiting)
             if time.monotonic() >= deadline:
                 return []
-            time.sleep(0.02)
+            time.sleep(0.005)
 
     def answer(self, report, stop):
         """Tell the attempt that sent ``report`` whether to stop (each attempt has a queue of its own)."""
@@ -150,7 +170,7 @@ def _task(key, number, argv):
             elif stopped.is_set():
                 raise SweepGone("the sweep was stopped; this trial is abandoned (a continued sweep runs it again)")
             else:
-                time.sleep(0.02)
+                time.sleep(0.005)
         raise SweepGone(f"no answer from the sweep in {ANSWER_TIMEOUT:.0f} s: it was stopped or lost")
 
     try:

@@ -208,16 +208,7 @@ def _epoch(state, work, rngs, opt, data, config, acts, progress):
     for s in starts:
         idx = perm[s : s + bs]
         k = idx.shape[0]
-        if x.dtype == np.uint8:
-            np.take(x, idx, axis=0, out=work["rawbuf"][:k])
-            xb = scale_pixels(work["rawbuf"][:k], dtype, out=work["xbuf"][:k])
-        else:
-            xb = np.take(x, idx, axis=0, out=work["xbuf"][:k])
-        if config.augment is not None:
-            side = math.isqrt(xb.shape[1])
-            # drawn here for this batch: the unchecked apply (fit checked the spec and the data once)
-            xb = _augment.apply(xb, _augment.draw(rngs["augment"], k, side, config.augment, dtype),
-                                work["augbuf"][:k])
+        xb = _batch(x, idx, work, dtype, config.augment, rngs["augment"])
         yb = y[idx]
         params, opt_state, ce, logits = step_in_place(params, opt_state, xb, yb, opt, acts, config.l2,
                                                       config.dropout, rngs["dropout"], work["buffers"])
@@ -253,6 +244,21 @@ def _epoch(state, work, rngs, opt, data, config, acts, progress):
     rng_states = {name: rng.bit_generator.state for name, rng in rngs.items()}
     return FitState(snapshot, _copy(opt_state), state.epoch + 1, step, rng_states, best_params,
                     best_val, bad, state.history + (record,))
+
+
+def _batch(x, idx, work, dtype, augment, rng):
+    """The rows ``idx`` of ``x`` as the params' dtype in ``work``'s buffers, distorted when ``augment`` says so."""
+    k = idx.shape[0]
+    if x.dtype == np.uint8:
+        np.take(x, idx, axis=0, out=work["rawbuf"][:k])
+        xb = scale_pixels(work["rawbuf"][:k], dtype, out=work["xbuf"][:k])
+    else:
+        xb = np.take(x, idx, axis=0, out=work["xbuf"][:k])
+    if augment is not None:
+        side = math.isqrt(xb.shape[1])
+        # drawn here for this batch: the unchecked apply (fit checked the spec and the data once)
+        xb = _augment.apply(xb, _augment.draw(rng, k, side, augment, dtype), work["augbuf"][:k])
+    return xb
 
 
 def _check_finite(record, params, opt_state):

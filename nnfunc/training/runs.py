@@ -156,21 +156,11 @@ def run(settings=None, *, out=None, resume=None, data_dir=None, offline=False, p
             # a run that never finished an epoch (it diverged or was stopped) may be started over
             raise ConfigError(f"{out} already holds a model.npz; continue its run with --resume {out} or pick "
                               "another --out")
-        finishing = False
         if source is not None:
-            state, _ = checkpoint.load_state(source / "model.npz", opt, sizes=sizes)
-            provenance.check_kernels(config, source, allow_other_kernels)
-            finishing = resume_rules.check(source, state, opt, config, fit_config, steps_per_epoch,
-                                     tested=branch or resume_rules.tested(source))
-            earlier = config.get("resumed") if isinstance(config.get("resumed"), list) else []
-            now = {"epoch": state.epoch, **provenance.describe()}
-            if provenance.last_kernels(config) not in (None, now["kernels"]):
-                now["allow_other_kernels"] = True  # check_kernels let it through: the user asked
-            config["resumed"] = [*earlier, now]
-            if branch:
-                config["branched_from"] = f"{source.absolute()} at epoch {state.epoch}"
+            state, finishing = _continued(source, branch, opt, sizes, config, fit_config, steps_per_epoch,
+                                          allow_other_kernels)
         else:
-            state = loop.start_fit(params, opt, config["seed"])
+            state, finishing = loop.start_fit(params, opt, config["seed"]), False
             config["computed_by"] = provenance.describe()
         if gradcheck:
             _gradcheck(state.params, train_data, config, on_gradcheck)
@@ -185,6 +175,25 @@ def run(settings=None, *, out=None, resume=None, data_dir=None, offline=False, p
             return _finish(out, config, ds, state, train_data, fit_config, plots)
         except KeyboardInterrupt:
             raise RunInterrupted(out, saved[-1], config["epochs"]) from None
+
+
+def _continued(source, branch, opt, sizes, config, fit_config, steps_per_epoch, allow_other_kernels):
+    """(FitState of ``source``'s checkpoint, whether only its ending is left); records the resume in ``config``.
+
+    Raises ConfigError or CheckpointError for a run that cannot continue here.
+    """
+    state, _ = checkpoint.load_state(source / "model.npz", opt, sizes=sizes)
+    provenance.check_kernels(config, source, allow_other_kernels)
+    finishing = resume_rules.check(source, state, opt, config, fit_config, steps_per_epoch,
+                                   tested=branch or resume_rules.tested(source))
+    earlier = config.get("resumed") if isinstance(config.get("resumed"), list) else []
+    now = {"epoch": state.epoch, **provenance.describe()}
+    if provenance.last_kernels(config) not in (None, now["kernels"]):
+        now["allow_other_kernels"] = True  # check_kernels let it through: the user asked
+    config["resumed"] = [*earlier, now]
+    if branch:
+        config["branched_from"] = f"{source.absolute()} at epoch {state.epoch}"
+    return state, finishing
 
 
 def _gradcheck(params, train, config, on_report):
