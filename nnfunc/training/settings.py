@@ -119,8 +119,8 @@ def check_config(config, name=flag):
     widths = (PIXELS, *hidden, len(SPECS[c["dataset"]].class_names))
     count = sum((a + 1) * b for a, b in zip(widths, widths[1:]))
     memory.check(count * np.dtype(c["dtype"]).itemsize * COPIES,
-                  f"{n('hidden')} {c['hidden']} makes a network of {count:,} parameters; training holds {COPIES} "
-                  "copies of them", f"pass smaller {n('hidden')} widths")
+                 f"{n('hidden')} {c['hidden']} makes a network of {count:,} parameters; training holds {COPIES} "
+                 "copies of them", f"pass smaller {n('hidden')} widths")
     if c["train_size"] is not None and c["val_size"] >= c["train_size"]:
         raise ConfigError(f"{n('val_size')} {c['val_size']} must be below {n('train_size')} {c['train_size']}, "
                           "so that some examples are left to train on")
