@@ -48,8 +48,7 @@ def train(args):
         print(f"early stopping: no lower validation loss for {result.config['patience']} epochs; "
               f"keeping the params of epoch {state.epoch - state.bad_epochs}")
     seconds = sum(r["seconds"] for r in result.state.history)
-    print(f"test accuracy {100 * result.test.accuracy:.2f}%  test loss {result.test.loss:.4f}  "
-          f"({seconds:.1f}s training)  run: {result.run_dir}")
+    print(f"{runs.test_line(result.test)}  ({seconds:.1f}s training)  run: {result.run_dir}")
     return 0
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from nnfunc import fileio
 from nnfunc.errors import ConfigError, shown
-from nnfunc.training import runlog
+from nnfunc.training import provenance, runlog
 
 SPEC_KEYS = ("search", "train", "sampler", "pruner", "prune_after", "seed")
 # the files a sweep writes (atomically) beside its trials/
@@ -55,11 +55,9 @@ def check_spec(out, spec):
 def _kernels(files):
     """The kernels backend a trial's config.json records ("numba" or "numpy"), or None."""
     try:
-        computed_by = json.loads(files["config.json"]).get("computed_by")
-        kernels = computed_by.get("kernels")
+        return provenance.last_kernels(json.loads(files["config.json"]))
     except (KeyError, ValueError, AttributeError):
         return None
-    return kernels if kernels in ("numba", "numpy") else None
 
 
 def outcome_attrs(files, out):

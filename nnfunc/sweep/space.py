@@ -15,7 +15,7 @@ import tomllib
 from typing import NamedTuple, Optional
 
 from nnfunc import checks
-from nnfunc.training.flags import build_parser, settings_of
+from nnfunc.training.flags import raising_parser, settings_of
 from nnfunc.training.settings import DEFAULTS, check_config, flag, make_config
 from nnfunc.errors import ConfigError, shown
 
@@ -181,23 +181,12 @@ def merge(file_space, flags):
     return space
 
 
-def _parser(where):
-    """``nnfunc train``'s parser, whose errors raise ConfigError naming ``where`` the flags came from."""
-    parser = build_parser(prog="nnfunc train")
-
-    def error(message):
-        raise ConfigError(f"{where}: {message}; see nnfunc train --help")
-
-    parser.error = error
-    return parser
-
-
 FIXED = "the train flags (after -- or in [train])"
 
 
 def fixed_args(argv):
     """The fixed train flags, parsed by ``nnfunc train``'s own parser; refuse those the sweep owns."""
-    args, rest = _parser(FIXED).parse_known_args(argv)
+    args, rest = raising_parser(FIXED).parse_known_args(argv)
     if rest:
         raise ConfigError(f"{FIXED}: {shown(' '.join(rest), quote=False)} is not a flag of nnfunc train; see "
                           "nnfunc train --help")
@@ -236,7 +225,7 @@ def corners(space):
 
 def first_trial(space, fixed):
     """Parsed train flags of the space's first corner (the data settings are the same for every trial)."""
-    return _parser(FIXED).parse_args(trial_argv(fixed, next(corners(space))))
+    return raising_parser(FIXED).parse_args(trial_argv(fixed, next(corners(space))))
 
 
 def check(space, fixed):
@@ -256,7 +245,7 @@ def check(space, fixed):
     for values in corners(space):
         shown_values = ", ".join(f"{k}={v}" for k, v in values.items())
         try:
-            config = make_config(settings_of(_parser(f"the search space makes a bad run ({shown_values})")
+            config = make_config(settings_of(raising_parser(f"the search space makes a bad run ({shown_values})")
                                              .parse_args(trial_argv(fixed, values))))
             check_config(config)
         except ConfigError as exc:

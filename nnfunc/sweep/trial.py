@@ -17,9 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from nnfunc.errors import ConfigError, NnfuncError
+from nnfunc.errors import NnfuncError
 from nnfunc.training import runs
-from nnfunc.training.flags import build_parser, settings_of
+from nnfunc.training.flags import raising_parser, settings_of
 
 # the statuses a trial ends with
 COMPLETE, PRUNED, FAILED = "complete", "pruned", "failed"
@@ -75,13 +75,7 @@ def record_of(history_record):
 
 def _parse(argv):
     """(settings, data options) of a trial's train flags; a bad flag raises ConfigError, never exits."""
-    parser = build_parser()
-
-    def error(message):
-        raise ConfigError(f"the trial's train flags: {message}")
-
-    parser.error = error
-    args = parser.parse_args(argv)
+    args = raising_parser("the trial's train flags").parse_args(argv)
     return settings_of(args), {"data_dir": args.data_dir, "offline": args.offline}
 
 
@@ -130,7 +124,7 @@ def run(argv, should_prune):
         try:
             settings, options = _parse(argv)
             result = runs.run(settings, out=out, plots=False, on_start=on_start, on_saved=saved, **options)
-            lines.append(f"test accuracy {100 * result.test.accuracy:.2f}%  test loss {result.test.loss:.4f}")
+            lines.append(runs.test_line(result.test))
         except Pruned:
             status = PRUNED
         except NnfuncError as exc:  # a bad setting, data, a diverged loss: the trial's own failure

@@ -11,6 +11,7 @@ import argparse
 from nnfunc import activations
 from nnfunc.data import augment as _augment
 from nnfunc.data.datasets import SPECS
+from nnfunc.errors import ConfigError
 from nnfunc.optim import optimizers, schedules
 from nnfunc.training.settings import DEFAULTS, SHOWN_DEFAULTS
 
@@ -80,6 +81,17 @@ def build_parser(prog="nnfunc train"):
         p.add_argument(name, help=help, **kwargs)
     p.set_defaults(**{k: None for k in DEFAULTS})
     return p
+
+
+def raising_parser(where):
+    """``build_parser()`` whose errors raise ConfigError naming ``where`` the flags came from, never exit."""
+    parser = build_parser()
+
+    def error(message):
+        raise ConfigError(f"{where}: {message}; see nnfunc train --help")
+
+    parser.error = error
+    return parser
 
 
 def settings_of(args):

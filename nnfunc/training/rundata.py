@@ -10,8 +10,6 @@ flags (``--data-dir``, ``--offline``).
 import numpy as np
 
 from nnfunc.data import load as data_load
-from nnfunc.data.load import subset
-from nnfunc.data.load import split_validation
 from nnfunc.errors import ConfigError, DataError, DataNotFoundError
 from nnfunc.training.loop import TrainData
 from nnfunc.training.seeds import run_seeds
@@ -50,10 +48,10 @@ def load(config, *, data_dir=None, offline=False, progress=False):
         if config[key] is not None and config[key] > len(split):
             raise ConfigError(f"{flag(key)} {config[key]} is more than the {len(split)} examples of "
                               f"{ds.name}; pass at most {len(split)}")
-    ds = subset(ds, n_train=config["train_size"], n_test=config["test_size"])
+    ds = data_load.subset(ds, n_train=config["train_size"], n_test=config["test_size"])
     if config["val_size"] >= len(ds.y_train):
-        raise ConfigError(f"--val-size {config['val_size']} leaves none of the {len(ds.y_train)} training "
-                          "examples to train on; pass a smaller --val-size")
+        raise ConfigError(f"{flag('val_size')} {config['val_size']} leaves none of the {len(ds.y_train)} training "
+                          f"examples to train on; pass a smaller {flag('val_size')}")
     split_rng = np.random.default_rng(run_seeds(config["seed"]).split)
-    x_tr, y_tr, x_val, y_val = split_validation(ds.x_train, ds.y_train, config["val_size"], split_rng)
+    x_tr, y_tr, x_val, y_val = data_load.split_validation(ds.x_train, ds.y_train, config["val_size"], split_rng)
     return ds, TrainData(x_tr, y_tr, x_val, y_val)

@@ -77,6 +77,11 @@ def start_line(plan):
             f"{plan.n_val} val, {plan.n_test} test) from {plan.source} -> {plan.run_dir}")
 
 
+def test_line(test):
+    """The line that gives a run's test result (an Evaluation)."""
+    return f"test accuracy {100 * test.accuracy:.2f}%  test loss {test.loss:.4f}"
+
+
 def build(config, n_in, n_out, steps_per_epoch):
     """(sizes, params, optimizer) of a config; the params come from the seed tree's init stream."""
     sizes = (n_in, *parse_widths(config["hidden"]), n_out)
