@@ -15,7 +15,7 @@ import numpy as np
 from nnfunc import activations as _activations
 from nnfunc.errors import ConfigError, ParamsError
 from nnfunc import checks, finite, kernels
-from nnfunc.checks import check_l2, check_x, check_y
+from nnfunc.checks import check_l2, check_x, check_y, finite_x
 from nnfunc.losses import _softmax, l2_penalty, softmax_cross_entropy, softmax_cross_entropy_grad
 from nnfunc.checks import validate_params
 from nnfunc.params import Grads, Params, layer_sizes, param_keys
@@ -29,21 +29,28 @@ def _network(params, activation):
 
 
 def _setup(params, x, activation):
-    """``_network`` plus the batch check; return (L, activations, x).
+    """``_network`` plus the batch's shape and type; return (L, activations, x, given).
 
-    x comes back as an (m, n0) array of the params' dtype.
+    x comes back as an (m, n0) array of the params' dtype, ``given`` as the
+    caller passed it. x is not yet scanned for NaN and inf: pass ``given``
+    to ``_forward``, which checks the first layer instead.
     """
     L, acts = _network(params, activation)
-    return L, acts, check_x(x, params["W1"].shape[0], params["W1"].dtype)
+    return L, acts, check_x(x, params["W1"].shape[0], params["W1"].dtype, scan=False), x
 
 
-def _forward(params, x, acts, dropout=0.0, rng=None):
+def _forward(params, x, acts, dropout=0.0, rng=None, given=None):
     """Unchecked forward pass. Returns cache {"A0": x, "A1".., "A{L-1}", "logits"}.
 
     With ``dropout`` > 0 each hidden unit is zeroed with that probability and
     the survivors scaled by 1 / (1 - dropout) (inverted dropout: nothing
     changes at test time). The cache then also holds the masks "D{l}" and the
     activations before dropout "F{l}", which the derivative needs.
+
+    ``given``: the x a public call was passed, to check x for NaN and inf
+    where it is cheapest. A NaN or inf in a row of x makes that whole row of
+    ``x @ W1 + b1`` NaN or inf (x * 0 is NaN when x is), so only when that
+    (m, n1) result is not finite is x scanned (``checks.finite_x`` raises).
     """
     cache = {"A0": x}
     A = x
@@ -51,7 +58,13 @@ def _forward(params, x, acts, dropout=0.0, rng=None):
     passes = kernels.backend()
     for l, act in enumerate(acts, start=1):
         # A @ W is ours, so the bias and the activation overwrite it: in one compiled pass, or two NumPy ones
-        A = passes.bias_activation(A @ params[f"W{l}"], params[f"b{l}"], act, _activations.LEAKY_SLOPE)
+        Z = A @ params[f"W{l}"]
+        if l == 1 and given is not None:
+            A, first_finite = passes.bias_activation_finite(Z, params["b1"], act, _activations.LEAKY_SLOPE)
+            if not first_finite or Z.shape[1] == 0:  # an empty layer says nothing about x
+                finite_x(given, x)
+        else:
+            A = passes.bias_activation(Z, params[f"b{l}"], act, _activations.LEAKY_SLOPE)
         if dropout:
             D = rng.random(A.shape, dtype=A.dtype) < keep
             D = D * A.dtype.type(1.0 / keep)
@@ -61,6 +74,8 @@ def _forward(params, x, acts, dropout=0.0, rng=None):
     L = len(acts) + 1
     logits = A @ params[f"W{L}"]
     logits += params[f"b{L}"]
+    if L == 1 and given is not None and (logits.shape[1] == 0 or not finite.all_finite(logits)):
+        finite_x(given, x)  # no hidden layer: the logits are the first layer
     cache["logits"] = logits
     return cache
 
@@ -126,9 +141,9 @@ def forward(params, x, *, activation="relu", dropout=0.0, rng=None):
         InputError, ParamsError, ConfigError: bad x, params or activation;
             ParamsError for NaN or inf in params, InputError when x overflows the dtype.
     """
-    L, acts, x = _setup(params, x, activation)
+    L, acts, x, given = _setup(params, x, activation)
     with finite.overflow_checked_after():
-        cache = _forward(params, x, acts, *_check_dropout(dropout, rng))
+        cache = _forward(params, x, acts, *_check_dropout(dropout, rng), given=given)
         cache["probs"] = _softmax(finite.finite_output(cache["logits"], "the logits", params, x))
     return cache["probs"], cache
 
@@ -206,11 +221,11 @@ def _checked_loss(params, x, y, activation, l2, dropout, rng):
 
     A finite loss means finite probs, so the backward pass needs no check.
     """
-    L, acts, x = _setup(params, x, activation)
+    L, acts, x, given = _setup(params, x, activation)
     y = check_y(y, x.shape[0], params[f"W{L}"].shape[1])
     l2 = check_l2(l2)
     with finite.overflow_checked_after():
-        cache = _forward(params, x, acts, *_check_dropout(dropout, rng))
+        cache = _forward(params, x, acts, *_check_dropout(dropout, rng), given=given)
         value, probs = softmax_cross_entropy(cache["logits"], y)
         penalty = finite.finite_penalty(l2_penalty(params, L, l2), l2, params)
     return acts, y, l2, cache, finite.finite_output(value, "the loss", params, x) + penalty, probs
@@ -233,9 +248,9 @@ def predict(params, x, *, activation="relu"):
     Raises:
         As ``forward``: an argmax over NaN logits would be class 0, not a prediction.
     """
-    L, acts, x = _setup(params, x, activation)
+    L, acts, x, given = _setup(params, x, activation)
     with finite.overflow_checked_after():
-        logits = _forward(params, x, acts)["logits"]
+        logits = _forward(params, x, acts, given=given)["logits"]
     return finite.finite_output(logits, "the logits", params, x).argmax(axis=1).astype(np.int64)
 
 
@@ -251,8 +266,8 @@ def kink_pattern(params, x, *, activation="relu", dropout=0.0, rng=None):
         1-D bool array: ``Z > 0`` for every kinked hidden unit of every row,
         layers concatenated; empty when no hidden activation has a kink.
     """
-    L, acts, x = _setup(params, x, activation)
-    cache = _forward(params, x, acts, *_check_dropout(dropout, rng))
+    L, acts, x, given = _setup(params, x, activation)
+    cache = _forward(params, x, acts, *_check_dropout(dropout, rng), given=given)
     # for relu and leaky relu, A > 0 exactly where Z > 0; a unit that dropout
     # zeroed reads False whatever its Z, and its kink cannot reach the loss
     parts = [cache[f"A{l}"].ravel() > 0 for l, act in enumerate(acts, start=1) if act.has_kink]

@@ -3,8 +3,9 @@
 Every pass that uses only +, -, *, / and sqrt runs the same operations in
 the same order in both, each rounded once (numba compiles without
 fast-math, so nothing is fused or reordered), so the results are
-bit-identical. Softmax calls exp and log: NumPy's vectorised float32/64
-exp and the C library's may differ in the last bit, and the row sum adds
+bit-identical. Softmax calls exp and log: the compiled backend calls
+NumPy's exp too, but the C library's log may differ from NumPy's in the
+last bit (the bound below still allows 1 ulp for each exp), and the row sum adds
 the same k terms in another order, so probabilities may differ by a few
 ulps: at most k + 2 (exp <= 1 ulp in each library, the sum of k positive
 terms <= k - 1 ulps relative, the division one rounding), checked below.

@@ -13,11 +13,11 @@ Problems that show only in a result (a NaN, an overflow) are explained by
 
 from nnfunc.checks.arrays import (STATE_FIX, check_float_params, check_grads, check_state, float64_copies,
                                   same_layout, validate_params)
-from nnfunc.checks.inputs import check_examples, check_x, check_y
+from nnfunc.checks.inputs import check_examples, check_x, check_y, finite_x
 from nnfunc.checks.values import check_l2, dropout_rate, generator, integer, is_finite, is_real, number, seed, sizes
 
 __all__ = [
     "STATE_FIX", "check_examples", "check_float_params", "check_grads", "check_l2", "check_state", "check_x",
-    "check_y", "dropout_rate", "float64_copies", "generator", "integer", "is_finite", "is_real", "number",
+    "check_y", "dropout_rate", "finite_x", "float64_copies", "generator", "integer", "is_finite", "is_real", "number",
     "same_layout", "seed", "sizes", "validate_params",
 ]

@@ -10,7 +10,7 @@ from nnfunc.errors import InputError
 from nnfunc.finite import largest, scale_fix
 
 
-def check_x(x, n_in, dtype):
+def check_x(x, n_in, dtype, *, scan=True):
     """Return ``x`` as a (m, n_in) array of ``dtype``, or raise InputError.
 
     Args:
@@ -18,6 +18,9 @@ def check_x(x, n_in, dtype):
             refused (the cast would silently drop the imaginary part).
         n_in: the width the first layer expects (rows of W1).
         dtype: the params' floating dtype; x is cast to it (a copy only if needed).
+        scan: look for NaN and inf here. A caller whose first layer is
+            checked instead passes False and calls ``finite_x`` when that
+            layer comes out non-finite (see ``nnfunc.model``).
     """
     if not isinstance(x, np.ndarray):
         x = np.asarray(x)
@@ -34,18 +37,32 @@ def check_x(x, n_in, dtype):
         )
     if x.shape[0] == 0:
         raise InputError("x has no rows; pass at least one example")
-    with np.errstate(over="ignore"):  # a finite float64 above float32's range becomes inf: said below
-        cast = x.astype(dtype, copy=False)
-    if not np.isfinite(cast).all():
-        if np.isfinite(x).all():
-            raise InputError(f"x holds values up to {largest(x):.3g}, beyond the range of the params' {dtype}; "
-                             f"{scale_fix(dtype)}")
-        bad = np.argwhere(~np.isfinite(x))[0]
-        raise InputError(
-            f"x contains NaN or inf (first at row {bad[0]}, column {bad[1]}); "
-            "clean or impute the data before training"
-        )
+    if x.dtype == dtype:
+        cast = x
+    else:
+        with np.errstate(over="ignore"):  # a finite float64 above float32's range becomes inf: said in finite_x
+            cast = x.astype(dtype)
+    if scan:
+        finite_x(x, cast)
     return cast
+
+
+def finite_x(x, cast):
+    """Raise InputError if x, or its cast to the params' dtype, holds NaN or inf; else return None.
+
+    Args:
+        x: the (m, n) array as given; cast: as ``check_x`` returned it.
+    """
+    if np.isfinite(cast).all():
+        return
+    if np.isfinite(x).all():
+        raise InputError(f"x holds values up to {largest(x):.3g}, beyond the range of the params' {cast.dtype}; "
+                         f"{scale_fix(cast.dtype)}")
+    bad = np.argwhere(~np.isfinite(x))[0]
+    raise InputError(
+        f"x contains NaN or inf (first at row {bad[0]}, column {bad[1]}); "
+        "clean or impute the data before training"
+    )
 
 
 def _not_complex(x, name):

@@ -8,9 +8,9 @@ activation, the activation derivative, softmax with its cross-entropy
 gradient, every optimizer update with its finiteness check, the image
 warp). A call site asks once and calls: every function of either backend
 computes its result. The compiled loops run the same float operations in
-the same order, so the results are bit-identical, except softmax's exp and
-log, whose last bit may differ (tests/test_kernels.py states and checks
-the bound).
+the same order, so the results are bit-identical, except softmax's row sum
+and log, whose last bits may differ (tests/test_kernels.py states and
+checks the bound).
 
 The choice, first match wins:
 

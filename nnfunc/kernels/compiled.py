@@ -52,6 +52,13 @@ def bias_activation(Z, b, act, slope):
     return layer_loops.bias_activation(Z, b, code, slope)
 
 
+def bias_activation_finite(Z, b, act, slope):
+    code = layer_loops.FORWARD_CODES.get(act.name)
+    if code is None or Z.ndim != 2 or not _fits("bias + activation", Z, b):
+        return reference.bias_activation_finite(Z, b, act, slope)
+    return layer_loops.bias_activation_finite(Z, b, code, slope)
+
+
 def activation_grad(dA, A, act, slope):
     code = layer_loops.GRAD_CODES.get(act.name)
     if code is None or dA.shape != A.shape or not _fits("the activation derivative", dA, A):

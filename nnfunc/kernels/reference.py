@@ -15,8 +15,9 @@ from nnfunc.subnormals import flush, scaled
 
 NAME = "numpy"
 # what a backend offers: the compiled one has each of these, under the same name
-PASSES = ("bias_activation", "activation_grad", "softmax", "softmax_cross_entropy", "cross_entropy_grad",
-          "add_scaled", "column_sums", "warp", "add_all", "update_one", "update_all", "update_in_place")
+PASSES = ("bias_activation", "bias_activation_finite", "activation_grad", "softmax", "softmax_cross_entropy",
+          "cross_entropy_grad", "add_scaled", "column_sums", "warp", "add_all", "update_one", "update_all",
+          "update_in_place")
 CHUNK = 1 << 16  # elements per optimizer-rule call: 256 KB of float32, five arrays fit a core's L2
 
 
@@ -27,6 +28,13 @@ def bias_activation(Z, b, act, slope):
     """``Z += b`` then ``act.forward``, overwriting Z (the caller owns it); returns A. ``slope``: leaky_relu's."""
     Z += b
     return act.forward(Z)
+
+
+def bias_activation_finite(Z, b, act, slope):
+    """``bias_activation``, and whether ``Z + b`` was all finite before the activation (relu(-inf) is 0); (A, bool)."""
+    Z += b
+    ok = finite.all_finite(Z)
+    return act.forward(Z), ok
 
 
 def activation_grad(dA, A, act, slope):
