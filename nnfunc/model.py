@@ -91,21 +91,21 @@ def _backward(params, cache, probs, y, acts, l2, need_dx=False, out=None):
     dtype = probs.dtype
     dZ = softmax_cross_entropy_grad(probs, y)
     passes = kernels.backend()
-    grads = {}
+    grads = {f"b{L}": passes.column_sums(dZ, None if out is None else out[f"b{L}"])}
     for l in range(L, 0, -1):
         A_prev = cache[f"A{l - 1}"]
         W = params[f"W{l}"]
         dW = np.matmul(A_prev.T, dZ, out=None if out is None else out[f"W{l}"])
         # the L2 term: scaled, so the frozen tiny weights of dead units make no subnormal (nnfunc.subnormals)
         grads[f"W{l}"] = passes.add_scaled(dW, W, l2) if l2 else dW
-        grads[f"b{l}"] = passes.column_sums(dZ, None if out is None else out[f"b{l}"])
         if l > 1:
             dA = dZ @ W.T
             if f"D{l - 1}" in cache:
                 dA *= cache[f"D{l - 1}"]
-            # dA is ours: the derivative overwrites it in place
+            # dA is ours: the derivative overwrites it in place, and the same pass sums the bias gradient
             A, act = cache.get(f"F{l - 1}", A_prev), acts[l - 2]
-            dZ = passes.activation_grad(dA, A, act, _activations.LEAKY_SLOPE)
+            dZ, grads[f"b{l - 1}"] = passes.activation_grad_sums(dA, A, act, _activations.LEAKY_SLOPE,
+                                                                 None if out is None else out[f"b{l - 1}"])
     # dZ is now the first layer's
     dx = dZ @ params["W1"].T if need_dx else None
     return {k: grads[k] for k in param_keys(L)}, dx

@@ -14,6 +14,23 @@ from nnfunc.params import param_keys
 STATE_FIX = "pass what opt.init(params) or the last opt.update returned"
 
 
+# layouts already found valid: {signature: L}. What validate_params checks
+# (keys, array types, shapes, dtypes) is all in the signature, which is read
+# afresh from the dict on every call, so a mutated dict cannot pass as the old one.
+_VALID_LAYOUTS = {}
+_MAX_LAYOUTS = 256
+
+
+def _layout(params):
+    """The signature of a params dict: its type, and each key with its value's type, shape and dtype; None if unhashable."""
+    try:
+        signature = (type(params), *[(k, type(v), v.shape, v.dtype) for k, v in params.items()])
+        hash(signature)
+    except (AttributeError, TypeError):  # not a dict, a value with no shape or dtype, an unhashable shape
+        return None
+    return signature
+
+
 def validate_params(params):
     """Check that ``params`` is a well-formed network; return its number of layers.
 
@@ -28,6 +45,17 @@ def validate_params(params):
     Raises:
         ParamsError: naming the missing/extra key, the bad shape or the mixed dtypes.
     """
+    layout = _layout(params)
+    L = _VALID_LAYOUTS.get(layout)
+    if L is None:
+        L = _validate(params)
+        if layout is not None and len(_VALID_LAYOUTS) < _MAX_LAYOUTS:
+            _VALID_LAYOUTS[layout] = L
+    return L
+
+
+def _validate(params):
+    """``validate_params`` in full: every check, every time."""
     if not isinstance(params, dict) or not params:
         raise ParamsError(
             f"params must be a non-empty dict like {{'W1': ..., 'b1': ...}}, got {type(params).__name__}; "

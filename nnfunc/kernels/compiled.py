@@ -11,6 +11,8 @@ reference, whose result is the same. Passes left to NumPy by design
 passes) go to the reference without a report.
 """
 
+import numpy as np
+
 from nnfunc import kernels
 from nnfunc.kernels import image_loops, layer_loops, optimizer_loops, reference
 from nnfunc.kernels._numba import FLOATS
@@ -64,6 +66,16 @@ def activation_grad(dA, A, act, slope):
     if code is None or dA.shape != A.shape or not _fits("the activation derivative", dA, A):
         return reference.activation_grad(dA, A, act, slope)
     return layer_loops.activation_grad(dA, A, code, slope)
+
+
+def activation_grad_sums(dA, A, act, slope, out=None):
+    code = layer_loops.GRAD_CODES.get(act.name)
+    # a single column: NumPy sums it pairwise (see column_sums), so that one stays NumPy's
+    if code is None or dA.ndim != 2 or dA.shape != A.shape or dA.shape[1] == 1 or not _fits(
+            "the activation derivative", dA, A, *(() if out is None else (out,))):
+        return reference.activation_grad_sums(dA, A, act, slope, out)
+    return layer_loops.activation_grad_sums(dA, A, code, slope, np.empty(dA.shape[1], dA.dtype) if out is None
+                                            else out)
 
 
 def softmax(logits):

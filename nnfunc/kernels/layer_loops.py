@@ -70,6 +70,33 @@ def activation_grad(dA, A, code, slope):
     return dA
 
 
+@_jit
+def _activation_grad_sums(dA, A, code, slope, out):
+    one = slope / slope
+    zero = slope - slope
+    for j in range(dA.shape[1]):
+        out[j] = zero  # as NumPy's sum: from +0
+    for i in range(dA.shape[0]):
+        for j in range(dA.shape[1]):
+            a = A[i, j]
+            if code == 1:
+                d = dA[i, j] * (one if a > zero else zero)
+            elif code == 2:
+                d = dA[i, j] * (one if a > zero else slope)
+            elif code == 3:
+                d = dA[i, j] * a * (one - a)
+            else:
+                d = dA[i, j] * (one - a * a)
+            dA[i, j] = d
+            out[j] += d
+
+
+def activation_grad_sums(dA, A, code, slope, out):
+    """``activation_grad`` and ``column_sums`` of its result into ``out`` in the same pass; returns (dZ, out)."""
+    _activation_grad_sums(dA, A, code, dA.dtype.type(slope), out)
+    return dA, out
+
+
 # ---------------------------------------------------------------- softmax and cross-entropy
 
 

@@ -15,8 +15,8 @@ from nnfunc.subnormals import flush, scaled
 
 NAME = "numpy"
 # what a backend offers: the compiled one has each of these, under the same name
-PASSES = ("bias_activation", "bias_activation_finite", "activation_grad", "softmax", "softmax_cross_entropy",
-          "cross_entropy_grad", "add_scaled", "column_sums", "warp", "add_all", "update_one", "update_all",
+PASSES = ("bias_activation", "bias_activation_finite", "activation_grad", "activation_grad_sums", "softmax",
+          "softmax_cross_entropy", "cross_entropy_grad", "add_scaled", "column_sums", "warp", "add_all", "update_one", "update_all",
           "update_in_place")
 CHUNK = 1 << 16  # elements per optimizer-rule call: 256 KB of float32, five arrays fit a core's L2
 
@@ -40,6 +40,12 @@ def bias_activation_finite(Z, b, act, slope):
 def activation_grad(dA, A, act, slope):
     """``dA * f'`` from the activation's output A, overwriting dA (the caller owns it); returns dZ."""
     return act.backward(dA, A)
+
+
+def activation_grad_sums(dA, A, act, slope, out=None):
+    """``activation_grad``, then its ``column_sums`` (the bias gradient): (dZ, (n,) sums, into ``out`` if given)."""
+    dZ = activation_grad(dA, A, act, slope)
+    return dZ, column_sums(dZ, out)
 
 
 def row_max(logits):
