@@ -21,6 +21,8 @@ from nnfunc.checks import validate_params
 from nnfunc.params import Grads, Params, layer_sizes, param_keys
 from nnfunc.subnormals import flush
 
+_LINEAR = _activations.get("linear")  # the output layer's: its bias pass says whether the logits are finite
+
 
 def _network(params, activation):
     """Validate params and the activation spec; return (L, activations)."""
@@ -39,7 +41,7 @@ def _setup(params, x, activation):
     return L, acts, check_x(x, params["W1"].shape[0], params["W1"].dtype, scan=False), x
 
 
-def _forward(params, x, acts, dropout=0.0, rng=None, given=None):
+def _forward(params, x, acts, dropout=0.0, rng=None, given=None, check_logits=False):
     """Unchecked forward pass. Returns cache {"A0": x, "A1".., "A{L-1}", "logits"}.
 
     With ``dropout`` > 0 each hidden unit is zeroed with that probability and
@@ -51,6 +53,8 @@ def _forward(params, x, acts, dropout=0.0, rng=None, given=None):
     where it is cheapest. A NaN or inf in a row of x makes that whole row of
     ``x @ W1 + b1`` NaN or inf (x * 0 is NaN when x is), so only when that
     (m, n1) result is not finite is x scanned (``checks.finite_x`` raises).
+    ``check_logits``: raise as ``finite.finite_output`` does when the logits
+    are not finite, told by the pass that adds their bias.
     """
     cache = {"A0": x}
     A = x
@@ -72,10 +76,12 @@ def _forward(params, x, acts, dropout=0.0, rng=None, given=None):
             A = A * D
         cache[f"A{l}"] = A
     L = len(acts) + 1
-    logits = A @ params[f"W{L}"]
-    logits += params[f"b{L}"]
-    if L == 1 and given is not None and (logits.shape[1] == 0 or not finite.all_finite(logits)):
+    logits, logits_finite = passes.bias_activation_finite(A @ params[f"W{L}"], params[f"b{L}"], _LINEAR,
+                                                          _activations.LEAKY_SLOPE)
+    if L == 1 and given is not None and (logits.shape[1] == 0 or not logits_finite):
         finite_x(given, x)  # no hidden layer: the logits are the first layer
+    if check_logits and not logits_finite:
+        finite.finite_output(logits, "the logits", params, x)
     cache["logits"] = logits
     return cache
 
@@ -143,8 +149,8 @@ def forward(params, x, *, activation="relu", dropout=0.0, rng=None):
     """
     L, acts, x, given = _setup(params, x, activation)
     with finite.overflow_checked_after():
-        cache = _forward(params, x, acts, *_check_dropout(dropout, rng), given=given)
-        cache["probs"] = _softmax(finite.finite_output(cache["logits"], "the logits", params, x))
+        cache = _forward(params, x, acts, *_check_dropout(dropout, rng), given=given, check_logits=True)
+        cache["probs"] = _softmax(cache["logits"])
     return cache["probs"], cache
 
 
@@ -250,8 +256,8 @@ def predict(params, x, *, activation="relu"):
     """
     L, acts, x, given = _setup(params, x, activation)
     with finite.overflow_checked_after():
-        logits = _forward(params, x, acts, given=given)["logits"]
-    return finite.finite_output(logits, "the logits", params, x).argmax(axis=1).astype(np.int64)
+        logits = _forward(params, x, acts, given=given, check_logits=True)["logits"]
+    return logits.argmax(axis=1).astype(np.int64)
 
 
 def kink_pattern(params, x, *, activation="relu", dropout=0.0, rng=None):
