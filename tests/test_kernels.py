@@ -232,6 +232,40 @@ def test_activation_derivatives_are_bit_identical(case, name):
     assert_bit_identical(want, compiled.activation_grad(dA.copy(), A, act, 0.01))
 
 
+@given(matrices(), st.sampled_from(["relu", "leaky_relu", "linear", "sigmoid", "tanh"]), st.data())
+def test_bias_and_activation_say_whether_z_plus_b_was_finite(case, name, data):
+    """The first layer's check: the flag looks before the activation, where relu(-inf) = 0 would hide an inf."""
+    Z, rng = case
+    b = rng.standard_normal(Z.shape[1]).astype(Z.dtype)
+    bad = data.draw(st.sampled_from([None, np.nan, np.inf, -np.inf]))
+    if bad is not None:
+        Z[data.draw(st.integers(0, Z.shape[0] - 1)), data.draw(st.integers(0, Z.shape[1] - 1))] = bad
+    act = nf.ACTIVATIONS[name]
+    with np.errstate(invalid="ignore", over="ignore"):
+        want = act.forward(Z + b)
+        (A0, ok0), (A1, ok1) = (passes.bias_activation_finite(Z.copy(), b, act, 0.01) for passes in (reference,
+                                                                                                      compiled))
+    assert ok0 is ok1 is (bad is None)
+    assert_bit_identical(want, A0)
+    assert_bit_identical(want, A1)
+
+
+@given(matrices(), st.sampled_from(["relu", "leaky_relu", "sigmoid", "tanh"]))
+def test_the_derivative_and_its_bias_sums_in_one_pass_are_bit_identical(case, name):
+    dA, rng = case
+    act = nf.ACTIVATIONS[name]
+    A = act.forward(rng.standard_normal(dA.shape).astype(dA.dtype))
+    A.ravel()[:: 3] = 0
+    dZ = act.backward(dA.copy(), A)
+    want = dZ, np.sum(dZ, axis=0)
+    for passes in (reference, compiled):
+        assert_bit_identical(want, passes.activation_grad_sums(dA.copy(), A, act, 0.01))
+        out = np.full(dA.shape[1], np.nan, dA.dtype)  # the training loop's buffer: overwritten, not added to
+        got = passes.activation_grad_sums(dA.copy(), A, act, 0.01, out)
+        assert got[1] is out
+        assert_bit_identical(want, got)
+
+
 @given(matrices())
 def test_bias_gradients_are_bit_identical(case):
     dZ, _ = case
