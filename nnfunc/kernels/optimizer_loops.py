@@ -9,8 +9,6 @@ of the gradient through ``_scaled`` and ``_squared_scaled``; ``tiny`` is
 the dtype's smallest normal number.
 """
 
-import itertools
-
 import numpy as np
 
 from nnfunc.kernels._numba import TINY, flushed as _flushed, jit as _jit
@@ -116,40 +114,7 @@ def _rmsprop_apply(g, p, v, decay, one_decay, eps, neg_lr, tiny):
         p[i] = _flushed(p[i] + gi / (np.sqrt(vi) + eps) * neg_lr, tiny)
 
 
-@_jit
-def _rows(out, offsets, k, r):
-    """Key k's part of a block laid out key by key, each key's r rows contiguous: an (r, n_k) C array."""
-    return out[r * offsets[k] : r * offsets[k + 1]].reshape((r, offsets[k + 1] - offsets[k]))
-
-
-@_jit
-def _sgd_all(gs, ps, out, offsets, scales, decays, neg_lr, tiny, ok):
-    for k in range(len(gs)):
-        ok[k] = _sgd(gs[k], _rows(out, offsets, k, 1), neg_lr, tiny)
-
-
-@_jit
-def _momentum_all(gs, mus, ps, out, offsets, scales, decays, beta, neg_lr, nesterov, tiny, ok):
-    for k in range(len(gs)):
-        ok[k] = _momentum(gs[k], mus[k], _rows(out, offsets, k, 2), beta, neg_lr, nesterov, tiny)
-
-
-@_jit
-def _adam_all(gs, mus, nus, ps, out, offsets, scales, decays, b1, one_b1, b2, one_b2, eps_root, weight_decay,
-              neg_lr, tiny, ok):
-    for k in range(len(gs)):
-        ok[k] = _adam(gs[k], mus[k], nus[k], ps[k], _rows(out, offsets, k, 3), b1, one_b1, b2, one_b2,
-                       eps_root, scales[k], weight_decay, neg_lr, decays[k], tiny)
-
-
-@_jit
-def _rmsprop_all(gs, nus, ps, out, offsets, scales, decays, decay, one_decay, eps, neg_lr, tiny, ok):
-    for k in range(len(gs)):
-        ok[k] = _rmsprop(gs[k], nus[k], _rows(out, offsets, k, 2), decay, one_decay, eps, neg_lr, tiny)
-
-
 _PURE = {"sgd": _sgd, "momentum": _momentum, "adam": _adam, "rmsprop": _rmsprop}
-_PURE_ALL = {"sgd": _sgd_all, "momentum": _momentum_all, "adam": _adam_all, "rmsprop": _rmsprop_all}
 _APPLY = {"sgd": _sgd_apply, "momentum": _momentum_apply, "adam": _adam_apply, "rmsprop": _rmsprop_apply}
 
 
@@ -168,13 +133,6 @@ def _scalars(rule, c, f):
         return (f(c.b1), f(c.one_b1), f(c.b2), f(c.one_b2), f(c.eps_root), f(c.scale), f(c.weight_decay),
                 f(c.neg_lr), c.decays)
     return f(c.decay), f(c.one_decay), f(c.eps), f(c.neg_lr)
-
-
-def _shared_scalars(rule, c, f):
-    """``_scalars`` for the loops over every key: Adam's per-key scale and decays go in arrays instead."""
-    if rule == "adam":
-        return f(c.b1), f(c.one_b1), f(c.b2), f(c.one_b2), f(c.eps_root), f(c.weight_decay), f(c.neg_lr)
-    return _scalars(rule, c, f)
 
 
 def update_one(rule, g, p, old, constants):
@@ -199,29 +157,11 @@ def update_one(rule, g, p, old, constants):
     return rows[-1], rows[:-1], bool(ok)
 
 
-def _flat_views(arrays):
-    """1-D views of C-contiguous arrays, as a tuple."""
-    return tuple(a.reshape(-1) for a in arrays)
-
-
-def _offsets(arrays):
-    """Where each array starts in a flat block of all of them, and the total: (n + 1,) int64."""
-    return np.fromiter(itertools.accumulate((a.size for a in arrays), initial=0), np.int64, len(arrays) + 1)
-
-
-def _blocks(out, rows, keys, shapes, offsets):
-    """A block laid out key by key, ``rows`` rows each (see ``_rows``), as one dict of arrays per row."""
-    dicts = [{} for _ in range(rows)]
-    starts = offsets.tolist()  # Python ints: slicing with NumPy scalars costs several times more
-    for i, (k, shape) in enumerate(zip(keys, shapes)):
-        part = out[rows * starts[i] : rows * starts[i + 1]].reshape((rows, *shape))
-        for r in range(rows):
-            dicts[r][k] = part[r, ...]  # a view even for a 0-d array
-    return dicts
-
-
 def update_all(rule, grads, params, old, constants):
-    """One optimizer rule over every tensor in one call, into one fresh block; the arrays must fit.
+    """One optimizer rule over every tensor, one compiled call per key; the arrays must fit.
+
+    A call per key with 1-D arrays costs numba less to type than one call
+    taking tuples of all of them (30 us against 39 for SGD on 784-25-25-10).
 
     Args:
         rule: "sgd", "momentum", "adam" or "rmsprop".
@@ -231,26 +171,26 @@ def update_all(rule, grads, params, old, constants):
             scale and decays differ by key: AdamW spares biases).
 
     Returns:
-        (updates, new slot dicts, {key: whether its update is finite}): the
-        arrays are views of one new block, shaped like the grads.
+        (updates, new slot dicts, {key: whether its update is finite}),
+        shaped like the grads; a key's update and new slots are rows of one
+        fresh block.
     """
-    keys = list(grads)
-    dtype = grads[keys[0]].dtype
-    gs = _flat_views(grads.values())
-    slots = [_flat_views(d[k] for k in keys) for d in old]
-    ps = gs if params is None else _flat_views(params[k] for k in keys)
-    scales, decays = np.zeros(len(keys), dtype), np.zeros(len(keys), np.bool_)
-    if rule == "adam":
-        scales[:] = [constants[k].scale for k in keys]
-        decays[:] = [constants[k].decays for k in keys]
-    offsets = _offsets(gs)
-    rows = len(old) + 1
-    out = np.empty(rows * int(offsets[-1]), dtype)
-    ok = np.empty(len(keys), np.bool_)
-    shared = _shared_scalars(rule, constants[keys[0]], dtype.type)
-    _PURE_ALL[rule](gs, *slots, ps, out, offsets, scales, decays, *shared, TINY[dtype], ok)
-    *new, updates = _blocks(out, rows, keys, [grads[k].shape for k in keys], offsets)
-    return updates, new, dict(zip(keys, ok.tolist()))
+    loop, n = _PURE[rule], len(old)
+    updates, new, ok, scalars = {}, [{} for _ in old], {}, {}
+    for k, g in grads.items():
+        c = constants[k]
+        args = scalars.get(c)
+        if args is None:  # once per distinct constants: two at most (Adam's weights and biases)
+            args = scalars[c] = (*_scalars(rule, c, g.dtype.type), TINY[g.dtype])
+        out = np.empty((n + 1, *g.shape), g.dtype)
+        g1, olds = g.reshape(-1), [d[k].reshape(-1) for d in old]
+        if rule == "adam":  # p is read only with weight decay, which needs it; g stands in otherwise
+            olds.append(g1 if params is None else params[k].reshape(-1))
+        ok[k] = bool(loop(g1, *olds, out.reshape(n + 1, g1.size), *args))
+        updates[k] = out[n, ...]  # a view even for a 0-d array
+        for r, d in enumerate(new):
+            d[k] = out[r, ...]
+    return updates, new, ok
 
 
 def add_all(params, updates):
