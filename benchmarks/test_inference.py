@@ -1,4 +1,4 @@
-"""Forward-only inference on a batch of 1000."""
+"""Forward-only inference on a batch of 1000: nf.forward (what compare_torch.py times), predict_proba, predict."""
 
 import pytest
 
@@ -6,6 +6,13 @@ import nnfunc as nf
 from nnfunc.evaluation import predict_proba
 
 from benchmarks.conftest import SMALL, WIDE, batch
+
+
+@pytest.mark.parametrize("sizes", [SMALL, WIDE], ids=["784-25-25-10", "784-512-512-10"])
+def test_nf_forward_1000(benchmark, sizes):
+    x, _ = batch(sizes, 1000)
+    params = nf.init(sizes, 0)
+    benchmark(nf.forward, params, x)
 
 
 @pytest.mark.parametrize("sizes", [SMALL, WIDE], ids=["784-25-25-10", "784-512-512-10"])
