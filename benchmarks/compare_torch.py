@@ -21,7 +21,8 @@ them).
 Every measurement runs in its own subprocess (an idle OpenBLAS pool
 spinning in the same process slows PyTorch), the PyTorch worker imports
 neither NumPy nor nnfunc, the libraries alternate round by round, and each
-cell is the median over rounds. Both run under the same glibc malloc
+cell is the median over rounds (a round: the median of 5 timing windows
+of ``--seconds`` / 5 each, the mean over each window's calls). Both run under the same glibc malloc
 tunables (``GLIBC_TUNABLES``, the values ``nnfunc.allocator`` sets in the
 training CLI), and one more round runs both with the process defaults. The
 sgemm columns put the step's matmul FLOPs beside NumPy's sgemm measured in
@@ -93,16 +94,25 @@ def flops(shapes):
 
 
 # ---------------------------------------------------------------- workers (one per process)
-def _timeit(fn, min_seconds):
+def _timeit(fn, min_seconds, windows=5):
+    """Seconds per call: the median over ``windows`` windows that share ``min_seconds``, each the mean of its calls.
+
+    The median of windows keeps a moment of the machine's noise inside one
+    window from moving the round.
+    """
     fn()
     fn()  # warm caches, thread pools and compiled kernels
-    n, t0 = 0, time.perf_counter()
-    while True:
-        fn()
-        n += 1
-        elapsed = time.perf_counter() - t0
-        if elapsed >= min_seconds:
-            return elapsed / n
+    per_call = []
+    for _ in range(windows):
+        n, t0 = 0, time.perf_counter()
+        while True:
+            fn()
+            n += 1
+            elapsed = time.perf_counter() - t0
+            if elapsed >= min_seconds / windows:
+                per_call.append(elapsed / n)
+                break
+    return statistics.median(per_call)
 
 
 def _threads_nnfunc():
@@ -224,7 +234,7 @@ def worker_peak(seconds):
     _threads_nnfunc()
     big = np.random.default_rng(0).random((2048, 2048), dtype=np.float32)
     big @ big
-    best = min(_timeit(lambda: big @ big, 0) for _ in range(5))
+    best = min(_timeit(lambda: big @ big, 0, windows=1) for _ in range(5))
     return 2 * 2048**3 / best / 1e9
 
 
@@ -541,7 +551,8 @@ def scaling(args, libs, threads, check):
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(f"Training step throughput through the public API, {threads} threads each, float32 "
-                 f"(sgemm 2048^3: {check['before']:.0f}/{check['after']:.0f} GFLOP/s before/after the table)")
+                 f"(sgemm 2048^3: {check['before']:.0f}/{check['after']:.0f} GFLOP/s before/after the table"
+                 f"{', NOISY' if check.get('noisy', True) else ''})")
     fig.tight_layout()
     out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "docs", "images", "scaling.png")
     fig.savefig(out, dpi=110)

@@ -203,7 +203,7 @@ def main():
                 for r in range(args.rounds):
                     for lib in (("nnfunc", "torch") if r % 2 == 0 else ("torch", "nnfunc")):
                         if lib == "nnfunc":
-                            runs[lib].append(run_nnfunc(flags, threads, os.path.join(tmp, f"run{r}")))
+                            runs[lib].append(run_nnfunc(flags, threads, os.path.join(tmp, f"run{threads}-{r}")))
                         else:
                             runs[lib].append(run_torch(config_path, tmp, threads))
                 after = sgemm_peak(threads)
