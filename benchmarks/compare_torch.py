@@ -550,7 +550,7 @@ def scaling(args, libs, threads, check):
         ax.set_xticks(xs, [str(x) for x in xs])
         ax.grid(True, which="both", alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(f"Training step throughput through the public API, {threads} threads each, float32 "
+    fig.suptitle(f"Training step throughput through the public API, {threads} threads each, float32\n"
                  f"(sgemm 2048^3: {check['before']:.0f}/{check['after']:.0f} GFLOP/s before/after the table"
                  f"{', NOISY' if check.get('noisy', True) else ''})")
     fig.tight_layout()
