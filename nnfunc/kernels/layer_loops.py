@@ -4,8 +4,9 @@ Each loop mirrors its NumPy reference in ``nnfunc.kernels.reference`` (or
 the one named in its wrapper's docstring) and runs its float operations in
 the same order, so the results match bit for bit, except softmax's row sum
 and log, whose last bits may differ from NumPy's (tests/test_kernels.py
-states the bound; the exp is NumPy's in both). The wrappers take arrays that fit: one float dtype the loops
-are compiled for, C order (``nnfunc.kernels.compiled`` checks).
+states the bound; the exp is NumPy's in both). The wrappers take arrays
+that fit: one float dtype the loops are compiled for, C order
+(``nnfunc.kernels.compiled`` checks).
 """
 
 import numpy as np
