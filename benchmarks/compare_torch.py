@@ -22,10 +22,12 @@ Every measurement runs in its own subprocess (an idle OpenBLAS pool
 spinning in the same process slows PyTorch), with address-space
 randomisation off (``setarch -R``, so every round gets the same memory
 layout), the PyTorch worker imports neither NumPy nor nnfunc, the
-libraries alternate round by round, and each cell is the median over rounds (a round: the median of 5 timing windows
-of ``--seconds`` / 5 each, the mean over each window's calls). Both run under the same glibc malloc
-tunables (``GLIBC_TUNABLES``, the values ``nnfunc.allocator`` sets in the
-training CLI), and one more round runs both with the process defaults. The
+libraries alternate round by round, and each cell is the median over
+rounds (a round: the median of 5 timing windows of ``--seconds`` / 5
+each, the mean over each window's calls). Both run under the same glibc
+malloc tunables (``GLIBC_TUNABLES``, the values ``nnfunc.allocator`` sets
+in the training CLI), and one more round runs both with the process
+defaults. The
 sgemm columns put the step's matmul FLOPs beside NumPy's sgemm measured in
 the same run: at the step's own shapes ("same-shape") and at 2048^3
 ("peak"). Inference rows also print their two limits: reading x once (a
