@@ -18,6 +18,6 @@ from nnfunc.checks.values import check_l2, dropout_rate, generator, integer, is_
 
 __all__ = [
     "STATE_FIX", "check_examples", "check_float_params", "check_grads", "check_l2", "check_state", "check_x",
-    "check_y", "dropout_rate", "finite_x", "float64_copies", "generator", "integer", "is_finite", "is_real", "number",
-    "same_layout", "seed", "sizes", "validate_params",
+    "check_y", "dropout_rate", "finite_x", "float64_copies", "generator", "integer", "is_finite", "is_real",
+    "number", "same_layout", "seed", "sizes", "validate_params",
 ]

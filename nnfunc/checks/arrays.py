@@ -22,7 +22,7 @@ _MAX_LAYOUTS = 256
 
 
 def _layout(params):
-    """The signature of a params dict: its type, and each key with its value's type, shape and dtype; None if unhashable."""
+    """A params dict's signature: its type, each key with its value's type, shape and dtype; None if unhashable."""
     try:
         signature = (type(params), *[(k, type(v), v.shape, v.dtype) for k, v in params.items()])
         hash(signature)
