@@ -16,8 +16,8 @@ from nnfunc.subnormals import flush, scaled
 NAME = "numpy"
 # what a backend offers: the compiled one has each of these, under the same name
 PASSES = ("bias_activation", "bias_activation_finite", "activation_grad", "activation_grad_sums", "softmax",
-          "softmax_cross_entropy", "cross_entropy_grad", "add_scaled", "column_sums", "warp", "add_all", "update_one", "update_all",
-          "update_in_place")
+          "softmax_cross_entropy", "cross_entropy_grad", "add_scaled", "column_sums", "warp", "add_all", "update_one",
+          "update_all", "update_in_place")
 CHUNK = 1 << 16  # elements per optimizer-rule call: 256 KB of float32, five arrays fit a core's L2
 
 
