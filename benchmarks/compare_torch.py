@@ -19,12 +19,10 @@ epoch of Adam on real MNIST, made at the start; ``--no-trained`` skips
 them).
 
 Every measurement runs in its own subprocess (an idle OpenBLAS pool
-spinning in the same process slows PyTorch), with address-space
-randomisation off (``setarch -R``, so every round gets the same memory
-layout), the PyTorch worker imports neither NumPy nor nnfunc, the
-libraries alternate round by round, and each cell is the median over
-rounds (a round: the median of 5 timing windows of ``--seconds`` / 5
-each, the mean over each window's calls). Both run under the same glibc
+spinning in the same process slows PyTorch), the PyTorch worker imports
+neither NumPy nor nnfunc, the libraries alternate round by round, and
+each cell is the median over rounds (a round: the median of 5 timing
+windows of ``--seconds`` / 5 each, the mean over each window's calls). Both run under the same glibc
 malloc tunables (``GLIBC_TUNABLES``, the values ``nnfunc.allocator`` sets
 in the training CLI), and one more round runs both with the process
 defaults. The
@@ -54,7 +52,6 @@ batch size, with the same-shape sgemm limit, at the first thread count.
 import argparse
 import json
 import os
-import shutil
 import statistics
 import subprocess
 import sys
@@ -73,9 +70,6 @@ RECIPE = dict(sizes=WIDE, lr=1e-3, batch=128, epochs=8, checks_per_epoch=4)
 THREADS = int(os.environ.get("BENCH_THREADS", 2))  # a worker's threads: the driver sets it per table
 WEIGHTS = os.environ.get("BENCH_WEIGHTS", "")  # a worker's trained weights (a directory), or fresh ones
 NOISE = 0.10  # sgemm before/after, or a row's rounds, differing more than this: a noisy run
-# each worker with address-space randomisation off, so every round's process gets the same memory layout
-# (arrays at other addresses move cache-set conflicts from round to round); where setarch exists
-FIXED_LAYOUT = ["setarch", os.uname().machine, "-R"] if shutil.which("setarch") else []
 # nnfunc.allocator.keep_freed_memory()'s settings, as environment for a whole process
 TUNED = "glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=134217728:glibc.malloc.top_pad=33554432"
 WIDTHS = (32, 64, 128, 256, 512, 1024, 2048)
@@ -401,7 +395,7 @@ def run_worker(kind, *args, tuned=True, threads=None, weights=""):
         env["GLIBC_TUNABLES"] = TUNED
     env["BENCH_THREADS"] = str(threads or THREADS)
     env["BENCH_WEIGHTS"] = weights
-    out = subprocess.run([*FIXED_LAYOUT, sys.executable, __file__, "--worker", kind, *map(str, args)],
+    out = subprocess.run([sys.executable, __file__, "--worker", kind, *map(str, args)],
                          capture_output=True, text=True, check=False, env=env)
     if out.returncode:
         raise RuntimeError(f"worker {kind} {args} failed:\n{out.stderr}")
@@ -413,17 +407,6 @@ def blas_info():
 
     return ", ".join(f"{i['internal_api']} {i.get('version')} kernel {i.get('architecture')} "
                      f"threads {i['num_threads']}" for i in threadpool_info())
-
-
-def cpu_model():
-    try:
-        with open("/proc/cpuinfo") as f:
-            for line in f:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown"
 
 
 def measure(rows, rounds, seconds, tuned=True, threads=None):
@@ -598,6 +581,7 @@ def main():
 
     import numba
     import numpy
+    from trained_speed import cpu_model  # the driver only: it imports NumPy, which the PyTorch worker must not
 
     import nnfunc
     from nnfunc import kernels

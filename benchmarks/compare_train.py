@@ -57,11 +57,10 @@ def settings_of(flags):
 
 
 def sgemm_peak(threads):
-    code = ("import time, numpy as np\nfrom threadpoolctl import threadpool_limits\nthreadpool_limits({t})\n"
-            "a = np.random.default_rng(0).random((2048, 2048), dtype=np.float32)\na @ a\nbest = 1e9\n"
-            "for _ in range(5):\n    t0 = time.perf_counter(); a @ a; best = min(best, time.perf_counter() - t0)\n"
-            "print(2 * 2048**3 / best / 1e9)").format(t=threads)
-    return float(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
+    """NumPy's 2048^3 sgemm in GFLOP/s at ``threads``, in its own process (compare_torch.py's machine check)."""
+    from compare_torch import run_worker
+
+    return run_worker("peak", 0, threads=threads)
 
 
 # ---------------------------------------------------------------- the PyTorch run (its own process)

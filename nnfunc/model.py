@@ -65,8 +65,7 @@ def _forward(params, x, acts, dropout=0.0, rng=None, given=None, check_logits=Fa
         Z = A @ params[f"W{l}"]
         if l == 1 and given is not None:
             A, first_finite = passes.bias_activation_finite(Z, params["b1"], act, _activations.LEAKY_SLOPE)
-            if not first_finite or Z.shape[1] == 0:  # an empty layer says nothing about x
-                finite_x(given, x)
+            _check_x_by(first_finite, Z, given, x)
         else:
             A = passes.bias_activation(Z, params[f"b{l}"], act, _activations.LEAKY_SLOPE)
         if dropout:
@@ -78,12 +77,18 @@ def _forward(params, x, acts, dropout=0.0, rng=None, given=None, check_logits=Fa
     L = len(acts) + 1
     logits, logits_finite = passes.bias_activation_finite(A @ params[f"W{L}"], params[f"b{L}"], _LINEAR,
                                                           _activations.LEAKY_SLOPE)
-    if L == 1 and given is not None and (logits.shape[1] == 0 or not logits_finite):
-        finite_x(given, x)  # no hidden layer: the logits are the first layer
+    if L == 1 and given is not None:  # no hidden layer: the logits are the first layer
+        _check_x_by(logits_finite, logits, given, x)
     if check_logits and not logits_finite:
         finite.finite_output(logits, "the logits", params, x)
     cache["logits"] = logits
     return cache
+
+
+def _check_x_by(first_finite, Z, given, x):
+    """Scan x (``checks.finite_x`` raises) unless its first layer Z came out finite and has a unit."""
+    if not first_finite or Z.shape[1] == 0:  # an empty layer says nothing about x
+        finite_x(given, x)
 
 
 def _backward(params, cache, probs, y, acts, l2, need_dx=False, out=None):

@@ -102,7 +102,7 @@ def activation_grad_sums(dA, A, code, slope, out):
 
 
 # The exp runs in NumPy between two compiled passes: NumPy's is vectorised,
-# a loop's calls the C library once per entry (8x slower on 1000 x 10).
+# a loop's calls the C library once per entry, several times slower.
 
 
 @_jit
