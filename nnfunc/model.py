@@ -1,7 +1,9 @@
 """The MLP itself: forward pass, loss, backpropagation, prediction, a plain step.
 
 A network maps x: (m, n0) through hidden layers A_l = f_l(A_{l-1} @ W_l + b_l)
-to logits Z_L = A_{L-1} @ W_L + b_L and probabilities softmax(Z_L). Every
+to logits Z_L = A_{L-1} @ W_L + b_L and its outputs: softmax(Z_L) by default,
+or another output layer with its loss (``nnfunc.outputs``: logistic,
+identity, exp), chosen by ``output=`` in every call. Every
 public function validates its arguments once and then calls an unchecked
 core (``_forward``, ``_backward``) that the training loop also uses; it then
 checks its cheap result (logits, loss) and raises instead of returning NaN.
@@ -16,7 +18,8 @@ from nnfunc import activations as _activations
 from nnfunc.errors import ConfigError, ParamsError
 from nnfunc import checks, finite, kernels
 from nnfunc.checks import check_l2, check_x, check_y, finite_x
-from nnfunc.losses import _softmax, l2_penalty, softmax_cross_entropy, softmax_cross_entropy_grad
+from nnfunc import outputs as _outputs
+from nnfunc.losses import l2_penalty
 from nnfunc.checks import validate_params
 from nnfunc.params import Grads, Params, layer_sizes, param_keys
 from nnfunc.subnormals import flush
@@ -91,16 +94,14 @@ def _check_x_by(first_finite, Z, given, x):
         finite_x(given, x)
 
 
-def _backward(params, cache, probs, y, acts, l2, need_dx=False, out=None):
-    """Unchecked backpropagation. Returns (grads, dx or None).
+def _backward(params, cache, dZ, acts, l2, need_dx=False, out=None):
+    """Unchecked backpropagation of dZ, the loss's gradient at the logits. Returns (grads, dx or None).
 
     ``out``: None, or a dict of arrays shaped like params that the caller
     owns; the gradients are then written into it (the training loop reuses
     one such dict instead of allocating megabytes per step).
     """
     L = len(acts) + 1
-    dtype = probs.dtype
-    dZ = softmax_cross_entropy_grad(probs, y)
     passes = kernels.backend()
     grads = {f"b{L}": passes.column_sums(dZ, None if out is None else out[f"b{L}"])}
     for l in range(L, 0, -1):
@@ -132,7 +133,7 @@ def _check_dropout(dropout, rng):
     return dropout, checks.generator(rng)
 
 
-def forward(params, x, *, activation="relu", dropout=0.0, rng=None):
+def forward(params, x, *, activation="relu", output="softmax", dropout=0.0, rng=None):
     """Run the network on a batch.
 
     Args:
@@ -140,129 +141,157 @@ def forward(params, x, *, activation="relu", dropout=0.0, rng=None):
         x: (m, n0) real; cast to the params' dtype.
         activation: a name for every hidden layer or one name per hidden
             layer: relu, leaky_relu, sigmoid, tanh, linear.
+        output: the output layer (``nnfunc.outputs``): softmax, logistic,
+            identity or exp.
         dropout: probability in [0, 1) of zeroing each hidden unit (training only).
-        rng: Generator or int seed for the dropout masks (needed when dropout > 0).
+        rng: Generator for the dropout masks (needed when dropout > 0).
 
     Returns:
-        (probs, cache): probs (m, nL) softmax output in the params' dtype,
-        rows summing to 1; cache a dict holding "A0" (x), the hidden
-        activations "A1".."A{L-1}" (m, n_l), "logits" (m, nL) and "probs".
+        (outputs, cache): outputs (m, nL) in the params' dtype, the output
+        layer's activation of the logits (for softmax, probabilities with
+        rows summing to 1); cache a dict holding "A0" (x), the hidden
+        activations "A1".."A{L-1}" (m, n_l), "logits" (m, nL), "outputs",
+        and for softmax "probs" (the same array).
 
     Raises:
-        InputError, ParamsError, ConfigError: bad x, params or activation;
+        InputError, ParamsError, ConfigError: bad x, params, activation or output;
             ParamsError for NaN or inf in params, InputError when x overflows the dtype.
     """
     L, acts, x, given = _setup(params, x, activation)
+    name = _outputs.get(output).name
     with finite.overflow_checked_after():
         cache = _forward(params, x, acts, *_check_dropout(dropout, rng), given=given, check_logits=True)
-        cache["probs"] = _softmax(cache["logits"])
-    return cache["probs"], cache
+        cache["outputs"] = _outputs.activate(name, cache["logits"])
+    if name == "exp":  # the only activation that overflows finite logits
+        finite.finite_output(cache["outputs"], "the outputs", params, x)
+    if name == "softmax":
+        cache["probs"] = cache["outputs"]
+    return cache["outputs"], cache
 
 
-def loss(params, x, y, *, activation="relu", l2=0.0, dropout=0.0, rng=None):
-    """Mean softmax cross-entropy plus ``0.5 * l2 * sum_l ||W_l||^2``.
+def loss(params, x, y, *, activation="relu", output="softmax", l2=0.0, weights=None, dropout=0.0, rng=None):
+    """The output layer's mean loss plus ``0.5 * l2 * sum_l ||W_l||^2``.
 
     Args:
         params: Params.
         x: (m, n0) real.
-        y: (m,) int class ids in [0, nL).
+        y: the targets ``output`` trains on: for softmax (m,) int class ids
+            in [0, nL); else (m, nL) numbers (see ``nnfunc.outputs``).
         activation: see ``forward``.
+        output: softmax (cross-entropy), logistic (binary cross-entropy),
+            identity (half squared error) or exp (half Poisson deviance).
         l2: L2 strength >= 0 (weights only, not biases).
+        weights: None, or (m,) row weights >= 0: the loss is then
+            ``sum_i w_i l_i / sum_i w_i`` instead of the mean.
         dropout, rng: see ``forward``; the same seed gives the same masks,
             so a dropout loss is a deterministic function of the params.
 
     Returns:
-        float >= 0.
+        float (>= 0 but for the identity and exp outputs' constant terms, which are >= 0 too).
 
     Raises:
-        As ``forward``; ConfigError when l2 makes the penalty overflow.
+        As ``forward``; InputError for bad y or weights; ConfigError when l2 makes the penalty overflow.
     """
-    return _checked_loss(params, x, y, activation, l2, dropout, rng)[-2]
+    return _checked_loss(params, x, y, activation, output, l2, weights, dropout, rng)[-2]
 
 
-def backward(params, cache, y, *, activation="relu", l2=0.0) -> Grads:
+def backward(params, cache, y, *, activation="relu", output="softmax", l2=0.0, weights=None) -> Grads:
     """Gradient of ``loss`` from a cache that ``forward`` returned.
 
     Args:
         params: the Params the cache came from.
-        cache: dict from ``forward(params, x, activation=activation)``.
-        y: (m,) int class ids.
-        activation: the same spec as the forward pass.
+        cache: dict from ``forward(params, x, activation=activation, output=output)``.
+        y, weights: the targets and row weights, as for ``loss``.
+        activation, output: the same as for the forward pass.
         l2: L2 strength >= 0.
 
     Returns:
         Grads with the keys, shapes and dtype of params.
     """
     L, acts = _network(params, activation)
-    expected = ["A0", *(f"A{l}" for l in range(1, L)), "logits", "probs"]
+    name = _outputs.get(output).name
+    made = "probs" if name == "softmax" else "outputs"
+    expected = ["A0", *(f"A{l}" for l in range(1, L)), "logits", made]
     missing = [k for k in expected if k not in cache]
     if missing:
-        raise ParamsError(
-            f"cache lacks {missing}; pass the cache returned by forward() with the same params and activation"
-        )
-    probs = finite.finite_output(cache["probs"], "cache['probs']", params, cache["A0"])
-    y = check_y(y, probs.shape[0], probs.shape[1])
+        raise ParamsError(f"cache lacks {missing}; pass the cache returned by forward() with the same params, "
+                          "activation and output")
+    outs = finite.finite_output(cache[made], f"cache[{made!r}]", params, cache["A0"])
+    y = _outputs.check_targets(name, y, outs.shape[0], outs.shape[1], outs.dtype)
+    w = _outputs.check_weights(weights, outs.shape[0], outs.dtype)
     with finite.overflow_checked_after():
-        grads, _ = finite.finite_grads(*_backward(params, cache, probs, y, acts, check_l2(l2)), params, cache["A0"])
+        dZ = _outputs.delta(name, outs, y, w)
+        grads, _ = finite.finite_grads(*_backward(params, cache, dZ, acts, check_l2(l2)), params, cache["A0"])
     return grads
 
 
-def value_and_grad(params, x, y, *, activation="relu", l2=0.0, dropout=0.0, rng=None):
+def value_and_grad(params, x, y, *, activation="relu", output="softmax", l2=0.0, weights=None, dropout=0.0,
+                   rng=None):
     """Loss and its gradient in one forward and one backward pass (arguments as ``loss``).
 
     Returns:
         (loss, grads): float, and Grads with the keys, shapes and dtype of params.
     """
-    value, grads, _ = _value_grads_dx(params, x, y, activation, l2, dropout, rng, need_dx=False)
+    value, grads, _ = _value_grads_dx(params, x, y, activation, output, l2, weights, dropout, rng, need_dx=False)
     return value, grads
 
 
-def input_grad(params, x, y, *, activation="relu", l2=0.0, dropout=0.0, rng=None):
+def input_grad(params, x, y, *, activation="relu", output="softmax", l2=0.0, weights=None, dropout=0.0, rng=None):
     """Gradient of ``loss`` with respect to the input batch (arguments as ``loss``).
 
     Returns:
         dx: (m, n0) in the params' dtype.
     """
-    _, _, dx = _value_grads_dx(params, x, y, activation, l2, dropout, rng, need_dx=True)
+    _, _, dx = _value_grads_dx(params, x, y, activation, output, l2, weights, dropout, rng, need_dx=True)
     return dx
 
 
-def _checked_loss(params, x, y, activation, l2, dropout, rng):
-    """Validate a labelled batch once; return (acts, y, l2, cache, loss, probs), the loss checked finite.
+def _checked_loss(params, x, y, activation, output, l2, weights, dropout, rng):
+    """Validate a batch with targets once; return (acts, dZ maker, cache, loss), the loss checked finite.
 
-    A finite loss means finite probs, so the backward pass needs no check.
+    A finite loss means finite outputs, so the backward pass needs no check.
     """
     L, acts, x, given = _setup(params, x, activation)
-    y = check_y(y, x.shape[0], params[f"W{L}"].shape[1])
+    name = _outputs.get(output).name
+    y = _outputs.check_targets(name, y, x.shape[0], params[f"W{L}"].shape[1], x.dtype)
+    w = _outputs.check_weights(weights, x.shape[0], x.dtype)
     l2 = check_l2(l2)
     with finite.overflow_checked_after():
         cache = _forward(params, x, acts, *_check_dropout(dropout, rng), given=given)
-        value, probs = softmax_cross_entropy(cache["logits"], y)
+        value, outs = _outputs.batch_loss(name, cache["logits"], y, w)
         penalty = finite.finite_penalty(l2_penalty(params, L, l2), l2, params)
-    return acts, y, l2, cache, finite.finite_output(value, "the loss", params, x) + penalty, probs
+    value = finite.finite_output(value, "the loss", params, x) + penalty
+    return acts, l2, lambda: _outputs.delta(name, outs, y, w), cache, value, outs
 
 
-def _value_grads_dx(params, x, y, activation, l2, dropout, rng, need_dx):
-    acts, y, l2, cache, value, probs = _checked_loss(params, x, y, activation, l2, dropout, rng)
+def _value_grads_dx(params, x, y, activation, output, l2, weights, dropout, rng, need_dx):
+    acts, l2, make_delta, cache, value, _ = _checked_loss(params, x, y, activation, output, l2, weights, dropout,
+                                                          rng)
     with finite.overflow_checked_after():
-        grads, dx = finite.finite_grads(*_backward(params, cache, probs, y, acts, l2, need_dx=need_dx), params,
+        grads, dx = finite.finite_grads(*_backward(params, cache, make_delta(), acts, l2, need_dx=need_dx), params,
                                         cache["A0"])
     return value, grads, dx
 
 
-def predict(params, x, *, activation="relu"):
-    """Most probable class of each row.
+def predict(params, x, *, activation="relu", output="softmax"):
+    """What the network predicts for each row.
 
     Returns:
-        (m,) int64 class ids.
+        softmax: (m,) int64 class ids (the most probable class); logistic:
+        (m, nL) int64 labels 0/1 (probability > 0.5); identity and exp:
+        (m, nL) the outputs, in the params' dtype.
 
     Raises:
         As ``forward``: an argmax over NaN logits would be class 0, not a prediction.
     """
     L, acts, x, given = _setup(params, x, activation)
+    name = _outputs.get(output).name
     with finite.overflow_checked_after():
         logits = _forward(params, x, acts, given=given, check_logits=True)["logits"]
-    return logits.argmax(axis=1).astype(np.int64)
+        predicted = _outputs.predict(name, logits)
+    if name == "exp":
+        finite.finite_output(predicted, "the outputs", params, x)
+    return predicted
 
 
 def kink_pattern(params, x, *, activation="relu", dropout=0.0, rng=None):

@@ -36,7 +36,8 @@ def test_shapes_keys_and_dtypes(dtype, prob):
     m = prob.x.shape[0]
     probs, cache = nf.forward(params, prob.x, activation=prob.activation)
     assert probs.shape == (m, prob.sizes[-1]) and probs.dtype == dtype
-    assert list(cache) == ["A0", *(f"A{l}" for l in range(1, L)), "logits", "probs"]
+    assert list(cache) == ["A0", *(f"A{l}" for l in range(1, L)), "logits", "outputs", "probs"]
+    assert cache["outputs"] is cache["probs"] is probs
     for l in range(L):
         assert cache[f"A{l}"].shape == (m, prob.sizes[l]) and cache[f"A{l}"].dtype == dtype
     assert cache["logits"].shape == probs.shape and cache["logits"].dtype == dtype

@@ -10,7 +10,7 @@ bit for bit (tests/test_fit.py checks it).
 
 import numpy as np
 
-from nnfunc.losses import softmax_cross_entropy
+from nnfunc.losses import softmax_cross_entropy, softmax_cross_entropy_grad
 from nnfunc.model import _backward, _forward
 from nnfunc.optim.optimizers import apply_updates
 
@@ -38,7 +38,7 @@ def step_in_place(params, opt_state, xb, yb, opt, acts, l2, dropout, rng, buffer
     """
     cache = _forward(params, xb, acts, dropout, rng)
     ce, probs = softmax_cross_entropy(cache["logits"], yb)
-    grads, _ = _backward(params, cache, probs, yb, acts, l2, out=buffers["grads"])
+    grads, _ = _backward(params, cache, softmax_cross_entropy_grad(probs, yb), acts, l2, out=buffers["grads"])
     if opt.update_in_place is None:  # an optimizer of the user's own: its pure update, new dicts
         updates, opt_state = opt.update(grads, opt_state, params)
         return apply_updates(params, updates), opt_state, ce, cache["logits"]

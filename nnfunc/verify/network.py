@@ -19,13 +19,14 @@ from nnfunc.params import param_keys
 INPUT_KEY = "x"
 
 
-def check_network(params, x, y, *, activation="relu", l2=0.0, dropout=0.0, dropout_seed=0,
+def check_network(params, x, y, *, activation="relu", output="softmax", l2=0.0, weights=None, dropout=0.0,
+                  dropout_seed=0,
                   mode="auto", eps=None, rtol=None, atol=None, rng=0,
                   samples_per_tensor=DEFAULT_SAMPLES_PER_TENSOR, max_full=DEFAULT_MAX_FULL):
     """Check ``value_and_grad`` and ``input_grad`` against numerical derivatives.
 
-    The checked function is ``loss(params, x, y, activation=..., l2=...,
-    dropout=..., rng=dropout_seed)`` of the combined dict ``{**params, "x":
+    The checked function is ``loss(params, x, y, activation=..., output=...,
+    l2=..., weights=..., dropout=..., rng=dropout_seed)`` of the combined dict ``{**params, "x":
     x}``; its claimed gradient is ``{**value_and_grad(...)[1], "x":
     input_grad(...)}``, both computed on float64 copies (the caller's arrays
     are never written). With dropout, every evaluation draws its masks from
@@ -35,9 +36,12 @@ def check_network(params, x, y, *, activation="relu", l2=0.0, dropout=0.0, dropo
     Args:
         params: Params (float32 or float64; checked in float64).
         x: (m, n0) real, the input batch.
-        y: (m,) int class ids.
+        y: the targets of ``output``: (m,) int class ids for softmax, else
+            (m, nL) numbers (see ``nnfunc.outputs``).
         activation: one name for every hidden layer, or one per hidden layer.
+        output: the output layer and its loss: softmax, logistic, identity or exp.
         l2: L2 strength >= 0.
+        weights: None or (m,) row weights >= 0 (see ``nnfunc.loss``).
         dropout: probability in [0, 1) of zeroing each hidden unit.
         dropout_seed: int seed of the dropout masks (used when dropout > 0).
         mode, eps, rtol, atol, rng, samples_per_tensor, max_full: as for
@@ -59,12 +63,13 @@ def check_network(params, x, y, *, activation="relu", l2=0.0, dropout=0.0, dropo
                           "would draw new masks at every evaluation, so pass e.g. dropout_seed=0")
     dropout_seed = checks.seed(dropout_seed, "dropout_seed")
     model = dict(activation=activation, dropout=dropout, rng=dropout_seed)
-    _, grads = value_and_grad(work, x, y, l2=l2, **model)
-    combined_grads = {**grads, INPUT_KEY: input_grad(work, x, y, l2=l2, **model)}
+    scored = dict(model, output=output, l2=l2, weights=weights)
+    _, grads = value_and_grad(work, x, y, **scored)
+    combined_grads = {**grads, INPUT_KEY: input_grad(work, x, y, **scored)}
     combined = {**work, INPUT_KEY: x}
 
     def combined_loss(point):
-        return loss({k: point[k] for k in keys}, point[INPUT_KEY], y, l2=l2, **model)
+        return loss({k: point[k] for k in keys}, point[INPUT_KEY], y, **scored)
 
     def combined_kinks(point):
         return kink_pattern({k: point[k] for k in keys}, point[INPUT_KEY], **model)
