@@ -125,9 +125,13 @@ def activate(output, logits):
 
 
 def sigmoid(z):
-    """``1 / (1 + exp(-z))`` for any z, as ``0.5 + 0.5 tanh(z / 2)`` (no overflow); a new array."""
-    half = z.dtype.type(0.5)
-    return np.tanh(z * half) * half + half
+    """``1 / (1 + exp(-z))`` for any z without overflow, to full relative precision; a new array.
+
+    With ``e = exp(-|z|)``: ``1 / (1 + e)`` for z >= 0 and ``e / (1 + e)`` for
+    z < 0, so a tiny probability keeps its digits (its log is ``log_sigmoid``).
+    """
+    e = np.exp(-np.abs(z))
+    return np.where(z >= 0, 1, e) / (1 + e)
 
 
 def log_sigmoid(z):
