@@ -25,6 +25,7 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 import nnfunc as nf
 from nnfunc import outputs as _outputs
 from nnfunc.errors import NnfuncError
+from nnfunc.subnormals import flush
 from nnfunc.sklearn import _solvers
 
 # scikit-learn's activation names, and nnfunc's own
@@ -190,7 +191,7 @@ class BaseMLP(BaseEstimator):
     def _fit_stochastic(self, X, Y, targets, labels, w, incremental):
         if not incremental or self._opt_state is None:
             self._lr = float(self.learning_rate_init)
-            self._opt_state = self._optimizer(self._lr).init(self.params_)
+            self._opt_state = self._optimizer().init(self.params_)
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         if self.early_stopping:
@@ -213,20 +214,20 @@ class BaseMLP(BaseEstimator):
                 order = shuffle(order, random_state=self._random_state)
             total = 0.0
             diverged = False
-            opt = self._optimizer(self._lr)
             for start in range(0, n, batch):
                 rows = order[start:start + batch]
                 wb = None if w is None else w[rows]
                 try:
                     value, grads = _solvers.objective(params, _solvers.dense(X, rows), targets[rows], wb, net,
                                                       self.alpha, self.dropout, masks)
-                    updates, self._opt_state = opt.update(grads, self._opt_state, params)
+                    total += len(rows) * _solvers.shown(value, params, self.alpha,
+                                                        len(rows) if wb is None else float(wb.sum()), net["output"])
+                    updates, self._opt_state = self._optimizer().update(grads, self._opt_state, params)
                     params = nf.apply_updates(params, updates)
                 except NnfuncError:  # the loss or the weights overflowed: as NaN as scikit-learn's would be
                     params = {k: np.full_like(v, np.nan) for k, v in params.items()}
                     diverged = True
                     break
-                total += value * len(rows)
             self._keep(params)
             self.n_iter_ += 1
             self.loss_ = np.nan if diverged else total / n
@@ -238,7 +239,7 @@ class BaseMLP(BaseEstimator):
                                        labels_val if self.early_stopping else None,
                                        w_val if self.early_stopping else None)
             if self.learning_rate == "invscaling":
-                self._lr = float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t
+                self._set_rate(float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t)
             if diverged:  # NaN weights stay NaN: no later epoch can change them
                 break
             if self._no_improvement_count > self.n_iter_no_change:
@@ -249,7 +250,7 @@ class BaseMLP(BaseEstimator):
                     if self.verbose:
                         print(message + " Stopping.")
                     break
-                self._lr /= 5.0
+                self._set_rate(self._lr / 5.0)
                 self._no_improvement_count = 0
                 if self.verbose:
                     print(message + f" Setting learning rate to {self._lr:f}")
@@ -261,13 +262,31 @@ class BaseMLP(BaseEstimator):
         if self.early_stopping:
             self._keep(self._best_params)
 
-    def _optimizer(self, lr):
+    def _optimizer(self):
+        """nnfunc's optimizer that takes scikit-learn's next step from ``_opt_state``.
+
+        scikit-learn's Adam adds epsilon to sqrt(v) before the bias correction,
+        nnfunc's after it: the same step, with nnfunc's epsilon scaled by
+        1 / sqrt(1 - beta_2^t) at step t.
+        """
         if self.solver == "adam":
-            return nf.adam(lr, self.beta_1, self.beta_2, self.epsilon)
-        if self.momentum == 0:
-            return nf.momentum(lr, 0.0)
+            t = int(self._opt_state.count) + 1 if self._opt_state is not None else 1
+            return nf.adam(self._lr, self.beta_1, self.beta_2, self.epsilon / np.sqrt(1 - self.beta_2 ** t))
         # nnfunc's momentum needs beta < 1; scikit-learn allows 1
-        return nf.momentum(lr, min(float(self.momentum), np.nextafter(1.0, 0)), bool(self.nesterovs_momentum))
+        return nf.momentum(self._lr, min(float(self.momentum), np.nextafter(1.0, 0)), bool(self.nesterovs_momentum))
+
+    def _set_rate(self, lr):
+        """Change the rate between epochs, keeping scikit-learn's velocity.
+
+        scikit-learn's velocity holds past steps (rate times gradient), nnfunc's
+        past gradients (the rate multiplies it at each step); rescaling it by
+        old / new rate keeps the step the velocity carries.
+        """
+        if self.solver == "sgd" and lr != self._lr:
+            factor = self._lr / lr
+            self._opt_state = self._opt_state._replace(
+                mu={k: flush(v * v.dtype.type(factor)) for k, v in self._opt_state.mu.items()})
+        self._lr = lr
 
     def _split(self, X, Y, targets, labels, w):
         """(X, targets, w) of training and (X, labels, w) of validation, split as scikit-learn does."""
@@ -303,7 +322,8 @@ class BaseMLP(BaseEstimator):
             outputs = self._outputs(X)
         except NnfuncError:
             return np.nan
-        return float(self._score_outputs(outputs, labels, w))
+        with np.errstate(over="ignore", invalid="ignore"):  # huge finite outputs: the score says it (-inf)
+            return float(self._score_outputs(outputs, labels, w))
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -144,10 +144,9 @@ class MLPClassifier(ClassifierMixin, BaseMLP):
         return Y.astype(self.coefs_[0].dtype)
 
     def _stratify(self, Y, labels):
-        # as scikit-learn: the binary indicator column (so its messages name True/False); never multi-label
-        if self._label_binarizer.y_type_.startswith("multilabel"):
-            return None
-        return Y if Y.shape[1] == 1 else labels
+        # as scikit-learn 1.9 does, for the same split: only a binary y is stratified, on its indicator
+        # column (so its messages name True/False); its multi-class Y has several columns and is not
+        return Y if Y.shape[1] == 1 else None
 
     def _labels(self, outputs):
         return self._label_binarizer.inverse_transform(outputs.ravel() if self.n_outputs_ == 1 else outputs)
@@ -239,6 +238,11 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     def _stratify(self, Y, labels):
         return None
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.positive_only = self.loss == "poisson"
+        return tags
 
     def _flat(self, outputs):
         return outputs.ravel() if outputs.shape[1] == 1 else outputs

@@ -6,7 +6,11 @@ scikit-learn's objective for a batch of n rows (or row weights summing to n) is
 
     the output layer's mean loss  +  0.5 * alpha * sum_l ||W_l||^2 / n,
 
-which is nnfunc's ``loss`` with ``l2 = alpha / n``.
+which is nnfunc's ``loss`` with ``l2 = alpha / n``. One difference is kept
+in the open: with several targets, scikit-learn's squared error averages
+them in the loss it reports (``loss_``, ``loss_curve_``, and so ``tol``)
+but its gradient is that of their sum. nnfunc minimises the sum, the
+function of that gradient, and ``shown`` reports the average.
 """
 
 import numpy as np
@@ -54,6 +58,17 @@ def objective(params, X, Y, w, net, alpha, dropout=0.0, rng=None):
                              rng=rng if dropout else None)
 
 
+def shown(value, params, alpha, n, output):
+    """scikit-learn's reported loss from the objective's value (see the module docstring)."""
+    L = len(params) // 2
+    k = params[f"W{L}"].shape[1]
+    if output != "identity" or k == 1:
+        return value
+    penalty = 0.5 * alpha / n * sum(float(np.einsum("ij,ij->", params[f"W{l}"], params[f"W{l}"]))
+                                    for l in range(1, L + 1))
+    return penalty + (value - penalty) / k
+
+
 def pack(params):
     """Every array of params, weights first then biases (scikit-learn's order), as one float64 vector."""
     L = len(params) // 2
@@ -77,8 +92,9 @@ def lbfgs(params, X, Y, w, net, alpha, max_iter, max_fun, tol):
     """Minimise the full-batch objective with SciPy's L-BFGS-B, as scikit-learn's ``solver='lbfgs'``.
 
     Returns:
-        (params, loss, n_iter, result): the params at the end, the objective
-        there, the iterations run, and SciPy's OptimizeResult.
+        (params, loss, n_iter, result): the params at the end, the loss
+        there as scikit-learn reports it, the iterations run, and SciPy's
+        OptimizeResult.
     """
     def fun(theta):
         try:
@@ -89,4 +105,6 @@ def lbfgs(params, X, Y, w, net, alpha, max_iter, max_fun, tol):
 
     result = scipy.optimize.minimize(fun, pack(params), method="L-BFGS-B", jac=True,
                                      options={"maxfun": max_fun, "maxiter": max_iter, "gtol": tol})
-    return unpack(result.x, params), float(result.fun), min(int(result.nit), max_iter), result
+    params = unpack(result.x, params)
+    n = X.shape[0] if w is None else float(w.sum())
+    return params, shown(float(result.fun), params, alpha, n, net["output"]), min(int(result.nit), max_iter), result
