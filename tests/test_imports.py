@@ -18,7 +18,7 @@ import pytest
 from tests.helpers import installed
 
 PACKAGE = Path(__file__).resolve().parent.parent / "nnfunc"
-MODEL_CODE = ("nnfunc.model", "nnfunc.activations", "nnfunc.losses")
+MODEL_CODE = ("nnfunc.model", "nnfunc.activations", "nnfunc.losses", "nnfunc.outputs")
 # The layers, in the direction data flows: a module imports only from its own
 # layer or the layers before it. The top package (the public API) comes after
 # the library; only the command line, last, may import it.
@@ -27,7 +27,7 @@ LAYERS = (
               "nnfunc.fileio", "nnfunc.npz", "nnfunc.allocator", "nnfunc.subnormals")),
     ("kernels", ("nnfunc.kernels",)),
     ("data", ("nnfunc.data",)),
-    ("model", ("nnfunc.activations", "nnfunc.initializers", "nnfunc.losses", "nnfunc.model",
+    ("model", ("nnfunc.activations", "nnfunc.initializers", "nnfunc.losses", "nnfunc.outputs", "nnfunc.model",
                "nnfunc.evaluation")),
     ("optim", ("nnfunc.optim",)),
     ("verify", ("nnfunc.verify",)),
@@ -62,7 +62,8 @@ ONLY = {
     "optuna": ["nnfunc.sweep.store"],
     "sqlalchemy": ["nnfunc.sweep.store"],  # for its errors (Optuna's SQLite storage)
     # the [sklearn] and [onnx] extras; onnxruntime only runs exported files, in the tests
-    "sklearn": ["nnfunc.sklearn"],
+    "sklearn": ["nnfunc.sklearn", "nnfunc.sklearn._base", "nnfunc.sklearn._estimators"],
+    "scipy": ["nnfunc.sklearn", "nnfunc.sklearn._solvers"],  # L-BFGS-B, scikit-learn's own dependency
     "onnx": ["nnfunc.onnx"],
     "onnxruntime": [],
 }

@@ -162,3 +162,49 @@ def test_a_format_1_checkpoint_still_gives_its_params(run_dir):
     assert_bit_identical(nf.load(run).params, state.best_params)
     with pytest.raises(nf.CheckpointError, match=r"format 1 .*needed in format 2 or 3. Pass the directory of a run"):
         checkpoint.load_state(path, nf.adam(1e-2), sizes=RUN_SIZES)
+
+
+@pytest.mark.parametrize("output", ["logistic", "identity", "exp"])
+def test_a_model_file_records_its_output_layer(tmp_path, params, output):
+    path = nf.save(tmp_path / "m.npz", params, activation="relu", output=output)
+    model = nf.load(path)
+    assert model.output == output
+    with np.load(path, allow_pickle=False) as npz:
+        assert int(npz["model_format"]) == 2  # nnfunc before the output layers refuses it rather than misread it
+    x = np.random.default_rng(0).random((5, SIZES[0]))
+    assert_bit_identical(nf.predict(model.params, x, activation="relu", output=model.output),
+                         nf.predict(params, x, activation="relu", output=output))
+
+
+def test_a_softmax_model_file_stays_format_1(tmp_path, params):
+    path = nf.save(tmp_path / "m.npz", params, activation="relu")
+    with np.load(path, allow_pickle=False) as npz:
+        assert int(npz["model_format"]) == 1 and "output" not in json.loads(str(npz["meta"]))
+    assert nf.load(path).output == "softmax"
+
+
+def test_an_unknown_output_is_refused_on_save_and_on_load(tmp_path, params):
+    with pytest.raises(nf.ConfigError, match="unknown output"):
+        nf.save(tmp_path / "m.npz", params, activation="relu", output="tanh")
+    path = nf.save(tmp_path / "m.npz", params, activation="relu", output="exp")
+    with np.load(path, allow_pickle=False) as npz:
+        arrays = {k: npz[k] for k in npz.files}
+    meta = json.loads(str(arrays["meta"]))
+    meta["output"] = "cubic"
+    arrays["meta"] = np.array(json.dumps(meta))
+    np.savez(tmp_path / "bad.npz", **arrays)
+    with pytest.raises(nf.CheckpointError, match="output 'cubic'"):
+        nf.load(tmp_path / "bad.npz")
+
+
+def test_the_classifying_commands_refuse_another_output_layer_by_name(cli, tmp_path):
+    from PIL import Image
+
+    path = nf.save(tmp_path / "reg.npz", nf.init((784, 5, 1), 0), activation="relu", output="identity",
+                   dataset="mnist")
+    Image.fromarray(np.zeros((28, 28), dtype=np.uint8)).save(tmp_path / "x.png")
+    for args in (("predict", path, tmp_path / "x.png"), ("evaluate", path)):
+        out = cli.run(*args, data=args[0] == "evaluate")
+        assert out.returncode == 2, out.stderr
+        assert "identity output layer" in out.stderr and "output=model.output" in out.stderr
+        assert "Traceback" not in out.stderr

@@ -204,7 +204,8 @@ def test_the_file_is_a_checked_onnx_model_with_its_metadata(tmp_path):
     assert inp.name == "x" and dims == ["batch", 784] and inp.type.tensor_type.elem_type == onnx.TensorProto.FLOAT
     assert [o.name for o in model.graph.output] == ["probabilities", "label"]
     meta = {p.key: json.loads(p.value) for p in model.metadata_props}
-    assert meta == {"activation": ["relu", "tanh"], "sizes": [784, 32, 16, 10], "classes": [f"c{i}" for i in range(10)]}
+    assert meta == {"activation": ["relu", "tanh"], "output": "softmax", "sizes": [784, 32, 16, 10],
+                    "classes": [f"c{i}" for i in range(10)]}
     weights = {t.name: onnx.numpy_helper.to_array(t) for t in model.graph.initializer}
     assert set(weights) == set(params)
     for k, v in params.items():
@@ -282,3 +283,25 @@ def test_export_command_errors_are_clean(cli, tmp_path):
     assert written.returncode == 0, written.stderr
     probs, _ = run_onnx(tmp_path / "digits.onnx", np.zeros((1, 784), np.float32))
     assert probs.shape == (1, 10)
+
+
+@pytest.mark.parametrize("output", ["logistic", "identity", "exp"])
+def test_every_output_layer_runs_in_onnxruntime_as_nnfunc_predicts(tmp_path, output):
+    rng = np.random.default_rng(1)
+    params = nf.init((20, 16, 4), rng, dtype=np.float32)
+    x = rng.normal(size=(64, 20)).astype(np.float32)
+    path = nf.export_onnx(params, tmp_path / "net.onnx", activation="tanh", output=output)
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = dict(zip([o.name for o in session.get_outputs()], session.run(None, {"x": x})))
+    outs, cache = nf.forward(params, x, activation="tanh", output=output)
+    if output == "logistic":
+        assert list(got) == ["probabilities", "label"] and got["label"].dtype == np.int64
+        np.testing.assert_allclose(got["probabilities"], outs, rtol=1e-5, atol=1e-6)
+        clear = np.abs(cache["logits"]) > 1e-4  # where float32 rounding cannot move a logit across 0
+        want = nf.predict(params, x, activation="tanh", output=output)
+        assert clear.mean() > 0.9 and np.array_equal(got["label"][clear], want[clear])
+    else:
+        assert list(got) == ["predictions"]
+        np.testing.assert_allclose(got["predictions"], outs, rtol=1e-5, atol=1e-6)
+    meta = {p.key: json.loads(p.value) for p in onnx.load(path).metadata_props}
+    assert meta["output"] == output

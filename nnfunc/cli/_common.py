@@ -6,7 +6,7 @@ import sys
 import warnings
 
 from nnfunc import kernels
-from nnfunc.errors import NnfuncError
+from nnfunc.errors import CheckpointError, NnfuncError
 
 EXIT_ERROR = 2
 
@@ -22,6 +22,15 @@ class DefaultsFormatter(argparse.HelpFormatter):
 
 
 MAX_MESSAGE = 2000  # one paragraph; a damaged file's field must not fill the terminal
+
+
+def classifier(model, command):
+    """``model`` if it ends in softmax (what ``nnfunc train`` makes), else CheckpointError: ``command`` classifies."""
+    if model.output != "softmax":
+        raise CheckpointError(f"{model.path} holds a network with a {model.output} output layer; nnfunc {command} "
+                              "works with softmax classifiers (what nnfunc train makes); in Python, use "
+                              "nf.predict(model.params, x, activation=model.activation, output=model.output)")
+    return model
 
 
 def report(exc):

@@ -27,7 +27,7 @@ def build_parser(prog):
 
 
 def evaluate(args):
-    model = nf.load(args.model)
+    model = _common.classifier(nf.load(args.model), "evaluate")
     name = args.dataset or model.dataset
     if name is None:
         raise ConfigError(f"{model.path} does not record its dataset; pass --dataset "

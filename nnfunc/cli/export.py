@@ -28,15 +28,16 @@ def export(args):
     model = nf.load(args.model)
     out = Path(args.out) if args.out else default_out(model.path)
     try:
-        nf.export_onnx(model.params, out, activation=model.activation, classes=model.classes)
+        nf.export_onnx(model.params, out, activation=model.activation, classes=model.classes, output=model.output)
     except ModuleNotFoundError as exc:
         if exc.name != "onnx":
             raise
         return _common.report(f"nnfunc export needs the onnx extra, which is not installed: {INSTALL}")
     sizes = nf.layer_sizes(model.params)
     activation = model.activation if isinstance(model.activation, str) else ",".join(model.activation)
+    made = "probabilities and label" if model.output in ("softmax", "logistic") else "predictions"
     print(f"wrote {out} (sizes {'-'.join(map(str, sizes))}, activation {activation}; input x (batch, {sizes[0]}) "
-          "float32, outputs probabilities and label)")
+          f"float32, outputs {made})")
     return 0
 
 

@@ -29,7 +29,7 @@ def build_parser(prog):
 
 
 def predict(args):
-    model = nf.load(args.model)
+    model = _common.classifier(nf.load(args.model), "predict")
     n_in = nf.layer_sizes(model.params)[0]
     if n_in != 784:
         raise CheckpointError(f"{model.path} has input width {n_in}, not 28x28 = 784 pixels; "

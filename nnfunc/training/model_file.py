@@ -7,7 +7,10 @@ it returns. Neither ever unpickles: every entry is a plain array.
 
 A model file is an nnfunc ``.npz`` (``nnfunc.npz``): the header
 ``model_format``, ``nnfunc_version`` and ``meta`` (activation, classes,
-dataset, sizes, dtype), then ``params/W1`` ... Model files of nnfunc 0.3.0
+dataset, sizes, dtype, and the output layer unless it is softmax), then
+``params/W1`` ... A file without "output" (format 1: every file before the other
+output layers, and a run's checkpoint) holds a softmax network; one with
+it is format 2, which older nnfunc refuses instead of misreading. Model files of nnfunc 0.3.0
 and before store the same number as ``format_version`` and say
 ``"kind": "model"`` in their meta record; they load as today.
 """
@@ -20,6 +23,7 @@ from typing import Mapping, NamedTuple, Optional
 import numpy as np
 
 from nnfunc import activations as _activations
+from nnfunc import outputs as _outputs
 from nnfunc import npz
 from nnfunc.data.datasets import SPECS
 from nnfunc.errors import CheckpointError, ConfigError, ParamsError, shown
@@ -31,9 +35,11 @@ from nnfunc.training.network_file import check_kind, check_network, opened, para
 
 KIND = "model"  # stored as model_format; checkpoints count their own formats
 FORMAT = 1
+# format 2: a network with another output layer than softmax, which nnfunc before them would misread
+FORMAT_OUTPUT = 2
 _META_KEYS = ("activation", "classes", "dataset", "sizes", "dtype")
 # what load reads: a model file, or a training run's checkpoint of any format
-_FORMATS = {checkpoint.KIND: checkpoint.READABLE_FORMATS, KIND: (FORMAT,)}
+_FORMATS = {checkpoint.KIND: checkpoint.READABLE_FORMATS, KIND: (FORMAT, FORMAT_OUTPUT)}
 
 
 class Model(NamedTuple):
@@ -46,6 +52,8 @@ class Model(NamedTuple):
     dataset: the dataset name it was trained on ("mnist", ...) or None.
     config: the training run's settings (read-only; empty for a model file).
     path: the file it was read from.
+    output: the output layer (``nnfunc.outputs``); pass it on as
+        ``predict(..., output=m.output)``.
     """
 
     params: dict
@@ -54,9 +62,10 @@ class Model(NamedTuple):
     dataset: Optional[str]
     config: Mapping
     path: Path
+    output: str = "softmax"
 
 
-def save(path, params, *, activation, classes=None, dataset=None):
+def save(path, params, *, activation, classes=None, dataset=None, output="softmax"):
     """Write a model file: params plus the settings needed to use them, atomically.
 
     Args:
@@ -65,6 +74,8 @@ def save(path, params, *, activation, classes=None, dataset=None):
         activation: the hidden activation spec the params were trained with.
         classes: None, or nL names, one per output unit.
         dataset: None, or the dataset name (lets ``nnfunc evaluate`` find the test set).
+        output: the output layer the params were trained with (softmax,
+            logistic, identity or exp).
 
     Returns:
         The Path written.
@@ -79,6 +90,7 @@ def save(path, params, *, activation, classes=None, dataset=None):
         raise ParamsError(f"params[{bad!r}] holds NaN or inf; a model file must hold a usable network: save the "
                           "params of an epoch before the run diverged")
     names = _activations.resolve(activation, L - 1)  # fails on an unknown name or a wrong count
+    output = _outputs.get(output).name
     spec = activation if isinstance(activation, str) else [a.name for a in names]
     n_out = params[f"W{L}"].shape[1]
     if classes is not None:
@@ -89,10 +101,12 @@ def save(path, params, *, activation, classes=None, dataset=None):
         raise ConfigError(f"unknown dataset {dataset!r}; choose one of {', '.join(SPECS)} or leave it None")
     meta = {"activation": spec, "classes": classes, "dataset": dataset,
             "sizes": list(layer_sizes(params)), "dtype": str(params["W1"].dtype)}
+    if output != "softmax":  # and format 2, which nnfunc before the output layers refuses to read
+        meta["output"] = output
     arrays = {f"params/{k}": v for k, v in flushed(params).items()}  # a model file holds no subnormal
     if path.is_dir():
         raise ConfigError(f"{path} is a directory; pass a file name such as {path / 'model.npz'}")
-    npz.write(path, arrays, kind=KIND, format=FORMAT, meta=meta)
+    npz.write(path, arrays, kind=KIND, format=FORMAT if output == "softmax" else FORMAT_OUTPUT, meta=meta)
     return path
 
 
@@ -146,7 +160,11 @@ def load(path):
         else:
             raise CheckpointError(f"{file} names {len(classes)} classes for {n_out} outputs; the file is damaged: "
                                   f"{fix}")
-    return Model(params, activation, classes, dataset, MappingProxyType(dict(config)), file)
+    output = meta.get("output", "softmax") if kind == KIND else "softmax"
+    if output not in _outputs.NAMES:
+        raise CheckpointError(f"{file} has a corrupt meta record (output {shown(output)}, which this nnfunc does "
+                              f"not know: {', '.join(_outputs.NAMES)}); {fix}")
+    return Model(params, activation, classes, dataset, MappingProxyType(dict(config)), file, output)
 
 
 def _fields(file, meta, kind):
