@@ -233,12 +233,12 @@ def test_a_file_of_another_kind_is_named(tmp_path):
 
 
 def test_a_format_number_counts_for_its_own_kind_only(tmp_path):
-    """Model format 1 is current, checkpoint format 1 is 0.1's: neither number is read as the other's."""
+    """Model formats 1 and 2 are current, checkpoint format 1 is 0.1's: neither number is read as the other's."""
     params = nf.init((12, 8, 3), 0)
     path = nf.save(tmp_path / "m.npz", params, activation="relu")
     arrays = entries(path)
-    write(path, {**arrays, "model_format": np.array(2)})
-    with pytest.raises(nf.CheckpointError, match=r"is a model file of format 2 .*needed in format 1\."):
+    write(path, {**arrays, "model_format": np.array(3)})
+    with pytest.raises(nf.CheckpointError, match=r"is a model file of format 3 .*needed in format 1 or 2\."):
         nf.load(path)
     state, opt = small_state(1)
     run = tmp_path / "run.npz"

@@ -12,7 +12,6 @@ the "non-finite parameter weights" error unless early stopping restores
 the best epoch's weights.
 """
 
-import numbers
 import warnings
 
 import numpy as np
@@ -27,77 +26,16 @@ from nnfunc import outputs as _outputs
 from nnfunc.errors import NnfuncError
 from nnfunc.subnormals import flush
 from nnfunc.sklearn import _solvers
+from nnfunc.sklearn._settings import ACTIVATIONS, FLOATS, check_settings, random_state
 
-# scikit-learn's activation names, and nnfunc's own
-ACTIVATIONS = {"identity": "linear", "logistic": "sigmoid", "tanh": "tanh", "relu": "relu",
-               "linear": "linear", "sigmoid": "sigmoid", "leaky_relu": "leaky_relu"}
-SOLVERS = ("lbfgs", "sgd", "adam")
-RATES = ("constant", "invscaling", "adaptive")
-FLOATS = (np.float64, np.float32)
 NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain large values and need to "
               "be preprocessed.")
-
-
-def _number(value, name, low=None, high=None, low_open=False, high_open=False, integral=False, inf=False):
-    """``value`` if it is a number of the right kind in range, else ValueError naming the setting."""
-    kind = numbers.Integral if integral else numbers.Real
-    ok = isinstance(value, kind) and not isinstance(value, bool) or (inf and value == np.inf)
-    if ok and not (inf and value == np.inf):
-        ok = np.isfinite(value) and (low is None or (value > low if low_open else value >= low)) and (
-            high is None or (value < high if high_open else value <= high))
-    if not ok:
-        bounds = f"{'(' if low_open else '['}{low}, {high if high is not None else 'inf'}{')' if high_open else ']'}"
-        raise ValueError(f"The '{name}' parameter must be {'an int' if integral else 'a number'} in {bounds}"
-                         f"{' or np.inf' if inf else ''}, got {value!r}")
-    return value
-
-
-def _choice(value, name, choices):
-    if not isinstance(value, str) or value not in choices:
-        raise ValueError(f"The '{name}' parameter must be one of {', '.join(map(repr, choices))}, got {value!r}")
-    return value
 
 
 class BaseMLP(BaseEstimator):
     """scikit-learn's MLP settings and training; subclasses say what the outputs are."""
 
     # __init__ is the subclasses': scikit-learn reads the settings from its signature
-
-    # settings, checked when fit uses them (scikit-learn's rule: __init__ only stores them)
-
-    def _check_settings(self):
-        hidden = self.hidden_layer_sizes
-        hidden = list(hidden) if hasattr(hidden, "__iter__") else [hidden]
-        if not all(isinstance(n, numbers.Integral) and not isinstance(n, bool) for n in hidden) or any(
-                n <= 0 for n in hidden):
-            raise ValueError(f"hidden_layer_sizes must be > 0, got {hidden}.")
-        _choice(self.activation, "activation", tuple(ACTIVATIONS))
-        _choice(self.solver, "solver", SOLVERS)
-        _number(self.alpha, "alpha", 0)
-        if self.batch_size != "auto":
-            _number(self.batch_size, "batch_size", 1, integral=True)
-        _choice(self.learning_rate, "learning_rate", RATES)
-        _number(self.learning_rate_init, "learning_rate_init", 0, low_open=True)
-        _number(self.power_t, "power_t", 0)
-        _number(self.max_iter, "max_iter", 1, integral=True)
-        _number(self.tol, "tol", 0)
-        _number(self.momentum, "momentum", 0, 1)
-        _number(self.validation_fraction, "validation_fraction", 0, 1, high_open=True)
-        _number(self.beta_1, "beta_1", 0, 1, high_open=True)
-        _number(self.beta_2, "beta_2", 0, 1, high_open=True)
-        _number(self.epsilon, "epsilon", 0, low_open=True)
-        _number(self.n_iter_no_change, "n_iter_no_change", 1, integral=True, inf=True)
-        _number(self.max_fun, "max_fun", 1, integral=True)
-        _number(self.dropout, "dropout", 0, 1, high_open=True)
-        if self.dropout and self.solver == "lbfgs":
-            raise ValueError("dropout needs a stochastic solver ('sgd' or 'adam'): L-BFGS minimises one fixed "
-                             "function, and dropout draws new masks at every step")
-        if self.init != "sklearn":
-            _choice(self.init, "init", ("sklearn", *nf.SCHEMES))
-        if self.dtype is not None and np.dtype(self.dtype) not in FLOATS:
-            raise ValueError(f"dtype must be None (X's: float32 stays float32), 'float32' or 'float64', "
-                             f"got {self.dtype!r}")
-        return [int(n) for n in hidden]
 
     def _float_dtypes(self):
         return FLOATS if self.dtype is None else np.dtype(self.dtype)
@@ -136,13 +74,13 @@ class BaseMLP(BaseEstimator):
     # fitting
 
     def _fit(self, X, y, sample_weight=None, incremental=False):
-        hidden = self._check_settings()
+        hidden = check_settings(self)
         first = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, Y, labels = self._validate_input(X, y, incremental, reset=first)
         w = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=X.dtype)
         # scikit-learn's stream: a RandomState from random_state at every call, drawn from in its order
         # (weights, then each epoch's shuffle), so the same random_state gives its initial weights
-        self._random_state = _random_state(self.random_state)
+        self._random_state = random_state(self.random_state)
         if first:
             self._initialize([X.shape[1], *hidden, Y.shape[1]], X.dtype)
         targets = self._targets(Y)
@@ -329,21 +267,6 @@ class BaseMLP(BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
         return tags
-
-
-def _random_state(state):
-    """A RandomState from ``random_state``, as scikit-learn's ``check_random_state``, but for None.
-
-    None gives a RandomState seeded from fresh OS entropy rather than NumPy's
-    global one: nnfunc never draws from, or moves, the global stream.
-    """
-    if state is None:
-        return np.random.RandomState(np.random.SeedSequence().generate_state(4))
-    if isinstance(state, np.random.RandomState):
-        return state
-    if isinstance(state, numbers.Integral) and not isinstance(state, bool) and 0 <= state < 2**32:
-        return np.random.RandomState(int(state))
-    raise ValueError(f"random_state must be None, an int in [0, 2**32) or a numpy RandomState, got {state!r}")
 
 
 def check_fitted(estimator, X):

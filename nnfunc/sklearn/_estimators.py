@@ -22,7 +22,8 @@ from sklearn.utils.validation import column_or_1d, validate_data
 
 import nnfunc as nf
 from nnfunc import outputs as _outputs
-from nnfunc.sklearn._base import BaseMLP, _choice, check_fitted
+from nnfunc.sklearn._base import BaseMLP, check_fitted
+from nnfunc.sklearn._settings import choice
 
 
 def _stochastic(estimator):
@@ -221,7 +222,7 @@ class MLPRegressor(RegressorMixin, BaseMLP):
     # what BaseMLP asks of a subclass
 
     def _validate_input(self, X, y, incremental, reset):
-        _choice(self.loss, "loss", ("squared_error", "poisson"))
+        choice(self.loss, "loss", ("squared_error", "poisson"))
         X, y = validate_data(self, X, y, accept_sparse=["csr", "csc"], multi_output=True, y_numeric=True,
                              dtype=self._float_dtypes(), reset=reset)
         if y.ndim == 2 and y.shape[1] == 1:
