@@ -289,3 +289,37 @@ def test_dropout_trains_reproducibly_and_predicts_without_masks():
     assert_bit_identical(a.params_, b.params_)
     assert not np.allclose(a.coefs_[0], plain.coefs_[0])
     assert np.array_equal(a.predict_proba(X), a.predict_proba(X)) and a.score(X, y) > 0.95
+
+
+def test_adam_keeps_its_rate_whatever_learning_rate_says_as_scikit_learn():
+    X, y = DIGITS[0][:300] / 16, DIGITS[1][:300]
+    for rate in ("invscaling", "adaptive"):
+        kw = dict(hidden_layer_sizes=(5,), solver="adam", learning_rate=rate, learning_rate_init=0.01, tol=0.5,
+                  n_iter_no_change=2, max_iter=30, random_state=0)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            a, b = theirs.MLPClassifier(**kw).fit(X, y), MLPClassifier(**kw).fit(X, y)
+        assert a.n_iter_ == b.n_iter_
+        np.testing.assert_allclose(b.coefs_[0], a.coefs_[0], rtol=1e-9, atol=1e-12)
+
+
+def test_negative_sample_weights_and_a_new_solver_are_not_mistaken_for_divergence():
+    X, y = DIGITS[0][:100] / 16, DIGITS[1][:100]
+    w = np.ones(100)
+    w[0] = -0.5
+    with pytest.raises(ValueError, match="Negative values in data passed to `sample_weight`"):
+        MLPClassifier(solver="lbfgs").fit(X, y, sample_weight=w)
+    est = MLPClassifier(hidden_layer_sizes=(5,), max_iter=3, random_state=0)
+    with pytest.warns(ConvergenceWarning):
+        est.fit(X, y)
+    est.set_params(solver="sgd").partial_fit(X, y)  # Adam's moments do not fit momentum: it starts afresh
+    assert all(np.isfinite(c).all() for c in est.coefs_)
+
+
+def test_poisson_predictions_overflow_to_inf_as_scikit_learns():
+    X, y = DIGITS[0][:100] / 16, DIGITS[1][:100]
+    est = MLPRegressor(loss="poisson", hidden_layer_sizes=(4,), solver="lbfgs", max_iter=30, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        est.fit(X, y)
+    assert np.isinf(est.predict(X * 1e6)).any()

@@ -23,11 +23,13 @@ from sklearn.utils.validation import _check_sample_weight, check_is_fitted, vali
 
 import nnfunc as nf
 from nnfunc import outputs as _outputs
-from nnfunc.errors import NnfuncError
+from nnfunc.errors import ConfigError, InputError, NnfuncError, ParamsError
 from nnfunc.subnormals import flush
 from nnfunc.sklearn import _solvers
 from nnfunc.sklearn._settings import ACTIVATIONS, FLOATS, check_settings, random_state
 
+# what an overflowing network raises (non-finite loss, gradients or step); anything else is a bug to show
+OVERFLOW = (InputError, ParamsError, ConfigError)
 NON_FINITE = ("Solver produced non-finite parameter weights. The input data may contain large values and need to "
               "be preprocessed.")
 
@@ -64,12 +66,14 @@ class BaseMLP(BaseEstimator):
         parts = []
         for start in range(0, max(X.shape[0], 1), max(step, 1)):
             x = _solvers.dense(X, slice(start, start + step), params["W1"].dtype)
-            parts.append(nf.forward(params, x, **net)[1]["logits"])
+            # the logits: their exp may overflow to inf, which scikit-learn returns rather than refuses
+            parts.append(nf.forward(params, x, activation=net["activation"], output="identity")[0])
         return np.concatenate(parts) if len(parts) > 1 else parts[0]
 
     def _outputs(self, X):
         """(m, n_outputs_) the output layer's activation of validated X."""
-        return _outputs.activate(self.out_activation_, self._logits(X))
+        with np.errstate(over="ignore"):
+            return _outputs.activate(self.out_activation_, self._logits(X))
 
     # fitting
 
@@ -77,7 +81,8 @@ class BaseMLP(BaseEstimator):
         hidden = check_settings(self)
         first = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         X, Y, labels = self._validate_input(X, y, incremental, reset=first)
-        w = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=X.dtype)
+        w = None if sample_weight is None else _check_sample_weight(sample_weight, X, dtype=X.dtype,
+                                                                    ensure_non_negative=True)
         # scikit-learn's stream: a RandomState from random_state at every call, drawn from in its order
         # (weights, then each epoch's shuffle), so the same random_state gives its initial weights
         self._random_state = random_state(self.random_state)
@@ -127,9 +132,11 @@ class BaseMLP(BaseEstimator):
         self._keep(params)
 
     def _fit_stochastic(self, X, Y, targets, labels, w, incremental):
-        if not incremental or self._opt_state is None:
+        if not incremental or self._opt_state is None or getattr(self, "_opt_solver", None) != self.solver:
             self._lr = float(self.learning_rate_init)
+            self._opt_state = None
             self._opt_state = self._optimizer().init(self.params_)
+            self._opt_solver = self.solver  # a solver set since then starts its own state
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         if self.early_stopping:
@@ -162,7 +169,7 @@ class BaseMLP(BaseEstimator):
                                                         len(rows) if wb is None else float(wb.sum()), net["output"])
                     updates, self._opt_state = self._optimizer().update(grads, self._opt_state, params)
                     params = nf.apply_updates(params, updates)
-                except NnfuncError:  # the loss or the weights overflowed: as NaN as scikit-learn's would be
+                except OVERFLOW:  # the loss or the weights overflowed: as NaN as scikit-learn's would be
                     params = {k: np.full_like(v, np.nan) for k, v in params.items()}
                     diverged = True
                     break
@@ -176,7 +183,7 @@ class BaseMLP(BaseEstimator):
             self._count_no_improvement(X_val if self.early_stopping else None,
                                        labels_val if self.early_stopping else None,
                                        w_val if self.early_stopping else None)
-            if self.learning_rate == "invscaling":
+            if self.learning_rate == "invscaling" and self.solver == "sgd":  # scikit-learn's Adam keeps its rate
                 self._set_rate(float(self.learning_rate_init) / (self.t_ + 1) ** self.power_t)
             if diverged:  # NaN weights stay NaN: no later epoch can change them
                 break
@@ -184,7 +191,7 @@ class BaseMLP(BaseEstimator):
                 what = "Validation score" if self.early_stopping else "Training loss"
                 message = (f"{what} did not improve more than tol={self.tol:f} for {self.n_iter_no_change} "
                            "consecutive epochs.")
-                if self.learning_rate != "adaptive" or self._lr <= 1e-6:
+                if self.learning_rate != "adaptive" or self.solver != "sgd" or self._lr <= 1e-6:
                     if self.verbose:
                         print(message + " Stopping.")
                     break
@@ -259,6 +266,8 @@ class BaseMLP(BaseEstimator):
         try:  # weights that diverged, or outputs that overflow: scikit-learn scores these NaN
             outputs = self._outputs(X)
         except NnfuncError:
+            return np.nan
+        if not np.isfinite(outputs).all():
             return np.nan
         with np.errstate(over="ignore", invalid="ignore"):  # huge finite outputs: the score says it (-inf)
             return float(self._score_outputs(outputs, labels, w))

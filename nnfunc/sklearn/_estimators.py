@@ -166,10 +166,10 @@ class MLPRegressor(RegressorMixin, BaseMLP):
 
     ``loss='squared_error'`` trains an identity output on half the squared
     error, ``loss='poisson'`` an exp output on half the Poisson deviance
-    (y >= 0). With several targets the squared error is summed over them
-    (the function whose gradient scikit-learn follows; its ``loss_``
-    averages them instead), so ``loss_`` matches scikit-learn's for one
-    target. Extras as ``MLPClassifier``.
+    (y >= 0). With several targets nnfunc minimises the sum of their
+    squared errors (the function whose gradient scikit-learn follows) and
+    reports their mean in ``loss_``, as scikit-learn does. Extras as
+    ``MLPClassifier``.
     """
 
     def __init__(self, loss="squared_error", hidden_layer_sizes=(100,), activation="relu", *, solver="adam",

@@ -18,14 +18,14 @@ import scipy.optimize
 import scipy.sparse
 
 import nnfunc as nf
-from nnfunc.errors import NnfuncError
+from nnfunc.errors import ConfigError, InputError, ParamsError
 
 
 def glorot(sizes, rng, factor, dtype):
     """scikit-learn's initialisation: every weight and bias uniform in +-sqrt(factor / (fan_in + fan_out)).
 
     Args:
-        sizes: (n0, ..., nL) layer widths; rng: numpy Generator.
+        sizes: (n0, ..., nL) layer widths; rng: numpy RandomState (scikit-learn's stream) or Generator.
         factor: 6, or 2 for a logistic hidden activation (as scikit-learn).
         dtype: float32 or float64; the draws are made in float64 and cast,
             so a float32 network starts from the float64 one's values.
@@ -99,7 +99,7 @@ def lbfgs(params, X, Y, w, net, alpha, max_iter, max_fun, tol):
     def fun(theta):
         try:
             value, grads = objective(unpack(theta, params), X, Y, w, net, alpha)
-        except NnfuncError:  # an overflowing trial step: tell the line search to step back
+        except (InputError, ParamsError, ConfigError):  # an overflowing trial step: the line search steps back
             return np.inf, np.zeros_like(theta)
         return value, pack(grads)
 
