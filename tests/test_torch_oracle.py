@@ -18,15 +18,21 @@ TORCH_ACTIVATIONS = {
 }
 
 
-def torch_loss(params, x, y, activation, l2):
-    """(loss, probs, grads, dx) of the same network by torch autograd."""
+def torch_network(params, x, activation):
+    """(params, x, logits) as torch tensors that track gradients: the same network's forward pass."""
     L = len(params) // 2
     tp = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
     tx = torch.tensor(x, requires_grad=True)
     A = tx
     for l in range(1, L):
         A = TORCH_ACTIVATIONS[activation[l - 1]](A @ tp[f"W{l}"] + tp[f"b{l}"])
-    logits = A @ tp[f"W{L}"] + tp[f"b{L}"]
+    return tp, tx, A @ tp[f"W{L}"] + tp[f"b{L}"]
+
+
+def torch_loss(params, x, y, activation, l2):
+    """(loss, probs, grads, dx) of the same network by torch autograd."""
+    L = len(params) // 2
+    tp, tx, logits = torch_network(params, x, activation)
     loss = torch.nn.functional.cross_entropy(logits, torch.tensor(y))
     loss = loss + 0.5 * l2 * sum((tp[f"W{l}"] ** 2).sum() for l in range(1, L + 1))
     loss.backward()
@@ -51,13 +57,7 @@ def test_forward_loss_and_gradients_equal_torch_autograd(prob):
 
 def torch_output_loss(params, x, y, activation, output, weights):
     """(loss, grads, dx) of a network with another output layer, by torch autograd and torch's own losses."""
-    L = len(params) // 2
-    tp = {k: torch.tensor(v, requires_grad=True) for k, v in params.items()}
-    tx = torch.tensor(x, requires_grad=True)
-    A = tx
-    for l in range(1, L):
-        A = TORCH_ACTIVATIONS[activation[l - 1]](A @ tp[f"W{l}"] + tp[f"b{l}"])
-    z = A @ tp[f"W{L}"] + tp[f"b{L}"]
+    tp, tx, z = torch_network(params, x, activation)
     target = torch.tensor(y)
     if output == "logistic":
         rows = torch.nn.functional.binary_cross_entropy_with_logits(z, target, reduction="none").sum(1)
